@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Tiny shim: the CLI is compiled to dist/ (npm run build).
+import('../dist/cli/main.js').then((m) => m.main(process.argv)).catch((err) => {
+  process.stderr.write(`lanstream: cannot start: ${err && err.message ? err.message : err}\n` +
+    'If you run from a git checkout, build first: npm install && npm run build\n');
+  process.exitCode = 1;
+});

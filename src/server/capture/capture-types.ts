@@ -1,0 +1,46 @@
+/**
+ * Shared shapes of the capture layer (server side): what the argument builders take, and what a
+ * capture source emits into the hub.
+ */
+
+export const Platform = { LINUX: 'linux', MACOS: 'darwin', WINDOWS: 'win32' } as const;
+export type Platform = (typeof Platform)[keyof typeof Platform];
+
+export interface VideoCaptureOptions {
+  platform: Platform;
+  /** 'device' = camera, 'test' = lavfi testsrc2. */
+  source: 'device' | 'test';
+  /** Linux: /dev/video0; macOS: avfoundation index or name; Windows: dshow device name. */
+  device?: string;
+  width: number;
+  height: number;
+  fps: number;
+  /** MJPEG quality, ffmpeg -q:v scale 2 (best) … 31 (worst). */
+  quality: number;
+  /** Replaces the device input whole: ffmpeg input arguments as one string (e.g. "-f x11grab -i :91"). */
+  inputArgs?: string;
+  /** The camera already delivers MJPEG at this size: copy it, do not re-encode. */
+  copyMjpeg?: boolean;
+}
+
+export interface AudioCaptureOptions {
+  platform: Platform;
+  source: 'device' | 'test';
+  /** Linux: PulseAudio source name (or ALSA "hw:1"); macOS: avfoundation index; Windows: dshow name. */
+  device?: string;
+  /** Linux only: which input to use; default pulse, ALSA when PulseAudio is not running. */
+  backend?: 'pulse' | 'alsa';
+  sampleRateHz: number;
+  channels: number;
+  inputArgs?: string;
+  /** Test source tone. */
+  toneHz?: number;
+}
+
+/** One framed unit from capture: a JPEG frame or a 10 ms PCM packet, stamped on the server clock. */
+export interface CapturedChunk {
+  data: Buffer;
+  ptsUs: number;
+  /** MediaFlag bits (KEYFRAME, DISCONTINUITY). */
+  flags: number;
+}
