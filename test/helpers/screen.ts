@@ -1,0 +1,125 @@
+/**
+ * Test helper: what is on an X display (usually a private Xvfb from xvfb.ts). One frame is grabbed
+ * with ffmpeg's x11grab as raw RGB, so tests can assert what the viewer's window really shows
+ * (colour of a region, change over time) rather than what we think we sent it.
+ */
+import { run } from './process.js';
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** rgb24, row-major, no padding. */
+  rgb: Buffer;
+}
+
+export interface Region {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Screen size from xdpyinfo ("dimensions:    640x480 pixels"). */
+export async function screenSize(display: string): Promise<{ width: number; height: number }> {
+  const res = await run('xdpyinfo', ['-display', display], { timeoutMs: 5000 });
+  const m = res.stdout.toString().match(/dimensions:\s+(\d+)x(\d+) pixels/);
+  if (res.code !== 0 || !m) throw new Error(`xdpyinfo -display ${display} failed: ${res.stderr.trim()}`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** One frame of the display (or of its top-left width×height). */
+export async function grabScreen(display: string, opts: { width?: number; height?: number } = {}): Promise<RgbImage> {
+  const size = opts.width && opts.height ? { width: opts.width, height: opts.height } : await screenSize(display);
+  const res = await run(
+    'ffmpeg',
+    [
+      '-hide_banner', '-nostdin', '-loglevel', 'error',
+      '-f', 'x11grab', '-draw_mouse', '0', '-video_size', `${size.width}x${size.height}`, '-i', display,
+      '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+    ],
+    { timeoutMs: 10_000 },
+  );
+  const expected = size.width * size.height * 3;
+  if (res.code !== 0 || res.stdout.length !== expected) {
+    throw new Error(`x11grab of ${display} failed (exit ${res.code}, ${res.stdout.length}/${expected} bytes): ${res.stderr.trim()}`);
+  }
+  return { ...size, rgb: res.stdout };
+}
+
+/** Copy of a rectangle of an image. */
+export function crop(img: RgbImage, r: Region): RgbImage {
+  const out = Buffer.alloc(r.width * r.height * 3);
+  for (let y = 0; y < r.height; y++) {
+    const from = ((r.y + y) * img.width + r.x) * 3;
+    img.rgb.copy(out, y * r.width * 3, from, from + r.width * 3);
+  }
+  return { width: r.width, height: r.height, rgb: out };
+}
+
+/** Mean colour of an image, per channel (0–255). */
+export function meanColor(img: RgbImage | Buffer): { r: number; g: number; b: number } {
+  const rgb = Buffer.isBuffer(img) ? img : img.rgb;
+  const n = Math.floor(rgb.length / 3) || 1;
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  for (let i = 0; i + 2 < rgb.length; i += 3) {
+    r += rgb[i]!;
+    g += rgb[i + 1]!;
+    b += rgb[i + 2]!;
+  }
+  return { r: r / n, g: g / n, b: b / n };
+}
+
+/** Mean and standard deviation over all bytes (a flat picture has stddev ~0; an empty screen is black). */
+export function imageStats(rgb: Buffer | RgbImage): { mean: number; stddev: number } {
+  const bytes = Buffer.isBuffer(rgb) ? rgb : rgb.rgb;
+  if (bytes.length === 0) return { mean: 0, stddev: 0 };
+  let sum = 0;
+  let sq = 0;
+  for (const v of bytes) {
+    sum += v;
+    sq += v * v;
+  }
+  const mean = sum / bytes.length;
+  return { mean, stddev: Math.sqrt(Math.max(0, sq / bytes.length - mean * mean)) };
+}
+
+/** Mean absolute byte difference of two same-sized images (0 = identical, 255 = opposite). */
+export function meanAbsDiff(a: Buffer | RgbImage, b: Buffer | RgbImage): number {
+  const x = Buffer.isBuffer(a) ? a : a.rgb;
+  const y = Buffer.isBuffer(b) ? b : b.rgb;
+  if (x.length !== y.length) throw new Error(`meanAbsDiff: sizes differ (${x.length} vs ${y.length} bytes)`);
+  if (x.length === 0) return 0;
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += Math.abs(x[i]! - y[i]!);
+  return sum / x.length;
+}
+
+/** X window id (decimal string) of the first window whose name matches, or null. */
+export async function findWindowByName(display: string, name: string): Promise<string | null> {
+  const res = await run('xdotool', ['search', '--name', name], {
+    env: { ...process.env, DISPLAY: display },
+    timeoutMs: 5000,
+  });
+  const first = res.stdout.toString().split('\n').find((l) => /^\d+$/.test(l.trim()));
+  return first ? first.trim() : null;
+}
+
+/** Window geometry via xdotool (position on screen and size), or null if it is gone. */
+export async function windowGeometry(display: string, windowId: string): Promise<Region | null> {
+  const res = await run('xdotool', ['getwindowgeometry', '--shell', windowId], {
+    env: { ...process.env, DISPLAY: display },
+    timeoutMs: 5000,
+  });
+  if (res.code !== 0) return null;
+  const v = Object.fromEntries(
+    res.stdout
+      .toString()
+      .split('\n')
+      .map((l) => l.split('='))
+      .filter((p) => p.length === 2)
+      .map(([k, val]) => [k!, Number(val)]),
+  );
+  return { x: v.X ?? 0, y: v.Y ?? 0, width: v.WIDTH ?? 0, height: v.HEIGHT ?? 0 };
+}
