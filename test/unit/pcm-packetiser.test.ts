@@ -1,0 +1,146 @@
+import t from 'tap';
+import { PcmPacketiser } from '../../src/server/capture/pcm-packetiser.js';
+import { MediaFlag } from '../../src/protocol/constants.js';
+
+interface Packet {
+  pcm: Buffer;
+  ptsUs: number;
+  flags: number;
+}
+
+function make(opts: { sampleRateHz?: number; channels?: number; packetMs?: number; maxDriftUs?: number } = {}) {
+  let fakeNowUs = 1_000_000;
+  const packets: Packet[] = [];
+  const p = new PcmPacketiser({
+    sampleRateHz: opts.sampleRateHz ?? 48_000,
+    channels: opts.channels ?? 1,
+    packetMs: opts.packetMs ?? 10,
+    ...(opts.maxDriftUs === undefined ? {} : { maxDriftUs: opts.maxDriftUs }),
+    clock: () => fakeNowUs,
+    onPacket: (pcm, ptsUs, flags) => packets.push({ pcm, ptsUs, flags }),
+  });
+  return {
+    p,
+    packets,
+    setNow: (us: number) => {
+      fakeNowUs = us;
+    },
+  };
+}
+
+/** Bytes 0,1,2,… so reassembly order is checkable. */
+function ramp(bytes: number, start = 0): Buffer {
+  const b = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = (start + i) & 0xff;
+  return b;
+}
+
+t.test('10 ms at 48 kHz mono s16 is 960 bytes; stereo 1920', async (t) => {
+  t.equal(make().p.packetBytes, 960);
+  t.equal(make({ channels: 2 }).p.packetBytes, 1920);
+  t.equal(make({ sampleRateHz: 44_100 }).p.packetBytes, 882);
+  t.throws(() => make({ sampleRateHz: 44_100, packetMs: 5 }), RangeError, '220.5 samples is refused');
+});
+
+t.test('emits only whole packets and keeps the rest, byte-exact across odd splits', async (t) => {
+  const { p, packets } = make();
+  const data = ramp(960 * 5 + 333);
+  // Odd sizes split samples across chunks.
+  const sizes = [1, 959, 3, 1001, 7, 1500, 1, 1];
+  let at = 0;
+  for (let k = 0; at < data.length; k++) {
+    const n = sizes[k % sizes.length]!;
+    p.push(data.subarray(at, at + n));
+    at += n;
+  }
+  t.equal(packets.length, 5);
+  t.ok(packets.every((x) => x.pcm.length === 960));
+  t.ok(Buffer.concat(packets.map((x) => x.pcm)).equals(data.subarray(0, 960 * 5)), 'no byte lost or reordered');
+});
+
+t.test('PTS advance by sample count, anchored at arrival minus buffered duration', async (t) => {
+  const { p, packets, setNow } = make();
+  setNow(5_000_000);
+  p.push(Buffer.alloc(960 * 3)); // 30 ms arrive at once at t=5 s: they started at 4.97 s
+  t.same(packets.map((x) => x.ptsUs), [4_970_000, 4_980_000, 4_990_000]);
+  // Next arrives a bit late (jitter under the limit): PTS keep the sample-count cadence.
+  setNow(5_012_000);
+  p.push(Buffer.alloc(960));
+  t.equal(packets[3]!.ptsUs, 5_000_000);
+  t.ok(packets.every((x) => x.flags === 0), 'no discontinuity');
+});
+
+t.test('partial packet buffered before the anchor counts toward the anchor', async (t) => {
+  const { p, packets, setNow } = make();
+  setNow(2_000_000);
+  p.push(Buffer.alloc(480)); // 5 ms, no packet yet
+  setNow(2_010_000);
+  p.push(Buffer.alloc(960)); // now 15 ms buffered, newest byte at 2.010 s → first sample at 1.995 s
+  t.equal(packets.length, 1);
+  t.equal(packets[0]!.ptsUs, 1_995_000);
+});
+
+t.test('drift beyond the limit re-anchors to the clock and flags DISCONTINUITY', async (t) => {
+  const { p, packets, setNow } = make({ maxDriftUs: 20_000 });
+  let now = 0;
+  // A card running 3 % slow relative to the server clock: each 10 ms packet arrives 10.3 ms later.
+  for (let i = 0; i < 100; i++) {
+    now += 10_300;
+    setNow(now);
+    p.push(Buffer.alloc(960));
+  }
+  const flagged = packets.map((x, i) => ((x.flags & MediaFlag.DISCONTINUITY) !== 0 ? i : -1)).filter((i) => i >= 0);
+  t.ok(flagged.length >= 1, `re-anchored at packets ${flagged.join(',')}`);
+  t.equal(p.reanchors, flagged.length);
+  // After a re-anchor the PTS equals the arrival-based time.
+  const first = flagged[0]!;
+  t.equal(packets[first]!.ptsUs, (first + 1) * 10_300 - 10_000);
+  // Between re-anchors, PTS are spaced exactly 10 ms apart.
+  t.equal(packets[first + 1]!.ptsUs - packets[first]!.ptsUs, 10_000);
+  // The PTS never lag the clock by more than the limit.
+  for (let i = 0; i < packets.length; i++) {
+    const arrivalStart = (i + 1) * 10_300 - 10_000;
+    t.ok(Math.abs(packets[i]!.ptsUs - arrivalStart) <= 20_000, `packet ${i} within 20 ms`);
+  }
+});
+
+t.test('jitter below the limit does not re-anchor', async (t) => {
+  const { p, packets, setNow } = make({ maxDriftUs: 20_000 });
+  const jitterUs = [0, 8_000, 2_000, 15_000, 500, 12_000];
+  for (let i = 0; i < 60; i++) {
+    setNow(1_000_000 + (i + 1) * 10_000 + jitterUs[i % jitterUs.length]!);
+    p.push(Buffer.alloc(960));
+  }
+  t.equal(p.reanchors, 0);
+  t.ok(packets.every((x, i) => x.ptsUs === packets[0]!.ptsUs + i * 10_000));
+});
+
+t.test('a stall (ffmpeg paused 100 ms) re-anchors once', async (t) => {
+  const { p, packets, setNow } = make();
+  for (let i = 1; i <= 10; i++) {
+    setNow(i * 10_000);
+    p.push(Buffer.alloc(960));
+  }
+  setNow(210_000);
+  p.push(Buffer.alloc(960));
+  t.equal(packets[10]!.flags, MediaFlag.DISCONTINUITY);
+  t.equal(packets[10]!.ptsUs, 200_000);
+});
+
+t.test('reset drops a partial packet and flags the next packet DISCONTINUITY', async (t) => {
+  const { p, packets, setNow } = make();
+  setNow(100_000);
+  p.push(Buffer.alloc(960));
+  t.equal(packets[0]!.flags, 0, 'the very first packet is not a discontinuity');
+  p.push(ramp(500));
+  p.reset();
+  setNow(900_000);
+  p.push(ramp(960, 7));
+  t.equal(packets.length, 2);
+  t.ok(packets[1]!.pcm.equals(ramp(960, 7)), 'stale half packet was dropped');
+  t.equal(packets[1]!.flags, MediaFlag.DISCONTINUITY);
+  t.equal(packets[1]!.ptsUs, 890_000, 'fresh anchor');
+  setNow(910_000);
+  p.push(Buffer.alloc(960));
+  t.equal(packets[2]!.flags, 0);
+});
