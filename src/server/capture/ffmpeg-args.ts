@@ -1,0 +1,170 @@
+/**
+ * ffmpeg argument builders (pure): the full argv, without the binary, of the two capture children.
+ * Video writes an MJPEG byte stream and audio raw s16le PCM to pipe:1; MjpegSplitter and
+ * PcmPacketiser frame them. One ffmpeg per medium, because one ffmpeg interleaving two live inputs
+ * stalls one on the other (DESIGN §2).
+ *
+ * Latency flags and why: `-fflags nobuffer` and tiny `-probesize`/`-analyzeduration` so the demuxer
+ * neither buffers nor probes (device inputs describe themselves); `-flush_packets 1` so every frame or
+ * packet reaches the pipe at once; `-threads 1` on the MJPEG encoder, whose default frame threading
+ * holds whole frames (measured 30–60 ms more glass to glass); pulse `fragment_size` of ~10 ms, because
+ * PulseAudio's default fragment is far larger. Arguments are argv elements, never a shell string, so
+ * device names with spaces need no quoting.
+ */
+import shellQuote from 'shell-quote';
+import { LanstreamError } from '../../shared/errors.js';
+import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from './capture-types.js';
+
+const COMMON_ARGS = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
+const LOW_LATENCY_INPUT_ARGS = ['-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0'];
+const OUTPUT_PIPE = ['-flush_packets', '1', 'pipe:1'];
+
+/** Audio arrives from capture in pieces of this duration (pulse fragment, test-source frame size). */
+export const CAPTURE_PIECE_MS = 10;
+/** dshow's own buffer; its default is the device's, typically 500 ms or more. */
+const DSHOW_AUDIO_BUFFER_MS = 20;
+
+/** The device used when none is given, per platform; undefined where there is no usable default. */
+export const DEFAULT_VIDEO_DEVICE: Readonly<Record<Platform, string | undefined>> = Object.freeze({
+  [Platform.LINUX]: '/dev/video0',
+  [Platform.MACOS]: 'default',
+  [Platform.WINDOWS]: undefined,
+});
+
+export const DEFAULT_AUDIO_DEVICE: Readonly<Record<Platform, string | undefined>> = Object.freeze({
+  [Platform.LINUX]: 'default',
+  [Platform.MACOS]: 'default',
+  [Platform.WINDOWS]: undefined,
+});
+
+export function defaultVideoDevice(platform: Platform): string | undefined {
+  return DEFAULT_VIDEO_DEVICE[platform];
+}
+
+export function defaultAudioDevice(platform: Platform): string | undefined {
+  return DEFAULT_AUDIO_DEVICE[platform];
+}
+
+export function buildVideoArgs(o: VideoCaptureOptions): string[] {
+  assertPositiveInteger('width', o.width);
+  assertPositiveInteger('height', o.height);
+  assertPositiveNumber('fps', o.fps);
+  if (!Number.isInteger(o.quality) || o.quality < 1 || o.quality > 31) {
+    throw new RangeError(`quality must be an integer 1–31 (ffmpeg -q:v), got ${o.quality}`);
+  }
+  const size = `${o.width}x${o.height}`;
+  const copy = o.copyMjpeg === true && o.source !== 'test';
+  const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copy);
+  const codec = copy ? ['-c:v', 'copy'] : ['-c:v', 'mjpeg', '-threads', '1', '-q:v', String(o.quality)];
+  return [...COMMON_ARGS, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...codec, '-f', 'mjpeg', ...OUTPUT_PIPE];
+}
+
+export function buildAudioArgs(o: AudioCaptureOptions): string[] {
+  assertPositiveInteger('sampleRateHz', o.sampleRateHz);
+  assertPositiveInteger('channels', o.channels);
+  const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--audio-input') : audioDeviceInput(o);
+  const rate = String(o.sampleRateHz);
+  const channels = String(o.channels);
+  return [
+    ...COMMON_ARGS,
+    ...LOW_LATENCY_INPUT_ARGS,
+    ...input,
+    '-vn',
+    '-c:a', 'pcm_s16le',
+    '-ac', channels,
+    '-ar', rate,
+    '-f', 's16le',
+    ...OUTPUT_PIPE,
+  ];
+}
+
+function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean): string[] {
+  const fps = String(o.fps);
+  if (o.source === 'test') {
+    // -re: lavfi generates as fast as it can otherwise; a live source must arrive at its own pace.
+    return ['-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`];
+  }
+  const device = o.device ?? requireDefault(DEFAULT_VIDEO_DEVICE[o.platform], o.platform, '--video-device', 'camera');
+  switch (o.platform) {
+    case Platform.LINUX:
+      return ['-f', 'v4l2', ...(copy ? ['-input_format', 'mjpeg'] : []), '-video_size', size, '-framerate', fps, '-i', device];
+    case Platform.MACOS:
+      if (copy) {
+        throw new LanstreamError('LS_ERR_USAGE', 'MJPEG copy is not available on macOS: avfoundation delivers raw frames; drop the copy option', {
+          details: { flag: 'copyMjpeg' },
+        });
+      }
+      return ['-f', 'avfoundation', '-framerate', fps, '-video_size', size, '-i', `${device}:none`];
+    case Platform.WINDOWS:
+      // dshow picks the device's MJPEG mode when the input codec is forced to mjpeg.
+      return ['-f', 'dshow', ...(copy ? ['-vcodec', 'mjpeg'] : []), '-video_size', size, '-framerate', fps, '-i', `video=${device}`];
+  }
+}
+
+function audioDeviceInput(o: AudioCaptureOptions): string[] {
+  const rate = String(o.sampleRateHz);
+  if (o.source === 'test') {
+    const toneHz = o.toneHz ?? 440;
+    assertPositiveNumber('toneHz', toneHz);
+    // samples_per_frame: the default 1024-sample frames would arrive in 21 ms bursts.
+    const samplesPerFrame = Math.max(1, Math.round((o.sampleRateHz * CAPTURE_PIECE_MS) / 1000));
+    return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=${rate}:samples_per_frame=${samplesPerFrame}`];
+  }
+  const device = o.device ?? requireDefault(DEFAULT_AUDIO_DEVICE[o.platform], o.platform, '--audio-device', 'microphone');
+  switch (o.platform) {
+    case Platform.LINUX: {
+      const channels = String(o.channels);
+      if (o.backend === 'alsa') return ['-f', 'alsa', '-sample_rate', rate, '-channels', channels, '-i', device];
+      const fragmentBytes = Math.round((o.sampleRateHz * o.channels * 2 * CAPTURE_PIECE_MS) / 1000);
+      return ['-f', 'pulse', '-sample_rate', rate, '-channels', channels, '-fragment_size', String(fragmentBytes), '-i', device];
+    }
+    case Platform.MACOS:
+      return ['-f', 'avfoundation', '-i', `:${device}`];
+    case Platform.WINDOWS:
+      return ['-f', 'dshow', '-audio_buffer_size', String(DSHOW_AUDIO_BUFFER_MS), '-i', `audio=${device}`];
+  }
+}
+
+function requireDefault(value: string | undefined, platform: Platform, flag: string, what: string): string {
+  if (value !== undefined) return value;
+  throw new LanstreamError('LS_ERR_USAGE', `No default ${what} on ${platform}: pass ${flag} "<name>" (list them with: lanstream devices)`, {
+    details: { flag, platform },
+  });
+}
+
+/**
+ * Splits a user's ffmpeg input string the way a POSIX shell would (quotes, escapes), but refuses
+ * anything a shell would act on (pipes, redirects, globs, comments): there is no shell here, and
+ * silently passing "|" to ffmpeg would be a confusing failure.
+ */
+export function splitInputArgs(inputArgs: string, flag: string): string[] {
+  // Keep $NAME literal: ffmpeg arguments are not subject to the caller's environment.
+  const entries = shellQuote.parse(inputArgs, (name: string) => `$${name}`);
+  const argv: string[] = [];
+  for (const entry of entries) {
+    if (typeof entry === 'string') {
+      argv.push(entry);
+      continue;
+    }
+    const shown = 'op' in entry ? (entry.op === 'glob' ? entry.pattern : entry.op) : `#${entry.comment}`;
+    throw new LanstreamError(
+      'LS_ERR_USAGE',
+      `Invalid ${flag}: ${JSON.stringify(inputArgs)} contains ${JSON.stringify(shown)} (expected ffmpeg input arguments only, no shell operators, globs or comments; quote values that contain them)`,
+      { details: { flag, value: inputArgs } },
+    );
+  }
+  if (!argv.includes('-i')) {
+    throw new LanstreamError('LS_ERR_USAGE', `Invalid ${flag}: ${JSON.stringify(inputArgs)} (expected ffmpeg input arguments ending in -i <input>, e.g. "-f x11grab -i :0")`, {
+      details: { flag, value: inputArgs },
+    });
+  }
+  return argv;
+}
+
+function assertPositiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+}
+
+function assertPositiveNumber(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+}
