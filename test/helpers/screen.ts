@@ -3,7 +3,7 @@
  * with ffmpeg's x11grab as raw RGB, so tests can assert what the viewer's window really shows
  * (colour of a region, change over time) rather than what we think we sent it.
  */
-import { run } from './process.js';
+import { run, spawnTracked, stopChild } from './process.js';
 
 export interface RgbImage {
   width: number;
@@ -122,4 +122,65 @@ export async function windowGeometry(display: string, windowId: string): Promise
       .map(([k, val]) => [k!, Number(val)]),
   );
   return { x: v.X ?? 0, y: v.Y ?? 0, width: v.WIDTH ?? 0, height: v.HEIGHT ?? 0 };
+}
+
+export interface ScreenSample {
+  /** Wall-clock ms (Date.now() scale, sub-ms) at which x11grab grabbed this frame. */
+  grabWallMs: number;
+  color: { r: number; g: number; b: number };
+}
+
+/**
+ * Watches a region continuously (x11grab at `fps`, each grab time-stamped by ffmpeg with the wall
+ * clock just before the grab, kept by -copyts and printed by showinfo) and reports its mean colour.
+ * Compare grabWallMs with `performance.timeOrigin + performance.now()` taken when a frame was
+ * pushed to get push-to-pixels latency (±1/fps per sample; the probe's own pipe delay is not in it).
+ */
+export function startScreenWatch(
+  display: string,
+  region: Region,
+  opts: { fps?: number; env?: NodeJS.ProcessEnv } = {},
+): { samples: ScreenSample[]; close(): Promise<void> } {
+  const fps = opts.fps ?? 60;
+  const child = spawnTracked(
+    'ffmpeg',
+    [
+      '-hide_banner', '-nostdin', '-loglevel', 'info', '-copyts',
+      '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps),
+      '-video_size', `${region.width}x${region.height}`, '-i', `${display}+${region.x},${region.y}`,
+      '-vf', 'scale=4:4:flags=area,showinfo', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+    ],
+    { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const samples: ScreenSample[] = [];
+  const times: number[] = [];
+  const colors: ScreenSample['color'][] = [];
+  const pair = (): void => {
+    while (times.length && colors.length) samples.push({ grabWallMs: times.shift()!, color: colors.shift()! });
+  };
+  let pixels = Buffer.alloc(0);
+  child.stdout?.on('data', (b: Buffer) => {
+    pixels = Buffer.concat([pixels, b]);
+    while (pixels.length >= 48) {
+      colors.push(meanColor(pixels.subarray(0, 48)));
+      pixels = pixels.subarray(48);
+    }
+    pair();
+  });
+  let text = '';
+  let timeBaseMs = 1e-3; // x11grab stamps in µs
+  child.stderr?.on('data', (b: Buffer) => {
+    text += b.toString();
+    const lines = text.split('\n');
+    text = lines.pop() ?? '';
+    for (const line of lines) {
+      // pts_time is printed with 6 significant digits only: use the integer pts and the time base.
+      const tb = line.match(/Parsed_showinfo.*config in time_base:\s*(\d+)\/(\d+)/);
+      if (tb) timeBaseMs = (Number(tb[1]) / Number(tb[2])) * 1000;
+      const m = line.match(/Parsed_showinfo.*\bpts:\s*(\d+)/);
+      if (m) times.push(Number(m[1]) * timeBaseMs);
+    }
+    pair();
+  });
+  return { samples, close: () => stopChild(child, 1000) };
 }
