@@ -389,7 +389,9 @@ export function parseJsonObject(p: Buffer, name: string): Record<string, unknown
     });
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
-    throw new ProtocolError('bad-json', `${label} body is not JSON: ${(err as Error).message}`);
+    // V8 quotes the peer's text in its message: keep it on one line and free of control bytes.
+    const detail = (err as Error).message.replace(/[\s\u0000-\u001f\u007f]+/g, ' ');
+    throw new ProtocolError('bad-json', `${label} body is not JSON: ${detail}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
