@@ -1,7 +1,7 @@
 /**
  * The access-key proof of the handshake (HELLO → CHALLENGE → AUTH). Pure: the caller supplies the
- * TLS exporter bytes (`tlsSocket.exportKeyingMaterial(AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL)`) and
- * the nonces; nothing here touches a socket.
+ * TLS exporter bytes (`exportAuthEkm(tlsSocket)` on each side, after the handshake) and the nonces;
+ * nothing here owns a socket.
  *
  *   proof = HMAC-SHA256(key = accessKey, "lanstream-auth-v1" || ekm || clientNonce || serverNonce)
  *
@@ -19,6 +19,19 @@ export const AUTH_EXPORTER_LABEL = 'EXPORTER-lanstream-auth';
 export const AUTH_EKM_BYTES = 32;
 /** Domain separation: a future proof format gets a new string, never a reinterpretation. */
 export const AUTH_CONTEXT = 'lanstream-auth-v1';
+
+/** Structural slice of tls.TLSSocket, so this module needs no socket to be tested. */
+export interface KeyingMaterialExporter {
+  exportKeyingMaterial(length: number, label: string, context: Buffer): Buffer;
+}
+
+/**
+ * The session-unique value both ends mix into the proof. Both sides must call this same function:
+ * in TLS 1.3 an empty context equals "no context" (RFC 8446 §7.5), but in TLS 1.2 they differ.
+ */
+export function exportAuthEkm(tlsSocket: KeyingMaterialExporter): Buffer {
+  return tlsSocket.exportKeyingMaterial(AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL, Buffer.alloc(0));
+}
 
 export function newNonce(): Buffer {
   return randomBytes(NONCE_BYTES);

@@ -19,7 +19,8 @@ import { checkAccessKey } from '../shared/connect-url.js';
 import { LanstreamError, usageError } from '../shared/errors.js';
 import { fingerprintOfDer } from '../shared/fingerprint.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// The cast bridges Node's webcrypto type and the DOM `Crypto` the library declares; they are the same object at run time.
+x509.cryptoProvider.set(webcrypto as unknown as typeof globalThis.crypto);
 
 export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';

@@ -11,7 +11,15 @@ import t from 'tap';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL, computeAuthProof, decodeNonceHex, newNonce, verifyAuthProof } from '../../src/protocol/auth.js';
+import {
+  AUTH_EKM_BYTES,
+  AUTH_EXPORTER_LABEL,
+  computeAuthProof,
+  decodeNonceHex,
+  exportAuthEkm,
+  newNonce,
+  verifyAuthProof,
+} from '../../src/protocol/auth.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/server/identity.js';
 import { fingerprintOfDer } from '../../src/shared/fingerprint.js';
 
@@ -63,7 +71,7 @@ async function startAuthServer(id: Identity, accessKey: string) {
     sessions.push(
       (async () => {
         const clientNonce = await read(32);
-        const ekm = sock.exportKeyingMaterial(AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL);
+        const ekm = exportAuthEkm(sock);
         const serverNonce = newNonce();
         sock.write(serverNonce);
         const proof = await read(32);
@@ -94,13 +102,16 @@ async function runClient(port: number, pinnedFingerprint: string, accessKey: str
     const seenFingerprint = fingerprintOfDer(sock.getPeerCertificate(false).raw);
     if (seenFingerprint !== pinnedFingerprint) throw new Error(`fingerprint ${seenFingerprint} is not the pinned one`);
     const read = byteReader(sock);
-    const ekm = sock.exportKeyingMaterial(AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL);
+    const ekm = exportAuthEkm(sock);
+    // @types/node wants a context argument; at run time it is optional, and TLS 1.3 must ignore the difference.
+    const exportNoContext = sock.exportKeyingMaterial as (length: number, label: string) => Buffer;
+    const ekmNoContext = exportNoContext.call(sock, AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL);
     const clientNonce = newNonce();
     sock.write(clientNonce);
     const serverNonce = await read(32);
     sock.write(computeAuthProof(accessKey, ekm, clientNonce, serverNonce));
     const verdict = (await read(1))[0];
-    return { ekm, protocol: sock.getProtocol(), accepted: verdict === ACCEPTED, seenFingerprint };
+    return { ekm, ekmNoContext, protocol: sock.getProtocol(), accepted: verdict === ACCEPTED, seenFingerprint };
   } finally {
     sock.destroy();
   }
@@ -121,8 +132,9 @@ t.test('auth proof over real TLS 1.3', async (t) => {
     t.equal(client.seenFingerprint, server.fingerprint, 'the fingerprint the viewer sees is the one serve prints');
     t.equal(client.protocol, 'TLSv1.3');
     t.equal(seen.protocol, 'TLSv1.3');
-    t.equal(client.ekm.length, 32);
     t.same(client.ekm, seen.ekm, 'same EKM on both ends');
+    t.equal(client.ekm.length, AUTH_EKM_BYTES);
+    t.same(client.ekmNoContext, client.ekm, 'TLS 1.3: no context and empty context give the same EKM');
     t.ok(seen.accepted, 'server accepts');
     t.ok(client.accepted, 'client is told it is accepted');
 
