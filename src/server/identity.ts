@@ -9,8 +9,6 @@
  * names or dates here, the viewer pins the SHA-256 fingerprint instead, so a shorter life would only
  * force users to re-accept a new fingerprint for no gain.
  */
-import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs the Reflect metadata API.
-import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -18,9 +16,6 @@ import { ensurePrivateDir, PRIVATE_FILE_MODE, readIfExists, writePrivateFile } f
 import { checkAccessKey } from '../shared/connect-url.js';
 import { LanstreamError, usageError } from '../shared/errors.js';
 import { fingerprintOfDer } from '../shared/fingerprint.js';
-
-// The cast bridges Node's webcrypto type and the DOM `Crypto` the library declares; they are the same object at run time.
-x509.cryptoProvider.set(webcrypto as unknown as typeof globalThis.crypto);
 
 export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';
@@ -129,7 +124,20 @@ function checkPair(certPem: string, keyPem: string, paths: Identity['paths'], wa
   return fingerprintOfDer(cert.raw);
 }
 
+/**
+ * Loaded only when a certificate is made: importing @peculiar/x509 (and the tsyringe/reflect-metadata
+ * it needs) measured 130–150 ms, which every later `serve` start would otherwise pay for nothing.
+ */
+async function loadX509(): Promise<typeof import('@peculiar/x509')> {
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  // The cast bridges Node's webcrypto type and the DOM `Crypto` the library declares; same object at run time.
+  x509.cryptoProvider.set(webcrypto as unknown as typeof globalThis.crypto);
+  return x509;
+}
+
 async function createCertificate(commonName: string): Promise<{ certPem: string; keyPem: string; fingerprint: string }> {
+  const x509 = await loadX509();
   const keys = (await webcrypto.subtle.generateKey(EC_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const serial = randomBytes(16);
   serial[0] = (serial[0] ?? 0) & 0x7f; // DER INTEGER must stay positive
