@@ -5,10 +5,16 @@
  *
  * PTS advance by sample count, not by arrival time, because pipe reads arrive in jittery bursts while
  * the samples themselves are evenly spaced. The anchor is taken from the clock at the first packet
- * (arrival time minus the duration of everything still buffered), and taken again whenever the
- * sample-count PTS and the arrival-based one differ by more than maxDriftUs: sound-card clocks are
- * not exact, and a stall in ffmpeg must not turn into a permanent offset. Such a packet is flagged
- * DISCONTINUITY so the viewer's jitter buffer can resynchronise instead of stretching.
+ * (arrival time minus the duration of everything still buffered) and corrected when the two disagree
+ * by more than maxDriftUs: sound-card clocks are not exact, and lost samples must not turn into a
+ * permanent offset. The correction is asymmetric because arrival lateness is one-sided noise:
+ *  - data arriving *earlier* than its PTS is impossible for a correct timeline, so re-anchor at once;
+ *  - data arriving *later* may be a stall (GC, scheduler) that the next burst catches up, so only
+ *    re-anchor when the smallest lateness over a whole window (default 500 ms) is above the limit,
+ *    and then by that smallest lateness, not by one packet's jitter.
+ * A corrected packet is flagged DISCONTINUITY so the viewer's jitter buffer can resynchronise.
+ * (Measured with ffmpeg -re on a loaded machine: a 130 ms stall followed by a catch-up burst made a
+ * symmetric |error| > 20 ms rule re-anchor forward and then twice backward within 200 ms.)
  */
 import { MediaFlag } from '../../protocol/constants.js';
 
@@ -20,6 +26,8 @@ export interface PcmPacketiserOptions {
   clock: () => number;
   /** Re-anchor when sample-count PTS and arrival PTS differ by more than this; default 20 ms. */
   maxDriftUs?: number;
+  /** Lateness must persist this long (its minimum over the window above maxDriftUs); default 500 ms. */
+  lateWindowUs?: number;
   onPacket: (pcm: Buffer, ptsUs: number, flags: number) => void;
 }
 
@@ -32,6 +40,7 @@ export class PcmPacketiser {
   readonly #packetSamples: number;
   readonly #clock: () => number;
   readonly #maxDriftUs: number;
+  readonly #lateWindowUs: number;
   readonly #onPacket: (pcm: Buffer, ptsUs: number, flags: number) => void;
 
   #pieces: Buffer[] = [];
@@ -41,6 +50,9 @@ export class PcmPacketiser {
   #anchorUs: number | null = null;
   #samplesSinceAnchor = 0;
   #discontinuityPending = false;
+  /** Smallest (measured − expected) seen in the current lateness window, and where it started. */
+  #windowMinLateUs = Infinity;
+  #windowStartSamples = 0;
   #reanchors = 0;
 
   constructor(opts: PcmPacketiserOptions) {
@@ -57,6 +69,7 @@ export class PcmPacketiser {
     this.packetBytes = packetSamples * this.#frameBytes;
     this.#clock = opts.clock;
     this.#maxDriftUs = opts.maxDriftUs ?? 20_000;
+    this.#lateWindowUs = opts.lateWindowUs ?? 500_000;
     this.#onPacket = opts.onPacket;
   }
 
@@ -81,8 +94,7 @@ export class PcmPacketiser {
         this.#anchor(measuredUs);
         if (this.#discontinuityPending) flags |= MediaFlag.DISCONTINUITY;
         this.#discontinuityPending = false;
-      } else if (Math.abs(this.#expectedUs() - measuredUs) > this.#maxDriftUs) {
-        this.#anchor(measuredUs);
+      } else if (this.#correct(measuredUs - this.#expectedUs())) {
         this.#reanchors++;
         flags |= MediaFlag.DISCONTINUITY;
       }
@@ -105,6 +117,24 @@ export class PcmPacketiser {
   #anchor(ptsUs: number): void {
     this.#anchorUs = ptsUs;
     this.#samplesSinceAnchor = 0;
+    this.#windowMinLateUs = Infinity;
+    this.#windowStartSamples = 0;
+  }
+
+  /** Applies the asymmetric drift rule to one packet's lateness; true when the anchor moved. */
+  #correct(lateUs: number): boolean {
+    if (lateUs < -this.#maxDriftUs) {
+      this.#anchor(this.#expectedUs() + lateUs);
+      return true;
+    }
+    this.#windowMinLateUs = Math.min(this.#windowMinLateUs, lateUs);
+    if (this.#samplesToUs(this.#samplesSinceAnchor - this.#windowStartSamples) < this.#lateWindowUs) return false;
+    const persistentLateUs = this.#windowMinLateUs;
+    this.#windowMinLateUs = Infinity;
+    this.#windowStartSamples = this.#samplesSinceAnchor;
+    if (persistentLateUs <= this.#maxDriftUs) return false;
+    this.#anchor(this.#expectedUs() + persistentLateUs);
+    return true;
   }
 
   #expectedUs(): number {

@@ -1,0 +1,261 @@
+/**
+ * One live capture (camera or microphone): an ffmpeg child whose stdout goes through the MJPEG
+ * splitter or the PCM packetiser and comes out as stamped chunks for the hub. Owned by serve.ts,
+ * which starts it when the first viewer arrives and closes it when the last one leaves.
+ *
+ * start() resolves only when the first chunk arrives, so "ffmpeg runs" is never mistaken for "the
+ * camera works"; if ffmpeg exits first, the rejection carries its stderr classified into an error that
+ * says what to do. Once live, an unexpected exit (USB hiccup, PulseAudio restart) restarts ffmpeg with
+ * a capped backoff; a run of restarts that never get back to live is reported as 'failed'.
+ */
+import { MediaFlag, DEFAULT_LIMITS } from '../../protocol/constants.js';
+import { nowUs } from '../../shared/clock.js';
+import { LanstreamError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { CapturedChunk } from './capture-types.js';
+import { FfmpegProcess, classifyCaptureFailure, type FfmpegExit } from './ffmpeg-process.js';
+import { MjpegSplitter } from './mjpeg-splitter.js';
+import { PcmPacketiser } from './pcm-packetiser.js';
+
+export type CaptureState = 'starting' | 'live' | 'restarting' | 'failed';
+
+export interface CaptureSourceOptions {
+  kind: 'video' | 'audio';
+  ffmpegPath: string;
+  args: string[];
+  logger: Logger;
+  /** Named in error messages ("the camera "/dev/video0" is used by another program"). */
+  device?: string;
+  /** Default: the protocol's maxVideoBytes. */
+  maxFrameBytes?: number;
+  /** Required for audio. */
+  audio?: { sampleRateHz: number; channels: number; packetMs: number };
+  onChunk: (c: CapturedChunk) => void;
+  onStatus?: (state: CaptureState, detail?: string) => void;
+  restart?: {
+    /** Consecutive restarts that fail to get back to live before giving up; default 5. */
+    maxAttempts?: number;
+    /** Delay before restart n (the last entry repeats); default 250, 500, 1000, 2000, 4000 ms. */
+    backoffMs?: number[];
+  };
+  /** Bound on start(): no chunk within this time is a failure; default 10 s. */
+  startTimeoutMs?: number;
+  /** SIGTERM → SIGKILL grace for ffmpeg; default 2 s. */
+  graceMs?: number;
+}
+
+const DEFAULT_BACKOFF_MS = [250, 500, 1_000, 2_000, 4_000];
+/** A run that stayed live this long resets the failure count: it was a hiccup, not a broken device. */
+const STABLE_RUN_US = 5_000_000;
+const OVERSIZE_LOG_INTERVAL_US = 1_000_000;
+
+export class CaptureSource {
+  readonly #o: CaptureSourceOptions;
+  readonly #log: Logger;
+  readonly #what: 'camera' | 'microphone';
+  readonly #maxAttempts: number;
+  readonly #backoffMs: number[];
+  readonly #splitter: MjpegSplitter | null = null;
+  readonly #packetiser: PcmPacketiser | null = null;
+
+  #process: FfmpegProcess | null = null;
+  /** Children abandoned after a failed start, still within their grace period. */
+  readonly #dying = new Set<FfmpegProcess>();
+  #state: CaptureState | null = null;
+  #starting: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #settleStart: ((err?: Error) => void) | null = null;
+  #startTimer: NodeJS.Timeout | null = null;
+  #restartTimer: NodeJS.Timeout | null = null;
+  #failedAttempts = 0;
+  #liveSinceUs: number | null = null;
+  #flagNextVideoDiscontinuity = false;
+  #oversizeFrames = 0;
+  #lastOversizeLogUs = -Infinity;
+  #lastError: LanstreamError | null = null;
+
+  constructor(opts: CaptureSourceOptions) {
+    this.#o = opts;
+    this.#log = opts.logger;
+    this.#what = opts.kind === 'video' ? 'camera' : 'microphone';
+    this.#maxAttempts = opts.restart?.maxAttempts ?? 5;
+    this.#backoffMs = opts.restart?.backoffMs?.length ? opts.restart.backoffMs : DEFAULT_BACKOFF_MS;
+    if (opts.kind === 'video') {
+      this.#splitter = new MjpegSplitter({
+        maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes,
+        onFrame: (jpeg) => this.#onVideoFrame(jpeg),
+        onOversize: (bytes) => this.#onOversize(bytes),
+      });
+    } else {
+      if (opts.audio === undefined) throw new TypeError('CaptureSource: kind "audio" needs the audio format (sampleRateHz, channels, packetMs)');
+      this.#packetiser = new PcmPacketiser({
+        ...opts.audio,
+        clock: nowUs,
+        onPacket: (data, ptsUs, flags) => this.#emit({ data, ptsUs, flags }),
+      });
+    }
+  }
+
+  /** True from start() until close() or a final failure. */
+  get running(): boolean {
+    return this.#state !== null && this.#state !== 'failed' && this.#closing === null;
+  }
+
+  get state(): CaptureState | null {
+    return this.#state;
+  }
+
+  /** The error that ended capture, once state is 'failed'. */
+  get lastError(): LanstreamError | null {
+    return this.#lastError;
+  }
+
+  /** PID of the current ffmpeg (tests and diagnostics). */
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  start(): Promise<void> {
+    if (this.#starting !== null) return this.#starting;
+    if (this.#closing !== null) return Promise.reject(new Error('CaptureSource: start() after close()'));
+    this.#starting = new Promise<void>((resolve, reject) => {
+      this.#settleStart = (err) => {
+        this.#settleStart = null;
+        if (this.#startTimer !== null) clearTimeout(this.#startTimer);
+        this.#startTimer = null;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    this.#setState('starting');
+    const timeoutMs = this.#o.startTimeoutMs ?? 10_000;
+    this.#startTimer = setTimeout(() => {
+      const tail = this.#process?.stderrTail ?? [];
+      const err = new LanstreamError(
+        'LS_ERR_CAPTURE_FAILED',
+        `No ${this.#o.kind} from ffmpeg within ${timeoutMs} ms: check that the ${this.#what} works (lanstream devices) and is not paused`,
+        { details: { stderrTail: tail } },
+      );
+      this.#failStart(err);
+    }, timeoutMs);
+    this.#spawn();
+    return this.#starting;
+  }
+
+  /** Graceful and idempotent: stops ffmpeg (SIGTERM, then SIGKILL after the grace period). */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    this.#clearRestart();
+    const children = [this.#process, ...this.#dying].map((c) => c?.close());
+    this.#closing = Promise.all(children).then(() => {
+      this.#process = null;
+      this.#dying.clear();
+    });
+    // Closing before the first chunk is not a capture failure.
+    this.#settleStart?.();
+    return this.#closing;
+  }
+
+  #spawn(): void {
+    const child = new FfmpegProcess({
+      ffmpegPath: this.#o.ffmpegPath,
+      args: this.#o.args,
+      name: this.#o.kind,
+      logger: this.#log,
+      ...(this.#o.graceMs === undefined ? {} : { graceMs: this.#o.graceMs }),
+    });
+    this.#process = child;
+    this.#liveSinceUs = null;
+    child.on('data', (chunk) => {
+      if (this.#process !== child || this.#closing !== null) return;
+      if (this.#splitter) this.#splitter.push(chunk);
+      else this.#packetiser?.push(chunk);
+    });
+    child.on('exit', (exit) => this.#onExit(child, exit));
+    child.start();
+  }
+
+  #emit(chunk: CapturedChunk): void {
+    if (this.#closing !== null) return;
+    if (this.#liveSinceUs === null) {
+      this.#liveSinceUs = nowUs();
+      this.#setState('live');
+      this.#settleStart?.();
+    }
+    this.#o.onChunk(chunk);
+  }
+
+  #onVideoFrame(jpeg: Buffer): void {
+    // Stamped when the EOI arrives: the frame is complete and could be shown from this instant.
+    let flags: number = MediaFlag.KEYFRAME;
+    if (this.#flagNextVideoDiscontinuity) flags |= MediaFlag.DISCONTINUITY;
+    this.#flagNextVideoDiscontinuity = false;
+    this.#emit({ data: jpeg, ptsUs: nowUs(), flags });
+  }
+
+  #onOversize(bytes: number): void {
+    this.#oversizeFrames++;
+    this.#flagNextVideoDiscontinuity = true;
+    const now = nowUs();
+    if (now - this.#lastOversizeLogUs >= OVERSIZE_LOG_INTERVAL_US) {
+      this.#lastOversizeLogUs = now;
+      this.#log.warn(
+        { bytes, droppedFrames: this.#oversizeFrames, maxFrameBytes: this.#o.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes },
+        'dropped a JPEG frame above the size limit: lower the resolution or raise the quality number',
+      );
+    }
+  }
+
+  #onExit(child: FfmpegProcess, exit: FfmpegExit): void {
+    if (this.#process !== child || this.#closing !== null) return;
+    this.#process = null;
+    const err = exit.error ?? classifyCaptureFailure(exit.stderrTail, this.#what, this.#o.device);
+    if (this.#settleStart !== null) {
+      // Never got to live: the device or the arguments are wrong, restarting would not help.
+      this.#failStart(err);
+      return;
+    }
+    // A run that stayed live for a while was a hiccup; short runs and runs that never got live count
+    // toward giving up.
+    if (this.#liveSinceUs !== null && nowUs() - this.#liveSinceUs >= STABLE_RUN_US) this.#failedAttempts = 0;
+    this.#failedAttempts++;
+    if (this.#failedAttempts > this.#maxAttempts) {
+      this.#lastError = err;
+      this.#setState('failed', err.message);
+      return;
+    }
+    const delayMs = this.#backoffMs[Math.min(this.#failedAttempts - 1, this.#backoffMs.length - 1)]!;
+    this.#log.debug({ code: exit.code, signal: exit.signal, attempt: this.#failedAttempts, delayMs, stderrTail: exit.stderrTail }, 'ffmpeg exited; restarting');
+    this.#setState('restarting', `${err.message} — restart ${this.#failedAttempts}/${this.#maxAttempts} in ${delayMs} ms`);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#closing !== null) return;
+      this.#splitter?.reset();
+      this.#packetiser?.reset();
+      this.#flagNextVideoDiscontinuity = true;
+      this.#spawn();
+    }, delayMs);
+  }
+
+  #failStart(err: LanstreamError): void {
+    this.#lastError = err;
+    this.#state = 'failed';
+    const child = this.#process;
+    this.#process = null;
+    if (child !== null) {
+      this.#dying.add(child);
+      void child.close().then(() => this.#dying.delete(child));
+    }
+    this.#settleStart?.(err);
+  }
+
+  #clearRestart(): void {
+    if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
+  }
+
+  #setState(state: CaptureState, detail?: string): void {
+    this.#state = state;
+    this.#o.onStatus?.(state, detail);
+  }
+}

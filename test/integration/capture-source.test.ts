@@ -1,0 +1,210 @@
+/**
+ * CaptureSource with the real ffmpeg on lavfi test sources: what comes out is what the hub would
+ * publish (valid JPEGs at the frame rate, 10 ms PCM packets at real time carrying the tone), a bad
+ * device fails start() with ffmpeg's words, a killed ffmpeg is restarted, close() reaps the child.
+ */
+import t from 'tap';
+import sharp from 'sharp';
+import { CaptureSource, type CaptureState } from '../../src/server/capture/capture-source.js';
+import { buildAudioArgs, buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
+import { locateFfmpeg } from '../../src/server/capture/ffmpeg-locate.js';
+import { Platform, type CapturedChunk } from '../../src/server/capture/capture-types.js';
+import { MediaFlag } from '../../src/protocol/constants.js';
+import { LanstreamError } from '../../src/shared/errors.js';
+import { nowUs } from '../../src/shared/clock.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { pidAlive } from '../helpers/process.js';
+
+const ffmpegPath = await locateFfmpeg({});
+const logger = silentLogger();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Received {
+  chunk: CapturedChunk;
+  arrivalUs: number;
+}
+
+function videoSource(extra: { inputArgs?: string; onStatus?: (s: CaptureState, d?: string) => void } = {}) {
+  const received: Received[] = [];
+  const source = new CaptureSource({
+    kind: 'video',
+    ffmpegPath,
+    args: buildVideoArgs({ platform: Platform.LINUX, source: 'test', width: 320, height: 240, fps: 30, quality: 5, ...(extra.inputArgs ? { inputArgs: extra.inputArgs, source: 'device' } : {}) }),
+    logger,
+    onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
+    ...(extra.onStatus ? { onStatus: extra.onStatus } : {}),
+    restart: { backoffMs: [100] },
+  });
+  return { source, received };
+}
+
+function stats(values: number[]): { p50: number; p95: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { p50: at(0.5), p95: at(0.95), max: s.at(-1)! };
+}
+
+/** Power of one frequency in a block of samples (Goertzel), normalised by block length. */
+function goertzel(samples: Int16Array, sampleRateHz: number, freqHz: number): number {
+  const w = (2 * Math.PI * freqHz) / sampleRateHz;
+  const coeff = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of samples) {
+    const s0 = x + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / samples.length;
+}
+
+t.test('test-source video: valid JPEG frames at about 30 fps', async (t) => {
+  const { source, received } = videoSource();
+  t.teardown(() => source.close());
+  const t0 = nowUs();
+  await source.start();
+  const firstChunkMs = (nowUs() - t0) / 1000;
+  t.equal(source.running, true);
+  await sleep(2_000);
+  const frames = received.map((r) => r.chunk);
+  t.ok(frames.length >= 50, `${frames.length} frames in ~2 s`);
+  for (const f of frames) {
+    if (f.data[0] !== 0xff || f.data[1] !== 0xd8 || f.data.at(-2) !== 0xff || f.data.at(-1) !== 0xd9) {
+      t.fail('frame without SOI/EOI');
+      break;
+    }
+  }
+  t.ok(frames.every((f) => f.flags === MediaFlag.KEYFRAME), 'every frame is a keyframe, no discontinuity');
+  const meta = await sharp(frames[frames.length >> 1]!.data).metadata();
+  t.equal(meta.width, 320);
+  t.equal(meta.height, 240);
+  const { data, info } = await sharp(frames[5]!.data).raw().toBuffer({ resolveWithObject: true });
+  t.equal(data.length, info.width * info.height * info.channels, 'decodes to 320x240 pixels');
+  const spanUs = frames.at(-1)!.ptsUs - frames[0]!.ptsUs;
+  const fps = ((frames.length - 1) * 1e6) / spanUs;
+  const gapsMs = frames.slice(1).map((f, i) => (f.ptsUs - frames[i]!.ptsUs) / 1000);
+  const g = stats(gapsMs);
+  t.comment(`video: first frame after ${firstChunkMs.toFixed(0)} ms; ${fps.toFixed(2)} fps; frame gap p50 ${g.p50.toFixed(1)} ms p95 ${g.p95.toFixed(1)} ms max ${g.max.toFixed(1)} ms; ~${Math.round(frames[5]!.data.length / 1024)} KiB/frame`);
+  t.ok(fps > 27 && fps < 33, `fps ${fps.toFixed(2)} ≈ 30`);
+  t.ok(frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs), 'PTS increase');
+  const pid = source.pid!;
+  await source.close();
+  t.equal(pidAlive(pid), false, 'close() reaped ffmpeg');
+  t.equal(source.running, false);
+  const after = received.length;
+  await sleep(100);
+  t.equal(received.length, after, 'nothing after close');
+});
+
+t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone', async (t) => {
+  const received: Received[] = [];
+  const source = new CaptureSource({
+    kind: 'audio',
+    ffmpegPath,
+    args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1 }),
+    logger,
+    audio: { sampleRateHz: 48_000, channels: 1, packetMs: 10 },
+    onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
+  });
+  t.teardown(() => source.close());
+  await source.start();
+  await sleep(2_000);
+  const pid = source.pid!;
+  await source.close();
+  t.equal(pidAlive(pid), false, 'close() reaped ffmpeg');
+
+  const packets = received.map((r) => r.chunk);
+  t.ok(packets.length >= 150, `${packets.length} packets in ~2 s`);
+  t.ok(packets.every((p) => p.data.length === 960), 'every packet is 960 bytes (10 ms, 48 kHz mono s16)');
+  const ptsSteps = new Set(packets.slice(1).map((p, i) => p.ptsUs - packets[i]!.ptsUs));
+  t.ok([...ptsSteps].every((d) => d === 10_000), `PTS step 10 ms (saw ${[...ptsSteps].join(',')})`);
+  t.equal(packets.filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no re-anchor on a steady source');
+  // Arrival pace: real time, not bursts. Compare arrival span with audio duration.
+  const spanUs = received.at(-1)!.arrivalUs - received[0]!.arrivalUs;
+  const audioUs = (packets.length - 1) * 10_000;
+  const rate = audioUs / spanUs;
+  const gaps = stats(received.slice(1).map((r, i) => (r.arrivalUs - received[i]!.arrivalUs) / 1000));
+  const lag = stats(received.map((r) => (r.arrivalUs - r.chunk.ptsUs) / 1000));
+  t.comment(`audio: ${packets.length} packets; pace ${rate.toFixed(3)}× real time; arrival gap p50 ${gaps.p50.toFixed(1)} ms p95 ${gaps.p95.toFixed(1)} ms max ${gaps.max.toFixed(1)} ms; arrival − PTS p50 ${lag.p50.toFixed(1)} ms max ${lag.max.toFixed(1)} ms`);
+  t.ok(rate > 0.95 && rate < 1.05, `real-time pace (${rate.toFixed(3)})`);
+  t.ok(gaps.p95 < 25, `packets arrive in small pieces (p95 gap ${gaps.p95.toFixed(1)} ms)`);
+
+  const pcm = Buffer.concat(packets.slice(10, 60).map((p) => p.data));
+  const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
+  const at440 = goertzel(samples, 48_000, 440);
+  const at1000 = goertzel(samples, 48_000, 1000);
+  const at300 = goertzel(samples, 48_000, 300);
+  t.ok(at440 > 100 * at1000 && at440 > 100 * at300, `440 Hz dominates (440: ${at440.toExponential(2)}, 300: ${at300.toExponential(2)}, 1000: ${at1000.toExponential(2)})`);
+  let crossings = 0;
+  for (let i = 1; i < samples.length; i++) if ((samples[i - 1]! < 0) !== (samples[i]! < 0)) crossings++;
+  const hz = crossings / 2 / (samples.length / 48_000);
+  t.ok(Math.abs(hz - 440) < 10, `zero crossings say ${hz.toFixed(1)} Hz`);
+});
+
+t.test('a missing camera rejects start() with DEVICE_NOT_FOUND and ffmpeg stderr', async (t) => {
+  const { source } = videoSource({ inputArgs: '-f v4l2 -i /dev/video99' });
+  t.teardown(() => source.close());
+  const err = await source.start().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof LanstreamError, 'LanstreamError');
+  const le = err as LanstreamError;
+  t.equal(le.code, 'LS_ERR_DEVICE_NOT_FOUND');
+  t.match(le.message, /video99/);
+  t.ok(Array.isArray(le.details.stderrTail) && (le.details.stderrTail as string[]).some((l) => /video99/.test(l)), 'stderr tail kept');
+  t.equal(source.running, false);
+});
+
+t.test('a killed ffmpeg is restarted and frames resume; close() reaps the new child', async (t) => {
+  const states: string[] = [];
+  const { source, received } = videoSource({ onStatus: (s) => states.push(s) });
+  t.teardown(() => source.close());
+  await source.start();
+  await sleep(300);
+  const firstPid = source.pid!;
+  process.kill(firstPid, 'SIGKILL');
+  const killedAtUs = nowUs();
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && !(states.at(-1) === 'live' && states.includes('restarting'))) await sleep(20);
+  t.same(states, ['starting', 'live', 'restarting', 'live']);
+  const secondPid = source.pid!;
+  t.not(secondPid, firstPid, 'a new ffmpeg');
+  t.equal(pidAlive(firstPid), false, 'the killed one is gone');
+  const resumed = received.find((r) => r.arrivalUs > killedAtUs && (r.chunk.flags & MediaFlag.DISCONTINUITY) !== 0);
+  t.ok(resumed, 'the first frame after the restart is flagged DISCONTINUITY');
+  t.comment(`restart: frames resumed ${((resumed!.arrivalUs - killedAtUs) / 1000).toFixed(0)} ms after the kill (backoff 100 ms)`);
+  const before = received.length;
+  await sleep(300);
+  t.ok(received.length > before + 5, 'frames keep coming');
+  await source.close();
+  t.equal(pidAlive(secondPid), false, 'close() reaped the restarted ffmpeg');
+  await source.close(); // idempotent
+});
+
+t.test('repeated failures after live end in "failed"', async (t) => {
+  const states: string[] = [];
+  const details: (string | undefined)[] = [];
+  const { source } = videoSource({ onStatus: (s, d) => (states.push(s), details.push(d)) });
+  t.teardown(() => source.close());
+  // Each restart is killed as soon as it exists: none gets back to live.
+  await source.start();
+  const deadline = Date.now() + 8_000;
+  let lastKilled = 0;
+  while (Date.now() < deadline && source.state !== 'failed') {
+    const pid = source.pid;
+    if (pid !== undefined && pid !== lastKilled) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      lastKilled = pid;
+    }
+    await sleep(5);
+  }
+  t.equal(source.state, 'failed');
+  t.equal(states.at(-1), 'failed');
+  t.ok(source.lastError instanceof LanstreamError);
+  t.equal(source.running, false);
+});
