@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { MEDIA_HEADER_BYTES } from '../../src/protocol/constants.js';
-import { FORBIDDEN_JSON_KEYS } from '../../src/protocol/decoder.js';
+import { FORBIDDEN_JSON_KEYS, type Direction } from '../../src/protocol/decoder.js';
 import { encodeMessage } from '../../src/protocol/encoder.js';
 import type { HelloBody, Message, WelcomeBody } from '../../src/protocol/messages.js';
 
@@ -217,14 +217,21 @@ export const arbServerOpenMessage: fc.Arbitrary<Message> = fc.oneof(
   arbStatus,
 );
 
-/** A whole valid client→server stream: HELLO, AUTH, anything, maybe BYE. */
-export const arbClientStream: fc.Arbitrary<Message[]> = fc
-  .tuple(arbHello, bytes32, fc.array(arbClientOpenMessage, { maxLength: 8 }), fc.option(arbBye, { nil: undefined }))
-  .map(([hello, proof, rest, bye]) => [hello, { type: 'auth', proof } as Message, ...rest, ...(bye ? [bye] : [])]);
+/** A whole valid stream: the two handshake messages, anything allowed after them, maybe a BYE. */
+function streamOf(first: fc.Arbitrary<Message>, second: fc.Arbitrary<Message>, open: fc.Arbitrary<Message>): fc.Arbitrary<Message[]> {
+  return fc
+    .tuple(first, second, fc.array(open, { maxLength: 8 }), fc.option(arbBye, { nil: undefined }))
+    .map(([a, b, rest, bye]) => [a, b, ...rest, ...(bye ? [bye] : [])]);
+}
 
-export const arbServerStream: fc.Arbitrary<Message[]> = fc
-  .tuple(bytes32, arbWelcome, fc.array(arbServerOpenMessage, { maxLength: 8 }), fc.option(arbBye, { nil: undefined }))
-  .map(([nonce, welcome, rest, bye]) => [{ type: 'challenge', nonce } as Message, welcome, ...rest, ...(bye ? [bye] : [])]);
+export const arbClientStream = streamOf(arbHello, bytes32.map((proof): Message => ({ type: 'auth', proof })), arbClientOpenMessage);
+export const arbServerStream = streamOf(bytes32.map((nonce): Message => ({ type: 'challenge', nonce })), arbWelcome, arbServerOpenMessage);
+
+/** Either direction, with the direction a decoder needs to read it. */
+export const arbAnyStream: fc.Arbitrary<{ dir: Direction; messages: Message[] }> = fc.oneof(
+  arbClientStream.map((messages) => ({ dir: 'client-to-server' as const, messages })),
+  arbServerStream.map((messages) => ({ dir: 'server-to-client' as const, messages })),
+);
 
 /** Cuts `bytes` at the given (unsorted, possibly repeated) positions. */
 export function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
