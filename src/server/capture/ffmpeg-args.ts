@@ -90,8 +90,8 @@ function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean): 
       return ['-f', 'v4l2', ...(copy ? ['-input_format', 'mjpeg'] : []), '-video_size', size, '-framerate', fps, '-i', device];
     case Platform.MACOS:
       if (copy) {
-        throw new LanstreamError('LS_ERR_USAGE', 'MJPEG copy is not available on macOS: avfoundation delivers raw frames; drop the copy option', {
-          details: { flag: 'copyMjpeg' },
+        throw new LanstreamError('LS_ERR_USAGE', 'MJPEG copy is not available on macOS: avfoundation delivers raw frames; drop --copy-mjpeg', {
+          details: { flag: '--copy-mjpeg' },
         });
       }
       return ['-f', 'avfoundation', '-framerate', fps, '-video_size', size, '-i', `${device}:none`];

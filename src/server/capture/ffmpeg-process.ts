@@ -186,7 +186,7 @@ const FAILURE_PATTERNS: FailurePattern[] = [
     test: /Connection refused|pa_context_connect|Connection terminated|No such process/i,
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject) =>
-      `PulseAudio is not running, so the ${subject} cannot be opened: start it (pulseaudio --start) or use ALSA (--audio-input "-f alsa -i default")`,
+      `PulseAudio is not running, so the ${subject} cannot be opened: start it (pulseaudio --start) or use ALSA (--audio-backend alsa)`,
   },
   {
     test: /Permission denied|EACCES|not authorized|not permitted/i,
