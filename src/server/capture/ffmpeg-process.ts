@@ -184,6 +184,7 @@ const FAILURE_PATTERNS: FailurePattern[] = [
   },
   {
     test: /Connection refused|pa_context_connect|Connection terminated|No such process/i,
+    only: 'microphone',
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject) =>
       `PulseAudio is not running, so the ${subject} cannot be opened: start it (pulseaudio --start) or use ALSA (--audio-backend alsa)`,
@@ -195,17 +196,23 @@ const FAILURE_PATTERNS: FailurePattern[] = [
       `No permission to open the ${subject}: on Linux add your user to the video/audio group; on macOS allow the terminal under System Settings → Privacy`,
   },
   {
-    // A camera that opened and then fails with EIO was unplugged or crashed; a microphone source
-    // that PulseAudio/ALSA cannot open reports EIO right away.
+    test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio) device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
+    code: 'LS_ERR_DEVICE_NOT_FOUND',
+    advice: (subject, what) => `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})`,
+  },
+  {
+    // After the specific "not found" messages: a camera that opened and then fails with EIO was
+    // unplugged or crashed, while a PulseAudio/ALSA source that does not exist reports only EIO.
     test: /Input\/output error/i,
     only: 'camera',
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject) => `The ${subject} stopped delivering frames (unplugged or driver error): reconnect it and try again`,
   },
   {
-    test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio) device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|Input\/output error|device not found/i,
+    test: /Input\/output error/i,
+    only: 'microphone',
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject, what) => `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})`,
+    advice: (subject) => `The ${subject} does not exist or cannot be opened: pass another --audio-device (${LIST_HINT})`,
   },
 ];
 
