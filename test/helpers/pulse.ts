@@ -11,6 +11,7 @@
  * npm `speaker` package (ALSA) lands in `spk`. Everything lives in one temp dir (socket, runtime
  * dir, HOME), the daemon is stopped by its PID and the dir is removed on close().
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,9 +83,11 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
 
   let closing: Promise<void> | undefined;
   const recorders = new Set<Recording>();
+  const keepers: ChildProcess[] = [];
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await Promise.all([...recorders].map((r) => r.stop().catch(() => undefined)));
+      await Promise.all(keepers.map((k) => stopChild(k, 1000)));
       await stopChild(daemon, 1000);
       await rm(dir, { recursive: true, force: true });
     })());
@@ -103,6 +106,25 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
     await close();
     throw err;
   }
+
+  // A null sink renders in blocks as long as the smallest latency any client asked for, up to 2 s
+  // when nobody asked (measured: a 10 ms pacat took 1.9 s to drain). A real sound card plays in
+  // real time, so keep one 10 ms reader on each monitor for the daemon's whole life.
+  for (const source of ['spk.monitor', 'mic.monitor']) {
+    keepers.push(
+      spawnTracked('parec', ['-d', source, '--raw', '--latency-msec=10', '--client-name=ls-test-clock'], {
+        env: childEnv,
+        stdio: ['ignore', 'ignore', 'ignore'],
+      }),
+    );
+  }
+  // The sinks started with 2 s blocks before any reader came; the first stream waits that block out
+  // (measured 1.6 s for a 10 ms pacat). Wait it out here, once, instead of in every test.
+  await Promise.all(
+    ['spk', 'mic'].map((sink) =>
+      run('pacat', ['--playback', '--raw', '-d', sink, '--latency-msec=10'], { env: childEnv, input: Buffer.alloc(1920), timeoutMs: 5000 }),
+    ),
+  );
 
   const startRecording = (): Recording => {
     const parec = spawnTracked(
