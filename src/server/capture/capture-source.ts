@@ -42,6 +42,8 @@ export interface CaptureSourceOptions {
   startTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace for ffmpeg; default 2 s. */
   graceMs?: number;
+  /** Extra environment for ffmpeg (e.g. PULSE_SERVER). */
+  env?: Record<string, string>;
 }
 
 const DEFAULT_BACKOFF_MS = [250, 500, 1_000, 2_000, 4_000];
@@ -163,6 +165,7 @@ export class CaptureSource {
       name: this.#o.kind,
       logger: this.#log,
       ...(this.#o.graceMs === undefined ? {} : { graceMs: this.#o.graceMs }),
+      ...(this.#o.env === undefined ? {} : { env: this.#o.env }),
     });
     this.#process = child;
     this.#liveSinceUs = null;

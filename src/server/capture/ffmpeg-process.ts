@@ -38,6 +38,8 @@ export interface FfmpegProcessOptions {
   logger: Logger;
   /** SIGTERM → SIGKILL delay in close(); default 2000 ms. */
   graceMs?: number;
+  /** Extra environment (e.g. PULSE_SERVER), added to this process's own. */
+  env?: Record<string, string>;
 }
 
 export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
@@ -82,6 +84,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
       stderr: 'pipe',
       buffer: false,
       reject: false,
+      ...(this.#opts.env === undefined ? {} : { env: this.#opts.env }),
       forceKillAfterDelay: false,
       // Our own close() decides the order of shutdown; execa's cleanup still kills it if Node exits first.
       cleanup: true,
