@@ -1,0 +1,23 @@
+/** `lanstream devices`: cameras and microphones, with the exact value for --video-device/--audio-device. */
+import { listDevices } from '../server/capture/devices.js';
+import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
+import type { Platform } from '../server/capture/capture-types.js';
+import type { Output } from './output.js';
+
+export async function runDevices(flags: { ffmpeg?: string; json?: boolean }, output: Output): Promise<void> {
+  output.json = Boolean(flags.json);
+  const ffmpegPath = await locateFfmpeg({ override: flags.ffmpeg });
+  const devices = await listDevices({ platform: process.platform as Platform, ffmpegPath });
+  if (output.json) {
+    process.stdout.write(`${JSON.stringify(devices)}\n`);
+    return;
+  }
+  const section = (title: string, flag: string, list: { name: string; value: string; details?: string }[]) => {
+    output.text(`${title}:`);
+    if (list.length === 0) output.text('  (none found)');
+    for (const d of list) output.text(`  ${flag} '${d.value}'   ${d.name}${d.details ? ` — ${d.details}` : ''}`);
+  };
+  section('Cameras', '--video-device', devices.cameras);
+  section('Microphones', '--audio-device', devices.microphones);
+  if (devices.cameras.length === 0) output.text('No camera? `lanstream serve --source test` streams a built-in test picture and tone.');
+}

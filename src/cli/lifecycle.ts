@@ -1,0 +1,53 @@
+/**
+ * How a long-running command ends: --duration (exit 0), SIGINT (130) or SIGTERM (143) start the
+ * graceful close; a second Ctrl-C forces the exit at once. This is the only process.exit() call.
+ * When the command ends on its own (`ended` settles), its error decides the exit code.
+ */
+import { ExitCode } from './exit-codes.js';
+
+export interface RunUntilOptions {
+  durationMs?: number;
+  close: () => Promise<void>;
+  /** Resolves when the command ends on its own with success; rejects with the reason otherwise. */
+  ended: Promise<void>;
+}
+
+/** Resolves with the exit code, or rejects with the error that ended the command. */
+export function runUntilDone(o: RunUntilOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let closing = false;
+    let timer: NodeJS.Timeout | null = null;
+    const onSigint = () => {
+      if (closing) {
+        process.stderr.write('lanstream: forced exit\n');
+        process.exit(ExitCode.INTERRUPTED);
+      }
+      finish(ExitCode.INTERRUPTED);
+    };
+    const onSigterm = () => finish(ExitCode.TERMINATED);
+    const finish = (code: number, err?: unknown) => {
+      if (closing) return;
+      closing = true;
+      if (timer) clearTimeout(timer);
+      process.off('SIGTERM', onSigterm);
+      o.close().then(
+        () => {
+          process.off('SIGINT', onSigint);
+          if (err) reject(err);
+          else resolve(code);
+        },
+        (closeErr: unknown) => {
+          process.off('SIGINT', onSigint);
+          reject(err ?? closeErr);
+        },
+      );
+    };
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
+    if (o.durationMs) timer = setTimeout(() => finish(ExitCode.OK), o.durationMs);
+    o.ended.then(
+      () => finish(ExitCode.OK),
+      (err: unknown) => finish(ExitCode.FAILURE, err),
+    );
+  });
+}

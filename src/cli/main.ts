@@ -1,0 +1,128 @@
+/**
+ * The command line: argv (commander), environment, signals and exit codes — the only module that
+ * knows them. It turns flags into options for the composition roots (serve.ts, watch.ts) and
+ * errors into one line on stderr plus a documented exit code.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { LanstreamError, isLanstreamError } from '../shared/errors.js';
+import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
+import { runServe } from './serve-command.js';
+import { runWatch } from './watch-command.js';
+import { runDevices } from './devices-command.js';
+import { Output } from './output.js';
+
+import { VERSION_AGENT } from './common.js';
+
+const VERSION = VERSION_AGENT.split('/')[1]!;
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--config-dir <dir>', 'where the certificate, access key and known hosts live').env('LANSTREAM_CONFIG_DIR'))
+    .addOption(new Option('--ffmpeg <path>', 'ffmpeg binary (default: ffmpeg on PATH, then ffmpeg-static)').env('LANSTREAM_FFMPEG'))
+    .addOption(new Option('--insecure', 'plain TCP without TLS or certificate checks (both sides must use it)').env('LANSTREAM_INSECURE'))
+    .addOption(new Option('--duration <time>', 'stop after this long and exit 0, e.g. 90s, 5m, 1h').env('LANSTREAM_DURATION'))
+    .addOption(new Option('--json', 'one JSON object per line on stdout (events, stats once a second, errors)'))
+    .addOption(new Option('-q, --quiet', 'only errors on stderr'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace').env('LANSTREAM_LOG_LEVEL'))
+    .addOption(new Option('--log-file <file>', 'write logs (pino JSON) to this file instead of stderr').env('LANSTREAM_LOG_FILE'));
+}
+
+export function buildProgram(output: Output): Command {
+  const program = new Command('lanstream')
+    .description('Live camera + microphone between machines on a LAN, over one TLS connection.')
+    .version(VERSION, '-V, --version')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', `\n${EXIT_CODES_HELP}\n\nRun \`lanstream <command> --help\` for the flags of each command.`)
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: () => undefined, // printed once by main() as one line
+    })
+    .exitOverride();
+
+  commonOptions(
+    program
+      .command('serve')
+      .description('capture this machine\'s camera and microphone and serve them to viewers')
+      .addOption(new Option('-p, --port <port>', 'TCP port to listen on').default('443').env('LANSTREAM_PORT'))
+      .addOption(new Option('--host <address>', 'bind address (default: all interfaces)').env('LANSTREAM_HOST'))
+      .addOption(new Option('--source <source>', 'device = camera + microphone, test = built-in test picture + tone').choices(['device', 'test']).default('device').env('LANSTREAM_SOURCE'))
+      .addOption(new Option('--video-device <dev>', 'camera: /dev/video0 (Linux), index or name (macOS), name (Windows)').env('LANSTREAM_VIDEO_DEVICE'))
+      .addOption(new Option('--audio-device <dev>', 'microphone: PulseAudio source or ALSA hw:N (Linux), index (macOS), name (Windows)').env('LANSTREAM_AUDIO_DEVICE'))
+      .addOption(new Option('--audio-backend <backend>', 'Linux microphone input').choices(['pulse', 'alsa']).env('LANSTREAM_AUDIO_BACKEND'))
+      .addOption(new Option('--video-input <args>', 'replace the camera input with these ffmpeg input arguments, e.g. "-f x11grab -i :0"').env('LANSTREAM_VIDEO_INPUT'))
+      .addOption(new Option('--audio-input <args>', 'replace the microphone input with these ffmpeg input arguments').env('LANSTREAM_AUDIO_INPUT'))
+      .addOption(new Option('--copy-mjpeg', 'the camera delivers MJPEG at --size: pass it through without re-encoding'))
+      .addOption(new Option('--size <WxH>', 'video size').default('1280x720').env('LANSTREAM_SIZE'))
+      .addOption(new Option('--fps <n>', 'frames per second').default('30').env('LANSTREAM_FPS'))
+      .addOption(new Option('--quality <q>', 'MJPEG quality, 2 (best, biggest) … 31 (worst)').default('5').env('LANSTREAM_QUALITY'))
+      .addOption(new Option('--audio-rate <hz>', 'audio sample rate').default('48000'))
+      .addOption(new Option('--channels <n>', 'audio channels').default('1'))
+      .addOption(new Option('--no-video', 'serve sound only'))
+      .addOption(new Option('--no-audio', 'serve picture only'))
+      .addOption(new Option('--max-viewers <n>', 'viewers at once').default('8').env('LANSTREAM_MAX_VIEWERS'))
+      .addOption(new Option('--keep-warm', 'keep the camera and microphone open without viewers (faster first picture)'))
+      .addOption(new Option('--no-preflight', 'do not open the devices once at start to check them'))
+      .addOption(new Option('--key <key>', 'access key viewers must prove (default: generated and kept in the config dir)').env('LANSTREAM_KEY'))
+      .addOption(new Option('--new-key', 'generate a new access key (old connect lines stop working)'))
+      .action(async (opts) => runServe(opts, output)),
+  );
+
+  commonOptions(
+    program
+      .command('watch')
+      .description('show and play the stream of a lanstream server')
+      .argument('<target>', 'host, host:port, or the lanstream://… URL that `lanstream serve` printed')
+      .addOption(new Option('-p, --port <port>', 'server port (if not in <target>)').default('443').env('LANSTREAM_PORT'))
+      .addOption(new Option('--key <key>', 'access key (if not in <target>)').env('LANSTREAM_KEY'))
+      .addOption(new Option('--fingerprint <fp>', 'pin the server certificate: sha256:… as printed by serve').env('LANSTREAM_FINGERPRINT'))
+      .addOption(new Option('--no-video', 'sound only'))
+      .addOption(new Option('--no-audio', 'picture only'))
+      .addOption(new Option('--no-playback', 'no window and no speaker (for --snapshot, --json stats, tests)'))
+      .addOption(new Option('--volume <0-100>', 'start volume').default('100').env('LANSTREAM_VOLUME'))
+      .addOption(new Option('--audio-buffer-ms <ms>', 'audio output buffer target').default('40').env('LANSTREAM_AUDIO_BUFFER_MS'))
+      .addOption(new Option('--audio-output <out>', 'speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = speaker then pacat').choices(['auto', 'speaker', 'pacat']).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
+      .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
+      .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))
+      .addOption(new Option('--borderless', 'window without decorations'))
+      .addOption(new Option('--reconnect-timeout <time>', 'give up after the server is gone this long (default: never)').env('LANSTREAM_RECONNECT_TIMEOUT'))
+      .addOption(new Option('--wait', 'keep trying if the server is not up yet (default: fail at once)'))
+      .action(async (target, opts) => runWatch(target, opts, output)),
+  );
+
+  program
+    .command('devices')
+    .description('list the cameras and microphones ffmpeg can open here, with the value to pass')
+    .addOption(new Option('--ffmpeg <path>', 'ffmpeg binary').env('LANSTREAM_FFMPEG'))
+    .addOption(new Option('--json', 'print JSON'))
+    .action(async (opts) => runDevices(opts, output));
+
+  for (const cmd of program.commands) {
+    cmd.exitOverride().addHelpText('after', `\n${EXIT_CODES_HELP}`).configureOutput({ outputError: () => undefined });
+  }
+  return program;
+}
+
+/** Entry point used by bin/lanstream.js. Never throws; sets process.exitCode. */
+export async function main(argv: string[]): Promise<void> {
+  const output = new Output();
+  const program = buildProgram(output);
+  try {
+    await program.parseAsync(argv);
+    if (process.exitCode === undefined) process.exitCode = ExitCode.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        process.exitCode = ExitCode.OK;
+        return;
+      }
+      const message = err.message.replace(/^error: /, '');
+      output.error(new LanstreamError('LS_ERR_USAGE', `${message[0]?.toUpperCase()}${message.slice(1)} (see lanstream --help)`));
+      process.exitCode = ExitCode.USAGE;
+      return;
+    }
+    const error = isLanstreamError(err) ? err : new LanstreamError('LS_ERR_CAPTURE_FAILED', `Unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    output.error(error);
+    process.exitCode = exitCodeFor(error);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * What the CLI prints: one-line errors on stderr (with the code), and with --json one JSON object
+ * per line on stdout — nothing else ever goes to stdout in that mode (logs are on stderr).
+ */
+import type { LanstreamError } from '../shared/errors.js';
+
+export class Output {
+  json = false;
+  quiet = false;
+
+  /** A `--json` event line (no-op without --json). */
+  event(event: string, data: Record<string, unknown> = {}): void {
+    if (this.json) process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...data })}\n`);
+  }
+
+  /** Text for humans on stdout (suppressed in --json mode, where scripts read stdout). */
+  text(line: string): void {
+    if (!this.json) process.stdout.write(`${line}\n`);
+  }
+
+  error(err: LanstreamError): void {
+    if (this.json) this.event('error', { code: err.code, message: err.message, ...('stderrTail' in err.details ? { stderrTail: err.details.stderrTail } : {}) });
+    process.stderr.write(`lanstream: ${err.message} [${err.code}]\n`);
+    const tail = err.details.stderrTail;
+    if (Array.isArray(tail) && tail.length > 0 && !this.quiet) {
+      process.stderr.write(`  last ffmpeg output:\n${tail.map((l) => `    ${String(l)}`).join('\n')}\n`);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * `lanstream serve`: flags → ServeOptions, the connect line, viewer events, and the run loop.
+ * The connect line carries the access key, so it goes to the terminal only (stdout without
+ * --json), never into logs.
+ */
+import { defaultConfigDir } from '../shared/config-dir.js';
+import { createLogger } from '../shared/logger.js';
+import { Server } from '../server/serve.js';
+import type { Platform } from '../server/capture/capture-types.js';
+import { runUntilDone } from './lifecycle.js';
+import type { Output } from './output.js';
+import { parseDurationMs, parseIntIn, parsePort, parseSize } from './parse.js';
+import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
+
+export interface ServeFlags extends CommonFlags {
+  port: string;
+  host?: string;
+  source: 'device' | 'test';
+  videoDevice?: string;
+  audioDevice?: string;
+  audioBackend?: 'pulse' | 'alsa';
+  videoInput?: string;
+  audioInput?: string;
+  copyMjpeg?: boolean;
+  size: string;
+  fps: string;
+  quality: string;
+  audioRate: string;
+  channels: string;
+  video: boolean;
+  audio: boolean;
+  maxViewers: string;
+  keepWarm?: boolean;
+  preflight: boolean;
+  key?: string;
+  newKey?: boolean;
+}
+
+export async function runServe(flags: ServeFlags, output: Output): Promise<void> {
+  output.json = Boolean(flags.json);
+  output.quiet = Boolean(flags.quiet);
+  const port = parsePort(flags.port);
+  const { width, height } = parseSize(flags.size);
+  const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
+  const logger = createLogger(loggerOptions(flags));
+  const server = new Server({
+    port,
+    host: flags.host,
+    insecure: Boolean(flags.insecure),
+    configDir: flags.configDir ?? defaultConfigDir(),
+    key: flags.key,
+    newKey: flags.newKey,
+    source: flags.source,
+    platform: process.platform as Platform,
+    video: flags.video,
+    audio: flags.audio,
+    videoDevice: flags.videoDevice,
+    audioDevice: flags.audioDevice,
+    audioBackend: flags.audioBackend,
+    videoInput: flags.videoInput,
+    audioInput: flags.audioInput,
+    copyMjpeg: flags.copyMjpeg,
+    width,
+    height,
+    fps: parseIntIn('--fps', flags.fps, 1, 240),
+    quality: parseIntIn('--quality', flags.quality, 2, 31),
+    sampleRateHz: parseIntIn('--audio-rate', flags.audioRate, 8000, 192000),
+    channels: parseIntIn('--channels', flags.channels, 1, 8),
+    ffmpeg: flags.ffmpeg,
+    maxViewers: parseIntIn('--max-viewers', flags.maxViewers, 1, 1000),
+    maxPendingHandshakes: 32,
+    keepWarm: Boolean(flags.keepWarm),
+    lingerMs: 2000,
+    preflight: flags.preflight,
+    agent: VERSION_AGENT,
+    logger,
+  });
+  server.on('viewer-live', (info) => output.event('viewer-live', { id: info.id, address: info.address }));
+  server.on('viewer-left', (info, reason) => output.event('viewer-left', { id: info.id, address: info.address, reason }));
+  server.on('capture-status', (s) => output.event('capture', s));
+
+  let ready;
+  try {
+    ready = await server.start();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  for (const warning of ready.warnings) logger.warn(warning);
+  output.event('ready', { port: ready.port, tls: !flags.insecure, fingerprint: ready.fingerprint });
+  if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
+  if (!output.json) {
+    output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
+    for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
+  }
+  let statsTimer: NodeJS.Timeout | null = null;
+  if (output.json) {
+    statsTimer = setInterval(() => output.event('stats', { viewers: server.sessions() }), 1000);
+    statsTimer.unref();
+  }
+  const code = await runUntilDone({ durationMs, close: () => server.close(), ended: new Promise<void>(() => undefined) });
+  if (statsTimer) clearInterval(statsTimer);
+  output.event('stopped', { exitCode: code });
+  logger.flush?.();
+  process.exitCode = code;
+}

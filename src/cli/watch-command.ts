@@ -1,0 +1,161 @@
+/**
+ * `lanstream watch <target>`: flags → WatchOptions, choice of sinks (ffplay window; speaker, then
+ * pacat; null with --no-playback), the status line and --json stats, and the run loop.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defaultConfigDir } from '../shared/config-dir.js';
+import { parseWatchTarget } from '../shared/connect-url.js';
+import { normalizeFingerprint } from '../shared/fingerprint.js';
+import { LanstreamError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
+import { Viewer } from '../client/watch.js';
+import { FfplayWindowSink } from '../client/sinks/window-sink.js';
+import { SpeakerSink } from '../client/sinks/speaker-sink.js';
+import { PacatSink } from '../client/sinks/pacat-sink.js';
+import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
+import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
+import type { AudioParams } from '../protocol/messages.js';
+import { locateCompanion, locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
+import { runUntilDone } from './lifecycle.js';
+import type { Output } from './output.js';
+import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition } from './parse.js';
+import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
+import { StatusLine } from './status-line.js';
+
+export interface WatchFlags extends CommonFlags {
+  port: string;
+  key?: string;
+  fingerprint?: string;
+  video: boolean;
+  audio: boolean;
+  playback: boolean;
+  volume: string;
+  audioBufferMs: string;
+  audioOutput: string;
+  ffplay?: string;
+  windowPosition?: string;
+  borderless?: boolean;
+  reconnectTimeout?: string;
+  wait?: boolean;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
+
+export async function runWatch(targetArg: string, flags: WatchFlags, output: Output): Promise<void> {
+  output.json = Boolean(flags.json);
+  output.quiet = Boolean(flags.quiet);
+  const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
+  const volume = parseIntIn('--volume', flags.volume, 0, 100);
+  const audioBufferMs = parseIntIn('--audio-buffer-ms', flags.audioBufferMs, 10, 2000);
+  const audioOutput = parseChoice('--audio-output', flags.audioOutput, ['auto', 'speaker', 'pacat'] as const);
+  const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
+  const reconnectTimeoutMs = flags.reconnectTimeout ? parseDurationMs(flags.reconnectTimeout, '--reconnect-timeout') : null;
+  const position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
+  const fingerprint = flags.fingerprint ? normalizeFingerprint(flags.fingerprint) : target.fingerprint;
+  const configDir = flags.configDir ?? defaultConfigDir();
+  const logger = createLogger(loggerOptions(flags));
+  const key = flags.key ?? target.key ?? (await localKey(target.host, configDir));
+  if (!key) {
+    throw new LanstreamError('LS_ERR_USAGE', 'No access key: paste the whole `lanstream watch lanstream://…` line that `lanstream serve` printed, or pass --key');
+  }
+  if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: no encryption and no server authentication\n');
+
+  const wantVideo = flags.video;
+  // Locate ffplay before connecting: a missing window program should fail fast, not after the handshake.
+  let ffplayPath: string | null = null;
+  if (flags.playback && flags.video) {
+    const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
+    ffplayPath = flags.ffplay ?? (await locateCompanion('ffplay', ffmpegPath));
+  }
+  const title = `lanstream — ${target.host}`;
+  let viewer: Viewer;
+  const sinkEvents = (kind: 'video' | 'audio'): SinkEvents => ({
+    onError: (err) => viewer.onSinkEvent(kind, 'error', err),
+    onUserClose: () => viewer.onSinkEvent(kind, 'user-close'),
+  });
+  viewer = new Viewer({
+    host: target.host,
+    port: target.port,
+    key,
+    fingerprint,
+    insecure: Boolean(flags.insecure),
+    knownHosts: flags.insecure ? null : new KnownHosts(path.join(configDir, KNOWN_HOSTS_FILE)),
+    video: wantVideo,
+    audio: flags.audio,
+    reconnectTimeoutMs,
+    retryFirst: Boolean(flags.wait),
+    agent: VERSION_AGENT,
+    logger,
+    openVideoSink: async (params) => {
+      const sink = flags.playback && ffplayPath
+        ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video') })
+        : new NullVideoSink();
+      await sink.start(params);
+      return sink;
+    },
+    openAudioSink: async (params) => openAudio(params, flags.playback ? audioOutput : 'null', { volume, audioBufferMs, logger, events: sinkEvents('audio') }),
+  });
+
+  const status = new StatusLine(!output.json && !output.quiet && Boolean(process.stderr.isTTY));
+  viewer.on('state', (state, detail) => {
+    output.event('state', { state, detail });
+    status.state(state, detail);
+  });
+  viewer.on('stats', (snap) => {
+    output.event('stats', { ...snap });
+    status.stats(snap, volume);
+  });
+  viewer.on('status', (body) => output.event('server-status', { ...body }));
+  viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
+
+  await viewer.start();
+  output.event('live', { host: target.host, port: target.port, welcome: viewer.welcome });
+  const ended = new Promise<void>((resolve, reject) => {
+    viewer.on('closed', (err) => (err ? reject(err) : resolve()));
+    viewer.on('window-closed', () => resolve());
+  });
+  try {
+    process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
+  } finally {
+    status.done();
+    output.event('stopped', { exitCode: process.exitCode ?? 1, totals: viewer.snapshot().totals });
+  }
+}
+
+async function openAudio(
+  params: AudioParams,
+  choice: 'auto' | 'speaker' | 'pacat' | 'null',
+  o: { volume: number; audioBufferMs: number; logger: Logger; events: SinkEvents },
+): Promise<AudioSink> {
+  if (choice === 'null') {
+    const sink = new NullAudioSink();
+    await sink.start(params);
+    return sink;
+  }
+  const log = o.logger.child({ component: 'audio' });
+  if (choice === 'speaker' || choice === 'auto') {
+    const sink = new SpeakerSink({ targetMs: o.audioBufferMs, logger: log, volume: o.volume, events: o.events });
+    try {
+      await sink.start(params);
+      return sink;
+    } catch (err) {
+      if (choice === 'speaker') throw err;
+      log.warn(`${(err as Error).message}; trying PulseAudio's pacat instead`);
+    }
+  }
+  const sink = new PacatSink({ targetMs: o.audioBufferMs, logger: log, volume: o.volume, events: o.events });
+  await sink.start(params);
+  return sink;
+}
+
+/** Same user, same machine: the server's own key file is readable, so `watch localhost` just works. */
+async function localKey(host: string, configDir: string): Promise<string | undefined> {
+  if (!LOOPBACK.has(host)) return undefined;
+  try {
+    return (await readFile(path.join(configDir, 'access-key'), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Composition root of `lanstream watch`: connection → demux → sinks (ffplay window, speaker or
+ * pacat, or null sinks with --no-playback). The sinks are opened at the first WELCOME and stay
+ * open across reconnects, so the window does not flicker away when the link drops. Also keeps the
+ * viewer's stats (end-to-end latency from the server clock, fps, bitrate, drops) once a second.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { MediaFlag } from '../protocol/constants.js';
+import type { AudioParams, StatusBody, VideoParams, WelcomeBody } from '../protocol/messages.js';
+import { LanstreamError, isLanstreamError } from '../shared/errors.js';
+import { ViewerConnection, type ConnectionState } from './connection.js';
+import type { KnownHosts } from './known-hosts.js';
+import type { AudioSink, VideoSink } from './sinks/sink.js';
+import { ViewerStats, type StatsSnapshot } from './viewer-stats.js';
+
+export interface WatchOptions {
+  host: string;
+  port: number;
+  key: string;
+  fingerprint?: string;
+  insecure: boolean;
+  knownHosts: KnownHosts | null;
+  video: boolean;
+  audio: boolean;
+  reconnectTimeoutMs: number | null;
+  retryFirst?: boolean;
+  agent: string;
+  logger: Logger;
+  /** Opens the sinks (the CLI decides: window/speaker/pacat/null). Called once, at the first WELCOME. */
+  openVideoSink: (params: VideoParams) => Promise<VideoSink>;
+  openAudioSink: (params: AudioParams) => Promise<AudioSink>;
+}
+
+export interface ViewerEvents {
+  state: [ConnectionState, string | undefined];
+  stats: [StatsSnapshot];
+  status: [StatusBody];
+  /** A frame arrived (snapshot, tests): JPEG bytes and server PTS. */
+  frame: [Buffer, number];
+  /** The viewer ended for good (null = closed on purpose). */
+  closed: [LanstreamError | null];
+  /** A sink failed; playback of that medium stops, the other continues. */
+  'sink-error': ['video' | 'audio', Error];
+  /** The user closed the video window. */
+  'window-closed': [];
+}
+
+export class Viewer extends EventEmitter<ViewerEvents> {
+  readonly #o: WatchOptions;
+  readonly #log: Logger;
+  readonly #connection: ViewerConnection;
+  readonly #stats: ViewerStats;
+  #videoSink: VideoSink | null = null;
+  #audioSink: AudioSink | null = null;
+  #sinksOpening: Promise<void> | null = null;
+  #statsTimer: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+  #welcome: WelcomeBody | null = null;
+
+  constructor(options: WatchOptions) {
+    super();
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'watch' });
+    this.#connection = new ViewerConnection({
+      host: options.host, port: options.port, insecure: options.insecure, key: options.key,
+      fingerprint: options.fingerprint, knownHosts: options.knownHosts, wantVideo: options.video,
+      wantAudio: options.audio, agent: options.agent, logger: options.logger,
+      reconnectTimeoutMs: options.reconnectTimeoutMs, retryFirst: options.retryFirst,
+    });
+    this.#stats = new ViewerStats(this.#connection.clock);
+    const c = this.#connection;
+    c.on('state', (state, detail) => {
+      this.#stats.state = state;
+      this.emit('state', state, detail);
+    });
+    c.on('welcome', (body) => {
+      this.#welcome = body;
+      this.#sinksOpening ??= this.#openSinks(body);
+    });
+    c.on('video', (msg, arrivalUs) => {
+      this.#stats.onVideo(msg.ptsUs, arrivalUs, msg.data.length + 20, (msg.flags & MediaFlag.DISCONTINUITY) !== 0);
+      this.#videoSink?.pushFrame(msg.data, msg.ptsUs);
+      if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
+    });
+    c.on('audio', (msg, arrivalUs) => {
+      const discontinuity = (msg.flags & MediaFlag.DISCONTINUITY) !== 0;
+      this.#stats.onAudio(msg.ptsUs, arrivalUs, msg.data.length + 20, discontinuity);
+      this.#audioSink?.pushPcm(msg.data, msg.ptsUs, discontinuity);
+    });
+    c.on('status', (body) => {
+      this.#log.warn({ state: body.state }, `server: ${body.state}${body.message ? `: ${body.message}` : ''}`);
+      this.emit('status', body);
+    });
+    c.on('closed', (err) => void this.#end(err));
+  }
+
+  get welcome(): WelcomeBody | null {
+    return this.#welcome;
+  }
+
+  get connection(): ViewerConnection {
+    return this.#connection;
+  }
+
+  /** Resolves when the first connection is live and the sinks are open. */
+  async start(): Promise<void> {
+    await this.#connection.start();
+    await this.#sinksOpening;
+    this.#statsTimer = setInterval(() => this.#tick(), 1000);
+    this.#statsTimer.unref();
+  }
+
+  snapshot(): StatsSnapshot {
+    return this.#stats.snapshot(this.#audioSink?.stats().bufferedMs ?? null, this.#audioSink, this.#videoSink);
+  }
+
+  setVolume(volume: number): void {
+    this.#audioSink?.setVolume(volume);
+  }
+
+  reconnect(): void {
+    this.#connection.reconnect();
+  }
+
+  close(): Promise<void> {
+    return this.#end(null);
+  }
+
+  #end(err: LanstreamError | null): Promise<void> {
+    if (this.#closing) return this.#closing;
+    let done!: () => void;
+    this.#closing = new Promise<void>((resolve) => (done = resolve));
+    if (this.#statsTimer) clearInterval(this.#statsTimer);
+    void (async () => {
+      await this.#connection.close();
+      // Sinks close in reverse order of opening (audio was opened last).
+      await this.#audioSink?.close().catch(() => undefined);
+      await this.#videoSink?.close().catch(() => undefined);
+      this.emit('closed', err);
+      done();
+    })();
+    return this.#closing;
+  }
+
+  async #openSinks(body: WelcomeBody): Promise<void> {
+    if (body.video) {
+      try {
+        this.#videoSink = await this.#o.openVideoSink(body.video);
+      } catch (err) {
+        this.#sinkFailed('video', err);
+      }
+    }
+    if (body.audio) {
+      try {
+        this.#audioSink = await this.#o.openAudioSink(body.audio);
+      } catch (err) {
+        this.#sinkFailed('audio', err);
+      }
+    }
+  }
+
+  #sinkFailed(kind: 'video' | 'audio', err: unknown): void {
+    const error = isLanstreamError(err) ? err : new LanstreamError('LS_ERR_SINK_FAILED', `${kind} output failed: ${(err as Error).message}`, { cause: err });
+    this.#log.error({ code: error.code }, error.message);
+    this.emit('sink-error', kind, error);
+  }
+
+  /** For the CLI: the sinks report a user-closed window or a crash here. */
+  onSinkEvent(kind: 'video' | 'audio', event: 'error' | 'user-close', err?: Error): void {
+    if (event === 'user-close') {
+      this.emit('window-closed');
+      return;
+    }
+    if (kind === 'video') this.#videoSink = null;
+    else this.#audioSink = null;
+    this.#sinkFailed(kind, err ?? new Error('stopped'));
+  }
+
+  #tick(): void {
+    const snap = this.snapshot();
+    this.emit('stats', snap);
+    if (this.#connection.state === 'live') this.#connection.sendStats(snap as unknown as Record<string, unknown>);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The hub sits between capture and the viewer sessions: every captured chunk is offered to every
+ * session, and publishing never blocks (each session owns its bounded queue and drop policy, as
+ * MediaMTX readers do). It also decides when capture runs: only while at least one viewer is
+ * subscribed, plus a short linger, so nothing captured before a viewer joined can reach it
+ * (measured: a mic opened before accept() turns the wait into permanent latency).
+ */
+import type { CapturedChunk } from './capture/capture-types.js';
+
+export type MediaKind = 'video' | 'audio';
+
+export interface HubSubscriber {
+  readonly id: string;
+  offer(kind: MediaKind, chunk: CapturedChunk): void;
+}
+
+export interface HubOptions {
+  /** Called when the first viewer arrives (start capture). */
+  onActive: () => void;
+  /** Called when the last viewer left and the linger passed (stop capture). */
+  onIdle: () => void;
+  lingerMs: number;
+  /** Keep capture running without viewers (onIdle is never called). */
+  keepWarm?: boolean;
+}
+
+export class Hub {
+  readonly #subscribers = new Map<string, HubSubscriber>();
+  readonly #options: HubOptions;
+  #lingerTimer: NodeJS.Timeout | null = null;
+  #active = false;
+
+  constructor(options: HubOptions) {
+    this.#options = options;
+    if (options.keepWarm) this.#activate();
+  }
+
+  get viewerCount(): number {
+    return this.#subscribers.size;
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  subscribe(subscriber: HubSubscriber): void {
+    this.#subscribers.set(subscriber.id, subscriber);
+    if (this.#lingerTimer) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = null;
+    }
+    this.#activate();
+  }
+
+  unsubscribe(id: string): void {
+    if (!this.#subscribers.delete(id) || this.#subscribers.size > 0 || this.#options.keepWarm) return;
+    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = null;
+      if (this.#subscribers.size === 0 && this.#active) {
+        this.#active = false;
+        this.#options.onIdle();
+      }
+    }, this.#options.lingerMs);
+    this.#lingerTimer.unref();
+  }
+
+  publish(kind: MediaKind, chunk: CapturedChunk): void {
+    for (const subscriber of this.#subscribers.values()) subscriber.offer(kind, chunk);
+  }
+
+  close(): void {
+    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = null;
+    this.#subscribers.clear();
+    this.#active = false;
+  }
+
+  #activate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#options.onActive();
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * Composition root of `lanstream serve`: identity (certificate + access key), capture (one ffmpeg
+ * per medium, started only while a viewer is connected), hub, TLS listener and sessions. It owns
+ * the shutdown order: stop accepting, say goodbye to viewers, drain briefly, stop ffmpeg.
+ */
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import { ByeReason } from '../protocol/constants.js';
+import type { AudioParams, StatusBody, VideoParams } from '../protocol/messages.js';
+import { LanstreamError } from '../shared/errors.js';
+import { formatConnectUrl, lanAddresses } from '../shared/connect-url.js';
+import { AuthLimiter } from './auth-limiter.js';
+import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
+import { locateFfmpeg } from './capture/ffmpeg-locate.js';
+import { CaptureSource } from './capture/capture-source.js';
+import type { Platform } from './capture/capture-types.js';
+import { Hub } from './hub.js';
+import { loadOrCreateIdentity } from './identity.js';
+import { Listener } from './listener.js';
+import { Session, type SessionInfo, type SessionLimits } from './session.js';
+
+export interface ServeOptions {
+  port: number;
+  host?: string;
+  insecure: boolean;
+  configDir: string;
+  key?: string;
+  newKey?: boolean;
+  source: 'device' | 'test';
+  platform: Platform;
+  video: boolean;
+  audio: boolean;
+  videoDevice?: string;
+  audioDevice?: string;
+  audioBackend?: 'pulse' | 'alsa';
+  videoInput?: string;
+  audioInput?: string;
+  copyMjpeg?: boolean;
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+  sampleRateHz: number;
+  channels: number;
+  ffmpeg?: string;
+  maxViewers: number;
+  maxPendingHandshakes: number;
+  keepWarm: boolean;
+  lingerMs: number;
+  /** Open the devices once at start so a missing camera fails now, not when the first viewer comes. */
+  preflight: boolean;
+  sessionLimits?: Partial<SessionLimits>;
+  agent: string;
+  logger: Logger;
+}
+
+export interface ServerReady {
+  port: number;
+  fingerprint: string | null;
+  accessKey: string;
+  /** One `lanstream://` URL per reachable address (terminal only: it carries the key). */
+  connectUrls: string[];
+  warnings: string[];
+}
+
+export interface ServerEvents {
+  'viewer-live': [SessionInfo];
+  'viewer-left': [SessionInfo, string];
+  'capture-status': [{ kind: 'video' | 'audio'; state: string; detail?: string }];
+}
+
+const PACKET_MS = 10;
+
+export class Server extends EventEmitter<ServerEvents> {
+  readonly #o: ServeOptions;
+  readonly #log: Logger;
+  readonly #sessions = new Set<Session>();
+  readonly #limiter = new AuthLimiter();
+  #hub: Hub | null = null;
+  #listener: Listener | null = null;
+  #makeVideo: (() => CaptureSource) | null = null;
+  #makeAudio: (() => CaptureSource) | null = null;
+  #video: CaptureSource | null = null;
+  #audio: CaptureSource | null = null;
+  #videoParams: VideoParams | null = null;
+  #audioParams: AudioParams | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: ServeOptions) {
+    super();
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'serve' });
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.#sessions].map((s) => s.info());
+  }
+
+  async start(): Promise<ServerReady> {
+    const o = this.#o;
+    if (!o.video && !o.audio) throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
+    const ffmpegPath = await locateFfmpeg({ override: o.ffmpeg });
+    const identity = await loadOrCreateIdentity({ configDir: o.configDir, key: o.key, newKey: o.newKey });
+    if (identity.created.cert) this.#log.info({ configDir: o.configDir }, 'created a new certificate');
+    if (identity.created.key) this.#log.info({ configDir: o.configDir }, 'created a new access key');
+
+    if (o.video) {
+      this.#videoParams = { codec: 'mjpeg', width: o.width, height: o.height, fps: o.fps };
+      const args = buildVideoArgs({
+        platform: o.platform, source: o.source, device: o.videoDevice, width: o.width, height: o.height, fps: o.fps,
+        quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg,
+      });
+      this.#makeVideo = () => new CaptureSource({
+        kind: 'video', ffmpegPath, args, logger: o.logger.child({ component: 'capture-video' }),
+        onChunk: (chunk) => this.#hub?.publish('video', chunk),
+        onStatus: (state, detail) => this.#captureStatus('video', state, detail),
+      });
+    }
+    if (o.audio) {
+      this.#audioParams = { codec: 'pcm_s16le', sampleRateHz: o.sampleRateHz, channels: o.channels, packetMs: PACKET_MS };
+      const args = buildAudioArgs({
+        platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
+        sampleRateHz: o.sampleRateHz, channels: o.channels, inputArgs: o.audioInput,
+      });
+      this.#makeAudio = () => new CaptureSource({
+        kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
+        audio: { sampleRateHz: o.sampleRateHz, channels: o.channels, packetMs: PACKET_MS },
+        onChunk: (chunk) => this.#hub?.publish('audio', chunk),
+        onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
+      });
+    }
+
+    if (o.preflight && !o.keepWarm) {
+      // Fail now with ffmpeg's own words if a device is missing or busy; the frames are discarded
+      // (no viewer is subscribed), so none of them can reach anyone later.
+      const probes = [this.#makeVideo?.(), this.#makeAudio?.()].filter((c): c is CaptureSource => c !== undefined);
+      try {
+        await Promise.all(probes.map((c) => c.start()));
+      } finally {
+        await Promise.all(probes.map((c) => c.close()));
+      }
+    }
+
+    this.#hub = new Hub({
+      lingerMs: o.lingerMs,
+      keepWarm: o.keepWarm,
+      onActive: () => this.#startCapture(),
+      onIdle: () => void this.#stopCapture(),
+    });
+
+    this.#listener = new Listener({
+      host: o.host, port: o.port, insecure: o.insecure, certPem: identity.certPem, keyPem: identity.keyPem,
+      logger: o.logger.child({ component: 'listener' }),
+      onConnection: (socket, secure) => this.#accept(socket, secure, identity.accessKey),
+    });
+    const port = await this.#listener.start();
+    const fingerprint = o.insecure ? null : identity.fingerprint;
+    const hosts = o.host && o.host !== '0.0.0.0' && o.host !== '::' ? [o.host] : lanAddresses();
+    const connectUrls = (hosts.length ? hosts : ['127.0.0.1']).map((host) =>
+      fingerprint ? formatConnectUrl({ host, port, key: identity.accessKey, fingerprint }) : formatConnectUrl({ host, port, key: identity.accessKey, fingerprint: '' }).replace(/&fp=$/, ''),
+    );
+    this.#log.info({ port, tls: !o.insecure, fingerprint, video: o.video, audio: o.audio }, 'serving');
+    return { port, fingerprint, accessKey: identity.accessKey, connectUrls, warnings: identity.warnings ?? [] };
+  }
+
+  /** Graceful, idempotent: stop accepting, BYE every viewer, drain ≤ 1 s, stop ffmpeg. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#listener?.close().catch(() => undefined);
+      const gone = [...this.#sessions].map(
+        (s) => new Promise<void>((resolve) => {
+          this.once('viewer-left', () => resolve());
+          s.bye(ByeReason.SHUTDOWN, 'the server is shutting down');
+        }),
+      );
+      await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 1000).unref())]);
+      for (const s of this.#sessions) s.destroy();
+      this.#hub?.close();
+      await this.#stopCapture();
+    })();
+    return this.#closing;
+  }
+
+  #accept(socket: tls.TLSSocket | net.Socket, secure: boolean, accessKey: string): void {
+    const o = this.#o;
+    const pending = [...this.#sessions].filter((s) => !s.live).length;
+    if (pending >= o.maxPendingHandshakes) {
+      this.#log.warn({ address: socket.remoteAddress }, `refused a connection: ${pending} handshakes already pending`);
+      socket.destroy();
+      return;
+    }
+    const session = new Session({
+      socket, secure, accessKey, limiter: this.#limiter, video: this.#videoParams, audio: this.#audioParams,
+      agent: o.agent, logger: o.logger.child({ component: 'session' }), limits: o.sessionLimits,
+      onLive: (s) => {
+        const live = [...this.#sessions].filter((x) => x.live).length;
+        if (live > o.maxViewers) {
+          s.bye(ByeReason.SERVER_FULL, `the server already has ${o.maxViewers} viewers (--max-viewers)`);
+          return;
+        }
+        this.#hub?.subscribe(s);
+        this.emit('viewer-live', s.info());
+      },
+      onClose: (s, reason) => {
+        this.#sessions.delete(s);
+        this.#hub?.unsubscribe(s.id);
+        this.emit('viewer-left', s.info(), reason);
+      },
+    });
+    this.#sessions.add(session);
+  }
+
+  #startCapture(): void {
+    this.#video = this.#makeVideo?.() ?? null;
+    this.#audio = this.#makeAudio?.() ?? null;
+    for (const source of [this.#video, this.#audio]) {
+      source?.start().catch((err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        this.#log.error({ code: (err as LanstreamError).code }, message);
+        this.#broadcast({ state: 'capture-failed', message });
+      });
+    }
+  }
+
+  async #stopCapture(): Promise<void> {
+    const sources = [this.#video, this.#audio];
+    this.#video = this.#audio = null;
+    await Promise.all(sources.map((c) => c?.close()));
+  }
+
+  #captureStatus(kind: 'video' | 'audio', state: string, detail?: string): void {
+    this.emit('capture-status', { kind, state, detail });
+    if (state === 'restarting' || state === 'failed') {
+      this.#log.warn({ kind, detail }, `${kind} capture ${state}`);
+      this.#broadcast({ state: `${kind}-${state}`, message: detail });
+    } else if (state === 'live') {
+      this.#broadcast({ state: `${kind}-live` });
+    }
+  }
+
+  #broadcast(body: StatusBody): void {
+    for (const s of this.#sessions) s.status(body);
+  }
+}

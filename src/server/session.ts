@@ -1,0 +1,378 @@
+/**
+ * One viewer on the server: handshake (HELLO → CHALLENGE → AUTH → WELCOME), then media out and
+ * control in. It owns this viewer's bounded queue and its flow control, so one slow viewer never
+ * slows the hub or the others.
+ *
+ * Flow control: TCP hides seconds of old video in its buffers on a slow link (measured with plain
+ * ffmpeg at 10 Mbit/s: 16 s behind and growing). So the session bounds bytes in flight itself: the
+ * viewer ACKs what it received, a video frame is sent only while the unacknowledged bytes fit a
+ * window sized from the measured delivery rate and RTT, and otherwise the waiting frame is replaced
+ * by the newest. Audio is small and goes first; it has its own bound (whole 10 ms packets dropped,
+ * the next flagged DISCONTINUITY).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { ByeReason, MediaFlag, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { encodeMediaHeader, encodeMessage } from '../protocol/encoder.js';
+import { MessageDecoder } from '../protocol/decoder.js';
+import type { AudioParams, Message, StatusBody, VideoParams } from '../protocol/messages.js';
+import { decodeNonceHex, exportAuthEkm, newNonce, verifyAuthProof } from '../protocol/auth.js';
+import { isLanstreamError } from '../shared/errors.js';
+import { nowUs } from '../shared/clock.js';
+import { DropReporter } from '../shared/drop-reporter.js';
+import type { CapturedChunk } from './capture/capture-types.js';
+import type { HubSubscriber, MediaKind } from './hub.js';
+import type { AuthLimiter } from './auth-limiter.js';
+import { FlowWindow } from './flow-window.js';
+
+export interface SessionLimits {
+  /** The handshake must complete within this time (slowloris). */
+  helloTimeoutMs: number;
+  /** No byte from the viewer for this long = dead link (do not wait for TCP backoff). */
+  deadMs: number;
+  heartbeatMs: number;
+  /** Audio waiting for the window beyond this is dropped (whole packets). */
+  maxAudioQueueMs: number;
+  /** No video frame could be sent for this long = the viewer is too far behind: close it. */
+  maxStallMs: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
+  helloTimeoutMs: 5000,
+  deadMs: 2500,
+  heartbeatMs: 500,
+  maxAudioQueueMs: 120,
+  maxStallMs: 15000,
+});
+
+export interface SessionInfo {
+  id: string;
+  address: string;
+  state: 'handshake' | 'live' | 'closed';
+  connectedAtMs: number;
+  rttMs: number | null;
+  sentBytes: number;
+  ackedBytes: number;
+  videoSent: number;
+  audioSent: number;
+  drops: Readonly<Record<string, number>>;
+  viewerStats: Record<string, unknown> | null;
+}
+
+export interface SessionOptions {
+  socket: TLSSocket | Socket;
+  /** False only with --insecure (plain TCP): no TLS exporter to bind the proof to. */
+  secure: boolean;
+  accessKey: string;
+  limiter: AuthLimiter;
+  video: VideoParams | null;
+  audio: AudioParams | null;
+  agent: string;
+  logger: Logger;
+  limits?: Partial<SessionLimits>;
+  /** The handshake passed: start sending media (the composition root subscribes us to the hub). */
+  onLive: (session: Session) => void;
+  onClose: (session: Session, reason: string) => void;
+}
+
+type State = 'hello' | 'auth' | 'live' | 'closed';
+
+export class Session implements HubSubscriber {
+  readonly id = randomUUID().slice(0, 8);
+  readonly address: string;
+  readonly #o: SessionOptions;
+  readonly #limits: SessionLimits;
+  readonly #socket: TLSSocket | Socket;
+  readonly #decoder = new MessageDecoder({ direction: 'client-to-server' });
+  readonly #log: Logger;
+  readonly #drops: DropReporter;
+  readonly #window = new FlowWindow();
+  readonly #connectedAtMs = Date.now();
+  #state: State = 'hello';
+  #clientNonce: Buffer | null = null;
+  #serverNonce: Buffer | null = null;
+  #wantVideo = true;
+  #wantAudio = true;
+  #sentBytes = 0;
+  #ackedBytes = 0;
+  #lastHeardUs = nowUs();
+  #videoSeq = 0;
+  #audioSeq = 0;
+  #videoSent = 0;
+  #audioSent = 0;
+  #pendingVideo: CapturedChunk | null = null;
+  #videoDiscontinuity = false;
+  #lastVideoSentUs = nowUs();
+  #audioQueue: CapturedChunk[] = [];
+  #audioDiscontinuity = false;
+  #pingId = 0;
+  #pingSentUs = new Map<number, number>();
+  #rttUs: number | null = null;
+  #viewerStats: Record<string, unknown> | null = null;
+  #helloTimer: NodeJS.Timeout | null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #closeReason = '';
+
+  constructor(options: SessionOptions) {
+    this.#o = options;
+    this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.#socket = options.socket;
+    this.address = options.socket.remoteAddress ?? 'unknown';
+    this.#log = options.logger.child({ session: this.id, address: this.address });
+    this.#drops = new DropReporter((counts) => this.#log.info({ drops: counts }, 'dropped to stay live'));
+    this.#socket.setNoDelay(true);
+    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#socket.on('drain', () => this.#pump());
+    this.#socket.on('error', (err) => this.#log.debug({ err: err.message }, 'socket error'));
+    this.#socket.on('close', () => this.#finish(this.#closeReason || 'connection closed by viewer'));
+    this.#helloTimer = setTimeout(() => {
+      this.bye(ByeReason.TIMEOUT, `handshake not completed within ${this.#limits.helloTimeoutMs} ms`);
+    }, this.#limits.helloTimeoutMs);
+  }
+
+  get live(): boolean {
+    return this.#state === 'live';
+  }
+
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      address: this.address,
+      state: this.#state === 'live' ? 'live' : this.#state === 'closed' ? 'closed' : 'handshake',
+      connectedAtMs: this.#connectedAtMs,
+      rttMs: this.#rttUs === null ? null : this.#rttUs / 1000,
+      sentBytes: this.#sentBytes,
+      ackedBytes: this.#ackedBytes,
+      videoSent: this.#videoSent,
+      audioSent: this.#audioSent,
+      drops: this.#drops.totals,
+      viewerStats: this.#viewerStats,
+    };
+  }
+
+  /** Hub fan-out: never blocks, never throws. */
+  offer(kind: MediaKind, chunk: CapturedChunk): void {
+    if (this.#state !== 'live') return;
+    if (kind === 'video') {
+      if (!this.#wantVideo) return;
+      if (this.#pendingVideo) {
+        this.#drops.add('video');
+        this.#videoDiscontinuity = true;
+      }
+      this.#pendingVideo = chunk;
+    } else {
+      if (!this.#wantAudio) return;
+      this.#audioQueue.push(chunk);
+      const packetUs = (this.#o.audio?.packetMs ?? 10) * 1000;
+      while (this.#audioQueue.length * packetUs > this.#limits.maxAudioQueueMs * 1000) {
+        this.#audioQueue.shift();
+        this.#drops.add('audio');
+        this.#audioDiscontinuity = true;
+      }
+    }
+    this.#pump();
+  }
+
+  /** Say why and close gracefully (the socket ends after the BYE is flushed). */
+  bye(reason: ByeReason, message: string): void {
+    if (this.#state === 'closed' || this.#closeReason) return;
+    this.#closeReason = `${reason}: ${message}`;
+    try {
+      this.#write(encodeMessage({ type: 'bye', body: { reason, message: message.slice(0, 500) } }));
+    } catch {
+      // socket already gone
+    }
+    this.#socket.end();
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** Tell a live viewer what the server is going through (capture restarting, failed, live again). */
+  status(body: StatusBody): void {
+    if (this.#state === 'live') this.#write(encodeMessage({ type: 'status', body }));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    this.#lastHeardUs = nowUs();
+    let messages: Message[];
+    try {
+      messages = this.#decoder.push(chunk);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = isLanstreamError(err) && err.code === 'LS_ERR_VERSION_MISMATCH' ? ByeReason.VERSION : ByeReason.PROTOCOL;
+      this.#log.warn({ code: isLanstreamError(err) ? err.code : undefined }, `closing viewer: ${message}`);
+      this.bye(reason, message);
+      return;
+    }
+    for (const message of messages) {
+      if (this.#closeReason || this.#socket.destroyed) return;
+      this.#handle(message);
+    }
+  }
+
+  #handle(message: Message): void {
+    switch (message.type) {
+      case 'hello': {
+        const blocked = this.#o.limiter.isBlocked(this.address, Date.now());
+        if (blocked.blocked) {
+          this.bye(ByeReason.RATE_LIMITED, `too many wrong keys from ${this.address}; retry in ${Math.ceil(blocked.retryAfterMs / 1000)} s`);
+          return;
+        }
+        this.#clientNonce = decodeNonceHex(message.body.clientNonce);
+        if (!this.#clientNonce) {
+          this.bye(ByeReason.PROTOCOL, 'HELLO clientNonce must be 64 hex characters');
+          return;
+        }
+        this.#wantVideo = message.body.wantVideo && this.#o.video !== null;
+        this.#wantAudio = message.body.wantAudio && this.#o.audio !== null;
+        this.#serverNonce = newNonce();
+        this.#state = 'auth';
+        this.#write(encodeMessage({ type: 'challenge', nonce: this.#serverNonce }));
+        return;
+      }
+      case 'auth':
+        this.#onAuth(message.proof);
+        return;
+      case 'ping':
+        this.#write(encodeMessage({ type: 'pong', id: message.id, echoTimeUs: message.sendTimeUs, senderTimeUs: nowUs() }));
+        return;
+      case 'pong': {
+        const sentUs = this.#pingSentUs.get(message.id);
+        if (sentUs !== undefined) {
+          this.#pingSentUs.delete(message.id);
+          const rtt = nowUs() - sentUs;
+          this.#rttUs = this.#rttUs === null ? rtt : this.#rttUs * 0.875 + rtt * 0.125;
+          this.#window.onRtt(rtt);
+        }
+        return;
+      }
+      case 'ack':
+        if (message.receivedBytes > this.#sentBytes || message.receivedBytes < this.#ackedBytes) {
+          this.bye(ByeReason.PROTOCOL, `ACK of ${message.receivedBytes} bytes outside ${this.#ackedBytes}–${this.#sentBytes}`);
+          return;
+        }
+        this.#window.onAck(message.receivedBytes - this.#ackedBytes, nowUs());
+        this.#ackedBytes = message.receivedBytes;
+        this.#pump();
+        return;
+      case 'stats':
+        this.#viewerStats = message.body;
+        return;
+      case 'request':
+        return; // quality requests: not in v1 servers yet; ignored by design
+      case 'bye':
+        this.#closeReason = `viewer left: ${message.body.reason}`;
+        this.#socket.end();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onAuth(proof: Buffer): void {
+    const ekm = this.#o.secure ? exportAuthEkm(this.#socket as TLSSocket) : Buffer.alloc(32);
+    const ok = verifyAuthProof(this.#o.accessKey, ekm, this.#clientNonce!, this.#serverNonce!, proof);
+    if (!ok) {
+      this.#o.limiter.recordFailure(this.address, Date.now());
+      this.#log.warn('refused viewer: wrong access key');
+      this.bye(ByeReason.AUTH_FAILED, 'wrong access key: use the key from the line `lanstream serve` printed');
+      return;
+    }
+    this.#o.limiter.recordSuccess(this.address);
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+    this.#state = 'live';
+    this.#write(
+      encodeMessage({
+        type: 'welcome',
+        body: {
+          version: PROTOCOL_VERSION,
+          agent: this.#o.agent,
+          serverTimeUs: nowUs(),
+          sessionId: this.id,
+          video: this.#wantVideo ? this.#o.video : null,
+          audio: this.#wantAudio ? this.#o.audio : null,
+        },
+      }),
+    );
+    this.#lastVideoSentUs = nowUs();
+    this.#heartbeatTimer = setInterval(() => this.#heartbeat(), this.#limits.heartbeatMs);
+    this.#heartbeatTimer.unref();
+    this.#log.info({ video: this.#wantVideo, audio: this.#wantAudio }, 'viewer live');
+    this.#o.onLive(this);
+  }
+
+  #heartbeat(): void {
+    const now = nowUs();
+    if (now - this.#lastHeardUs > this.#limits.deadMs * 1000) {
+      this.#closeReason = `no sign of life for ${this.#limits.deadMs} ms`;
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#wantVideo && this.#pendingVideo && now - this.#lastVideoSentUs > this.#limits.maxStallMs * 1000) {
+      this.bye(ByeReason.TOO_SLOW, `the link could not carry a single frame for ${this.#limits.maxStallMs / 1000} s`);
+      return;
+    }
+    const id = (this.#pingId = (this.#pingId + 1) >>> 0);
+    this.#pingSentUs.set(id, now);
+    if (this.#pingSentUs.size > 16) this.#pingSentUs.delete(this.#pingSentUs.keys().next().value!);
+    this.#write(encodeMessage({ type: 'ping', id, sendTimeUs: now }));
+  }
+
+  #pump(): void {
+    if (this.#state !== 'live' || this.#socket.destroyed) return;
+    const inFlight = () => this.#sentBytes - this.#ackedBytes;
+    // Audio first: it is small and the ear notices gaps more than the eye.
+    while (this.#audioQueue.length > 0 && inFlight() < this.#window.bytes + this.#window.audioAllowanceBytes) {
+      const chunk = this.#audioQueue.shift()!;
+      const flags = chunk.flags | (this.#audioDiscontinuity ? MediaFlag.DISCONTINUITY : 0);
+      this.#audioDiscontinuity = false;
+      this.#sendMedia('audio', flags, this.#audioSeq++, chunk);
+      this.#audioSent++;
+    }
+    const video = this.#pendingVideo;
+    if (video && this.#socket.writableLength === 0 && inFlight() + video.data.length <= Math.max(this.#window.bytes, video.data.length)) {
+      this.#pendingVideo = null;
+      const flags = video.flags | (this.#videoDiscontinuity ? MediaFlag.DISCONTINUITY : 0);
+      this.#videoDiscontinuity = false;
+      this.#sendMedia('video', flags, this.#videoSeq++, video);
+      this.#videoSent++;
+      this.#lastVideoSentUs = nowUs();
+      this.#window.onVideoFrame(video.data.length);
+    }
+  }
+
+  #sendMedia(kind: MediaKind, flags: number, seq: number, chunk: CapturedChunk): void {
+    const header = encodeMediaHeader(kind, flags, seq >>> 0, chunk.ptsUs, chunk.data.length);
+    this.#socket.cork();
+    this.#write(header);
+    this.#write(chunk.data);
+    this.#socket.uncork();
+  }
+
+  #write(buf: Buffer): void {
+    if (this.#socket.destroyed || !this.#socket.writable) return;
+    this.#sentBytes += buf.length;
+    this.#socket.write(buf);
+  }
+
+  #finish(reason: string): void {
+    if (this.#state === 'closed') return;
+    const wasLive = this.#state === 'live';
+    this.#state = 'closed';
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#drops.close();
+    this.#pendingVideo = null;
+    this.#audioQueue = [];
+    if (wasLive) this.#log.info({ reason, sentBytes: this.#sentBytes }, 'viewer left');
+    else this.#log.debug({ reason }, 'connection closed before the handshake completed');
+    this.#o.onClose(this, reason);
+  }
+}

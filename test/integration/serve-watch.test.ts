@@ -1,0 +1,71 @@
+import t from 'tap';
+import { nowUs } from '../../src/shared/clock.js';
+import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { sleep, waitFor } from '../helpers/process.js';
+
+const isJpeg = (b: Buffer) => b[0] === 0xff && b[1] === 0xd8 && b[b.length - 2] === 0xff && b[b.length - 1] === 0xd9;
+
+t.test('three viewers over real TLS each get fresh video and audio; one leaving does not disturb the others', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const joinedUs = nowUs();
+  const viewers = [testViewer(ts), testViewer(ts), testViewer(ts)];
+  t.teardown(() => Promise.all(viewers.map((v) => v.viewer.close())));
+  await Promise.all(viewers.map((v) => v.viewer.start()));
+  await waitFor(() => viewers.every((v) => v.video.length >= 20 && v.audio.length >= 50), 8000, 50);
+
+  for (const [i, v] of viewers.entries()) {
+    t.ok(v.video.every((f) => isJpeg(f.data)), `viewer ${i}: every video chunk is one whole JPEG`);
+    // Same process = same monotonic clock: nothing captured before the viewer joined may arrive.
+    t.ok(v.video[0]!.ptsUs >= joinedUs, `viewer ${i}: first frame captured after joining`);
+    t.ok(v.audio[0]!.ptsUs >= joinedUs - 20_000, `viewer ${i}: first audio captured after joining (±1 packet)`);
+    t.ok(v.audio.every((a) => a.bytes === 960), `viewer ${i}: 10 ms packets of 48 kHz mono s16`);
+    const ptsIncreasing = v.video.every((f, k) => k === 0 || f.ptsUs > v.video[k - 1]!.ptsUs);
+    t.ok(ptsIncreasing, `viewer ${i}: video PTS increase`);
+    const seqContiguous = v.audio.every((a, k) => k === 0 || a.seq === v.audio[k - 1]!.seq + 1);
+    t.ok(seqContiguous, `viewer ${i}: audio sequence has no gaps on a fast link`);
+  }
+  t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 3, 'server sees three live viewers');
+
+  await viewers[0]!.viewer.close();
+  const before = viewers.slice(1).map((v) => v.video.length);
+  await sleep(1000);
+  const after = viewers.slice(1).map((v) => v.video.length);
+  for (const [i, n] of after.entries()) {
+    t.ok(n - before[i]! >= 20, `viewer ${i + 1} kept receiving after viewer 0 left (${n - before[i]!} frames in 1 s)`);
+  }
+  await waitFor(() => ts.server.sessions().length === 2, 3000, 50);
+  t.pass('server dropped the session of the viewer that left');
+});
+
+t.test('a viewer with a wrong key gets no media and a clear refusal', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const v = testViewer(ts, { key: 'WRONG-key-WRONG-key-00' });
+  await t.rejects(v.viewer.start(), { code: 'LS_ERR_AUTH_REFUSED' });
+  t.equal(v.video.length + v.audio.length, 0, 'not a single media chunk');
+  await v.viewer.close();
+});
+
+t.test('a pinned fingerprint that does not match is refused before any byte of the protocol', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const v = testViewer(ts, { fingerprint: `sha256:${'ab'.repeat(32)}` });
+  await t.rejects(v.viewer.start(), { code: 'LS_ERR_FINGERPRINT_MISMATCH' });
+  t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 0, 'no live session on the server');
+  await v.viewer.close();
+});
+
+t.test('capture runs only while someone watches', async (t) => {
+  const ts = await startTestServer({ lingerMs: 200 });
+  t.teardown(() => ts.close());
+  const captureEvents: string[] = [];
+  ts.server.on('capture-status', (s) => captureEvents.push(`${s.kind}:${s.state}`));
+  await sleep(300);
+  t.same(captureEvents, [], 'no capture before the first viewer');
+  const v = testViewer(ts);
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 5, 5000, 50);
+  await v.viewer.close();
+  t.ok(captureEvents.includes('video:live'), 'capture went live for the viewer');
+});
