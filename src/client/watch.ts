@@ -89,7 +89,9 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.#audioSink?.pushPcm(msg.data, msg.ptsUs, discontinuity);
     });
     c.on('status', (body) => {
-      this.#log.warn({ state: body.state }, `server: ${body.state}${body.message ? `: ${body.message}` : ''}`);
+      const line = `server: ${body.state}${body.message ? `: ${body.message}` : ''}`;
+      if (body.state.endsWith('-live')) this.#log.debug({ state: body.state }, line);
+      else this.#log.warn({ state: body.state }, line);
       this.emit('status', body);
     });
     c.on('closed', (err) => void this.#end(err));
