@@ -1,0 +1,32 @@
+import t from 'tap';
+import { parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize, parseChoice } from '../../src/cli/parse.js';
+
+t.test('valid values', async (t) => {
+  t.equal(parsePort('443'), 443);
+  t.same(parseSize('1280x720'), { width: 1280, height: 720 });
+  t.equal(parseDurationMs('90s', '--duration'), 90_000);
+  t.equal(parseDurationMs('1h', '--duration'), 3_600_000);
+  t.equal(parseDurationMs('500ms', '--duration'), 500);
+  t.equal(parseDurationMs('2', '--duration'), 2000, 'a bare number is seconds');
+  t.equal(parseDurationMs('1.5m', '--duration'), 90_000);
+  t.same(parsePosition('0,0'), { x: 0, y: 0 });
+  t.equal(parseIntIn('--volume', '0', 0, 100), 0);
+  t.equal(parseChoice('--audio-output', 'pacat', ['auto', 'pacat'] as const), 'pacat');
+});
+
+t.test('bad values name the flag, the value and what was expected', async (t) => {
+  const bad: [() => unknown, RegExp][] = [
+    [() => parsePort('70000'), /^Invalid --port: 70000 \(expected 1–65535\)$/],
+    [() => parsePort('0'), /--port: 0/],
+    [() => parsePort('44x'), /--port: 44x \(expected an integer/],
+    [() => parseSize('12x'), /--size: 12x \(expected WIDTHxHEIGHT/],
+    [() => parseSize('1281x720'), /even sizes/],
+    [() => parseDurationMs('soon', '--duration'), /--duration: soon/],
+    [() => parseDurationMs('0s', '--duration'), /--duration: 0s/],
+    [() => parsePosition('10', '--window-position'), /--window-position: 10/],
+    [() => parseIntIn('--volume', '101', 0, 100), /--volume: 101 \(expected 0–100\)/],
+    [() => parseIntIn('--fps', '-1', 1, 240), /--fps: -1/],
+    [() => parseChoice('--audio-output', 'alsa', ['auto', 'pacat'] as const), /one of auto, pacat/],
+  ];
+  for (const [fn, re] of bad) t.throws(fn, { code: 'LS_ERR_USAGE', message: re });
+});
