@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   LS_ERR_FINGERPRINT_MISMATCH: { kind: 'auth', summary: 'the server certificate is not the pinned one (possible man in the middle)' },
   LS_ERR_CONFIG: { kind: 'failure', summary: 'the config directory or a key/certificate file is unusable' },
   LS_ERR_SINK_FAILED: { kind: 'failure', summary: 'the window or the speaker could not be opened' },
+  LS_ERR_RECORD_FAILED: { kind: 'failure', summary: 'the --record file could not be written (ffmpeg failed or the disk is full)' },
+  LS_ERR_SNAPSHOT_FAILED: { kind: 'failure', summary: 'no video frame arrived for --snapshot, or the image could not be written' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
