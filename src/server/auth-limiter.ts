@@ -26,6 +26,8 @@ interface Entry {
   failures: number;
   lastFailureMs: number;
   blockedUntilMs: number;
+  /** A refusal during the current block was already logged (one line per block, not per attempt). */
+  refusalLogged: boolean;
 }
 
 export class AuthLimiter {
@@ -61,13 +63,14 @@ export class AuthLimiter {
     const key = normalizeAddress(addr);
     let entry = this.#entries.get(key);
     if (entry && nowMs - entry.lastFailureMs > this.windowMs) entry = undefined;
-    if (!entry) entry = { failures: 0, lastFailureMs: nowMs, blockedUntilMs: 0 };
+    if (!entry) entry = { failures: 0, lastFailureMs: nowMs, blockedUntilMs: 0, refusalLogged: false };
     entry.failures += 1;
     entry.lastFailureMs = nowMs;
     if (entry.failures >= this.maxFailures) {
       const doublings = Math.min(entry.failures - this.maxFailures, 30);
       const blockMs = Math.min(this.maxBlockMs, this.baseBlockMs * 2 ** doublings);
       entry.blockedUntilMs = Math.max(entry.blockedUntilMs, nowMs + blockMs);
+      entry.refusalLogged = false;
     }
     this.#entries.delete(key);
     this.#entries.set(key, entry);
@@ -75,6 +78,17 @@ export class AuthLimiter {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);
     }
+  }
+
+  /**
+   * True for the first refusal of a blocked address in each block, false after: a peer that keeps
+   * reconnecting while blocked must not be able to fill the log at line rate.
+   */
+  shouldLogRefusal(addr: string, nowMs: number): boolean {
+    const entry = this.#entries.get(normalizeAddress(addr));
+    if (!entry || nowMs >= entry.blockedUntilMs || entry.refusalLogged) return false;
+    entry.refusalLogged = true;
+    return true;
   }
 
   recordSuccess(addr: string): void {

@@ -221,6 +221,9 @@ export class Session implements HubSubscriber {
       case 'hello': {
         const blocked = this.#o.limiter.isBlocked(this.address, Date.now());
         if (blocked.blocked) {
+          if (this.#o.limiter.shouldLogRefusal(this.address, Date.now())) {
+            this.#log.warn({ retryAfterMs: blocked.retryAfterMs }, 'refused viewer: rate limited after wrong access keys (logged once per block)');
+          }
           this.bye(ByeReason.RATE_LIMITED, `too many wrong keys from ${this.address}; retry in ${Math.ceil(blocked.retryAfterMs / 1000)} s`);
           return;
         }
