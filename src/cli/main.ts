@@ -87,6 +87,9 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--borderless', 'window without decorations'))
       .addOption(new Option('--reconnect-timeout <time>', 'give up after the server is gone this long (default: never)').env('LANSTREAM_RECONNECT_TIMEOUT'))
       .addOption(new Option('--wait', 'keep trying if the server is not up yet (default: fail at once)'))
+      .addOption(new Option('--record <file.mkv>', 'also write video + audio to this Matroska file (server timestamps; playable even if killed)'))
+      .addOption(new Option('--snapshot <file>', 'write one picture (.jpg or .png) and exit 0; implies --no-playback'))
+      .addOption(new Option('--snapshot-size <WxH>', 'resize the --snapshot picture (exact size, centre crop)'))
       .action(async (target, opts) => runWatch(target, opts, output)),
   );
 
