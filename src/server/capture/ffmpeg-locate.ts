@@ -86,8 +86,29 @@ export async function locateCompanion(
     if (problem === null) return candidate;
     tried.push(`${candidate}: ${problem}`);
   }
-  throw new LanstreamError(code, `${name} not found next to ${ffmpegPath} or on PATH: install it (${installHint(platform)})`, {
+  // ffmpegPath is '' when watch found no ffmpeg: then only PATH was searched.
+  const where = ffmpegPath ? `next to ${ffmpegPath} or on PATH` : 'on PATH';
+  throw new LanstreamError(code, `${name} not found ${where}: install it (${installHint(platform)})`, {
     details: { tried },
+  });
+}
+
+/**
+ * A companion the user named (--ffplay, LANSTREAM_FFPLAY): it must run, or that is the error — never
+ * silently another binary, and never found out only after the connection is up.
+ */
+export async function verifyCompanion(
+  name: 'ffplay' | 'ffprobe',
+  candidate: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): Promise<string> {
+  const resolved = (await resolveExecutable(candidate, env, platform)) ?? candidate;
+  const problem = await versionProblem(resolved, name);
+  if (problem === null) return resolved;
+  throw new LanstreamError(name === 'ffplay' ? 'LS_ERR_FFPLAY_NOT_FOUND' : 'LS_ERR_FFMPEG_NOT_FOUND', `${source} ${candidate} is not a runnable ${name} (${problem}): fix the path or leave ${source} unset`, {
+    details: { source, path: candidate, problem },
   });
 }
 
