@@ -17,7 +17,7 @@ import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
 import type { AudioParams } from '../protocol/messages.js';
-import { locateCompanion, locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
+import { locateCompanion, locateFfmpeg, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
 import { runUntilDone } from './lifecycle.js';
 import type { Output } from './output.js';
 import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition } from './parse.js';
@@ -67,7 +67,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   let ffplayPath: string | null = null;
   if (flags.playback && flags.video) {
     const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
-    ffplayPath = flags.ffplay ?? (await locateCompanion('ffplay', ffmpegPath));
+    ffplayPath = flags.ffplay ? await verifyCompanion('ffplay', flags.ffplay, '--ffplay') : await locateCompanion('ffplay', ffmpegPath);
   }
   const title = `lanstream — ${target.host}`;
   let viewer: Viewer;
