@@ -18,6 +18,7 @@ import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
 import type { AudioParams } from '../protocol/messages.js';
 import { locateCompanion, locateFfmpeg, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
+import { exitCodeFor } from './exit-codes.js';
 import { runUntilDone } from './lifecycle.js';
 import type { Output } from './output.js';
 import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition } from './parse.js';
@@ -118,6 +119,10 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   });
   try {
     process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
+  } catch (err) {
+    // Set here too so the --json "stopped" event below carries the code the process will exit with.
+    process.exitCode = exitCodeFor(err);
+    throw err;
   } finally {
     status.done();
     output.event('stopped', { exitCode: process.exitCode ?? 1, totals: viewer.snapshot().totals });
