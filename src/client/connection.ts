@@ -364,7 +364,9 @@ export function connectError(err: NodeJS.ErrnoException, host: string, port: num
       return new LanstreamError('LS_ERR_CONNECTION_LOST', `The connection to ${where} was reset`, { cause: err });
     default:
       if (!insecure && (err.code?.startsWith('ERR_SSL') || err.code?.startsWith('ERR_TLS') || /SSL|TLS|wrong version number/i.test(err.message))) {
-        return new LanstreamError('LS_ERR_TLS_FAILED', `TLS handshake with ${where} failed (${err.message}); if the server runs with --insecure, pass --insecure here too`, { cause: err });
+        // OpenSSL messages span lines ("…:wrong version number:../deps/openssl/…c:350:" and a newline); the reason alone keeps the error one line.
+        const reason = (err as { reason?: string }).reason ?? err.message.split('\n')[0]!.trim();
+        return new LanstreamError('LS_ERR_TLS_FAILED', `TLS handshake with ${where} failed (${reason}); if the server runs with --insecure, pass --insecure here too`, { cause: err });
       }
       return new LanstreamError('LS_ERR_CONNECTION_LOST', `Connection to ${where} failed: ${err.message}`, { cause: err });
   }
