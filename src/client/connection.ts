@@ -295,7 +295,11 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       if (heartbeat) clearInterval(heartbeat);
       if (this.#socket === socket) this.#socket = null;
       if (this.#state === 'closed') return;
-      const err = failure ?? new LanstreamError('LS_ERR_CONNECTION_LOST', `The connection to ${o.host}:${o.port} closed`);
+      // A TLS server drops a plain-TCP HELLO without a word (measured: no bytes back), so a close
+      // before WELCOME in --insecure mode most likely means the server speaks TLS.
+      const err = failure ?? new LanstreamError('LS_ERR_CONNECTION_LOST', !live && o.insecure
+        ? `${o.host}:${o.port} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
+        : `The connection to ${o.host}:${o.port} closed`);
       this.#afterClose(err, live);
     });
   }
