@@ -7,7 +7,7 @@ import path from 'node:path';
 import { defaultConfigDir } from '../shared/config-dir.js';
 import { parseWatchTarget } from '../shared/connect-url.js';
 import { normalizeFingerprint } from '../shared/fingerprint.js';
-import { LanstreamError } from '../shared/errors.js';
+import { LanstreamError, usageError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
@@ -15,13 +15,15 @@ import { FfplayWindowSink } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
+import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
+import { snapshotFormat, waitForSnapshotFrame, writeSnapshot } from '../client/snapshot.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
 import type { AudioParams } from '../protocol/messages.js';
 import { locateCompanion, locateFfmpeg, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
 import { exitCodeFor } from './exit-codes.js';
 import { runUntilDone } from './lifecycle.js';
 import type { Output } from './output.js';
-import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition } from './parse.js';
+import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize } from './parse.js';
 import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
 import { StatusLine } from './status-line.js';
 
@@ -40,6 +42,9 @@ export interface WatchFlags extends CommonFlags {
   borderless?: boolean;
   reconnectTimeout?: string;
   wait?: boolean;
+  record?: string;
+  snapshot?: string;
+  snapshotSize?: string;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
@@ -62,6 +67,9 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     throw new LanstreamError('LS_ERR_USAGE', 'No access key: paste the whole `lanstream watch lanstream://…` line that `lanstream serve` printed, or pass --key');
   }
   if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: no encryption and no server authentication\n');
+  const scripted = await checkScriptingFlags(flags);
+  if (flags.snapshot) flags.playback = false; // a picture for cron: no window, no speaker, nothing interactive
+  const recorder = scripted.recordFfmpeg ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger }) : null;
 
   const wantVideo = flags.video;
   // Locate ffplay before connecting: a missing window program should fail fast, not after the handshake.
@@ -84,11 +92,12 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     insecure: Boolean(flags.insecure),
     knownHosts: flags.insecure ? null : new KnownHosts(path.join(configDir, KNOWN_HOSTS_FILE)),
     video: wantVideo,
-    audio: flags.audio,
+    audio: flags.audio && !flags.snapshot,
     reconnectTimeoutMs,
     retryFirst: Boolean(flags.wait),
     agent: VERSION_AGENT,
     logger,
+    recorder: recorder ?? undefined,
     openVideoSink: async (params) => {
       const sink = flags.playback && ffplayPath
         ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video') })
@@ -111,11 +120,19 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
 
-  await viewer.start();
+  const snapshot = flags.snapshot ? takeSnapshot(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
+  try {
+    await viewer.start();
+  } catch (err) {
+    await recorder?.close();
+    throw err;
+  }
   output.event('live', { host: target.host, port: target.port, welcome: viewer.welcome });
   const ended = new Promise<void>((resolve, reject) => {
     viewer.on('closed', (err) => (err ? reject(err) : resolve()));
     viewer.on('window-closed', () => resolve());
+    viewer.on('record-error', reject); // a recording that silently stopped would fool a script: exit 1
+    snapshot?.then(resolve, reject);
   });
   try {
     process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
@@ -125,8 +142,36 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     throw err;
   } finally {
     status.done();
+    if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
     output.event('stopped', { exitCode: process.exitCode ?? 1, totals: viewer.snapshot().totals });
   }
+}
+
+/** Checks --record / --snapshot before anything connects: a bad path is a usage error (exit 2) now. */
+async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: string | null; snapshotSize?: { width: number; height: number } }> {
+  if (flags.snapshotSize && !flags.snapshot) throw usageError('--snapshot-size', flags.snapshotSize, 'to be used with --snapshot');
+  const snapshotSize = flags.snapshotSize ? parseSize(flags.snapshotSize, '--snapshot-size') : undefined;
+  if (flags.snapshot) {
+    snapshotFormat(flags.snapshot);
+    if (flags.record) throw usageError('--record', flags.record, 'no --record with --snapshot (a snapshot takes one picture and exits)');
+    if (!flags.video) throw usageError('--snapshot', flags.snapshot, 'video: drop --no-video');
+    await assertWritableFile('--snapshot', flags.snapshot);
+  }
+  if (!flags.record) return { recordFfmpeg: null, snapshotSize };
+  checkRecordFile(flags.record);
+  await assertWritableFile('--record', flags.record);
+  return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
+}
+
+function takeSnapshot(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, logger: Logger, output: Output): Promise<void> {
+  const done = waitForSnapshotFrame(viewer)
+    .then((frame) => writeSnapshot(frame.jpeg, { file, size, ptsUs: frame.ptsUs }))
+    .then((result) => {
+      logger.info({ ...result }, `snapshot written to ${file}`);
+      output.event('snapshot', { ...result });
+    });
+  done.catch(() => undefined); // reported through `ended`
+  return done;
 }
 
 async function openAudio(

@@ -30,6 +30,17 @@ export interface WatchOptions {
   /** Opens the sinks (the CLI decides: window/speaker/pacat/null). Called once, at the first WELCOME. */
   openVideoSink: (params: VideoParams) => Promise<VideoSink>;
   openAudioSink: (params: AudioParams) => Promise<AudioSink>;
+  /** Also fed every frame and PCM packet with its server PTS (--record); started at the first WELCOME, closed last. */
+  recorder?: RecorderHook;
+}
+
+/** What the viewer needs from a recorder (RecorderSink): one output for both media. */
+export interface RecorderHook {
+  /** Never rejects: a failure after or during start is reported through onError, once. */
+  start(media: { video: VideoParams | null; audio: AudioParams | null }, onError: (err: LanstreamError) => void): void;
+  pushFrame(jpeg: Buffer, ptsUs: number): void;
+  pushPcm(pcm: Buffer, ptsUs: number): void;
+  close(): Promise<void>;
 }
 
 export interface ViewerEvents {
@@ -44,6 +55,8 @@ export interface ViewerEvents {
   'sink-error': ['video' | 'audio', Error];
   /** The user closed the video window. */
   'window-closed': [];
+  /** The --record output failed (ffmpeg died, disk full); watching continues, the file is as far as it got. */
+  'record-error': [LanstreamError];
 }
 
 export class Viewer extends EventEmitter<ViewerEvents> {
@@ -57,6 +70,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
   #welcome: WelcomeBody | null = null;
+  #recorderStarted = false;
 
   constructor(options: WatchOptions) {
     super();
@@ -77,16 +91,27 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     c.on('welcome', (body) => {
       this.#welcome = body;
       this.#sinksOpening ??= this.#openSinks(body);
+      if (this.#o.recorder && !this.#recorderStarted) {
+        this.#recorderStarted = true;
+        // Only what this viewer asked for: an input that never gets data would stall the recorder.
+        const media = { video: this.#o.video ? body.video : null, audio: this.#o.audio ? body.audio : null };
+        this.#o.recorder.start(media, (err) => {
+          this.#log.error({ code: err.code }, err.message);
+          this.emit('record-error', err);
+        });
+      }
     });
     c.on('video', (msg, arrivalUs) => {
       this.#stats.onVideo(msg.ptsUs, arrivalUs, msg.data.length + 20, (msg.flags & MediaFlag.DISCONTINUITY) !== 0);
       this.#videoSink?.pushFrame(msg.data, msg.ptsUs);
+      this.#o.recorder?.pushFrame(msg.data, msg.ptsUs);
       if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
     });
     c.on('audio', (msg, arrivalUs) => {
       const discontinuity = (msg.flags & MediaFlag.DISCONTINUITY) !== 0;
       this.#stats.onAudio(msg.ptsUs, arrivalUs, msg.data.length + 20, discontinuity);
       this.#audioSink?.pushPcm(msg.data, msg.ptsUs, discontinuity);
+      this.#o.recorder?.pushPcm(msg.data, msg.ptsUs);
     });
     c.on('status', (body) => {
       const line = `server: ${body.state}${body.message ? `: ${body.message}` : ''}`;
@@ -139,6 +164,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       // Sinks close in reverse order of opening (audio was opened last).
       await this.#audioSink?.close().catch(() => undefined);
       await this.#videoSink?.close().catch(() => undefined);
+      // Last: the recorder finishes its file (index, duration) before close() resolves.
+      await this.#o.recorder?.close().catch(() => undefined);
       this.emit('closed', err);
       done();
     })();

@@ -1,0 +1,349 @@
+/**
+ * `--record <file.mkv>`: a sink beside the window and the speaker that writes the received video
+ * and audio into Matroska through one ffmpeg child (JPEG frames on stdin, PCM on fd 3, both copied,
+ * no re-encoding).
+ *
+ * Why a timeline here: ffmpeg's raw `mjpeg` and `s16le` inputs carry no timestamps, and stamping
+ * packets on arrival (-use_wallclock_as_timestamps) would put the network's jitter into the file.
+ * So the file's time is built from the SERVER's ptsUs: video is laid on a constant grid of the
+ * stream's fps (frame k of the input = server time base + k/fps; a missing slot repeats the previous
+ * frame, a second frame in one slot is dropped), and audio is placed by sample position (a gap is
+ * filled with silence, an overlap trimmed). A frame lands at most half a frame interval from its
+ * server PTS whatever the network did; audio is exact to the sample. A pause longer than
+ * MAX_GAP_US (reconnect, server restart) is cut out of the file instead of filled.
+ *
+ * Why Matroska written as it goes: clusters of ≤ 1 s are written with -flush_packets 1, so a file
+ * stays playable if anything dies. If lanstream is killed (even -9), ffmpeg sees EOF on its pipes and
+ * finishes the file itself (duration and index included); if ffmpeg itself is killed, the last
+ * cluster (≤ 1 s) is lost and players estimate the duration. The child runs in its own process
+ * group so a terminal's Ctrl-C reaches only lanstream, which then ends the file in order.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { AudioParams, VideoParams } from '../../protocol/messages.js';
+import { LanstreamError, usageError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RecorderHook } from '../watch.js';
+
+/** A pause in server time longer than this (reconnect, server restart) is skipped, not filled. */
+export const MAX_GAP_US = 3_000_000;
+/** Wait this much server time for the other medium before starting the file without it. */
+const START_WAIT_US = 1_000_000;
+/** Audio within ±30 ms of its slot is appended as is: no click for a few samples of drift. */
+const AUDIO_TOLERANCE_US = 30_000;
+/** ffmpeg (disk) this far behind = it cannot keep up; fail instead of growing memory forever. */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const STDERR_TAIL_LINES = 20;
+const CLOSE_GRACE_MS = 5_000;
+
+export interface RecordingMedia {
+  video: VideoParams | null;
+  audio: AudioParams | null;
+}
+
+/** What the timeline asks the writer to do, in order. */
+export type TimelineWrite =
+  | { kind: 'video'; jpeg: Buffer; repeats: number }
+  | { kind: 'audio'; pcm: Buffer };
+
+export interface TimelineStats {
+  framesWritten: number;
+  framesRepeated: number;
+  framesDropped: number;
+  audioWrittenMs: number;
+  silenceMs: number;
+  gapsSkipped: number;
+}
+
+type Pending = { kind: 'video' | 'audio'; data: Buffer; ptsUs: number };
+
+/**
+ * Pure: server-timestamped packets in, an ordered list of writes out, such that the n-th frame and
+ * the n-th sample of ffmpeg's constant-rate inputs sit at their server time. No I/O (unit-testable).
+ */
+export class RecordingTimeline {
+  readonly #media: RecordingMedia;
+  readonly #frameUs: number;
+  readonly #bytesPerSample: number;
+  #pending: Pending[] = [];
+  #baseUs: number | null = null;
+  /** Server time cut out of the file (skipped pauses). */
+  #skippedUs = 0;
+  #lastPtsUs: number | null = null;
+  #nextSlot = 0;
+  #lastFrame: Buffer | null = null;
+  #samplesWritten = 0;
+  readonly stats: TimelineStats = { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 };
+
+  constructor(media: RecordingMedia) {
+    this.#media = media;
+    this.#frameUs = media.video ? 1e6 / media.video.fps : 10_000;
+    this.#bytesPerSample = media.audio ? 2 * media.audio.channels : 2;
+  }
+
+  /** Server time (µs) that is second 0 of the file, once known. */
+  get baseUs(): number | null {
+    return this.#baseUs;
+  }
+
+  video(jpeg: Buffer, ptsUs: number): TimelineWrite[] {
+    if (!this.#media.video) return [];
+    return this.#push({ kind: 'video', data: jpeg, ptsUs });
+  }
+
+  audio(pcm: Buffer, ptsUs: number): TimelineWrite[] {
+    if (!this.#media.audio) return [];
+    return this.#push({ kind: 'audio', data: pcm, ptsUs });
+  }
+
+  #push(p: Pending): TimelineWrite[] {
+    if (this.#baseUs === null) {
+      this.#pending.push(p);
+      if (!this.#readyToStart()) return [];
+      const firsts = (['video', 'audio'] as const).flatMap((k) => this.#pending.find((q) => q.kind === k)?.ptsUs ?? []);
+      // Start where every medium that arrived has data: nothing needs inventing at second 0.
+      this.#baseUs = Math.max(...firsts);
+      this.#lastPtsUs = this.#baseUs;
+      const queued = this.#pending;
+      this.#pending = [];
+      return queued.flatMap((q) => this.#place(q));
+    }
+    return this.#place(p);
+  }
+
+  #readyToStart(): boolean {
+    const kinds = new Set(this.#pending.map((q) => q.kind));
+    if ((!this.#media.video || kinds.has('video')) && (!this.#media.audio || kinds.has('audio'))) return true;
+    const spanUs = this.#pending[this.#pending.length - 1]!.ptsUs - this.#pending[0]!.ptsUs;
+    return spanUs >= START_WAIT_US;
+  }
+
+  #place(p: Pending): TimelineWrite[] {
+    const last = this.#lastPtsUs!;
+    if (Math.abs(p.ptsUs - last) > MAX_GAP_US) {
+      // Reconnect or server restart: continue the file one frame after the last thing written.
+      this.#skippedUs += p.ptsUs - last - this.#frameUs;
+      this.stats.gapsSkipped++;
+    }
+    this.#lastPtsUs = Math.max(last, p.ptsUs);
+    if (p.ptsUs - last < -MAX_GAP_US) this.#lastPtsUs = p.ptsUs;
+    const fileUs = p.ptsUs - this.#baseUs! - this.#skippedUs;
+    return p.kind === 'video' ? this.#placeVideo(p.data, fileUs) : this.#placeAudio(p.data, fileUs);
+  }
+
+  #placeVideo(jpeg: Buffer, fileUs: number): TimelineWrite[] {
+    const slot = Math.round(fileUs / this.#frameUs);
+    if (slot < this.#nextSlot) {
+      // Before second 0, or a second frame in a slot already written: it only becomes the frame
+      // repeated into the next empty slots.
+      if (this.#nextSlot > 0 || slot >= 0) this.stats.framesDropped++;
+      this.#lastFrame = jpeg;
+      return [];
+    }
+    const writes: TimelineWrite[] = [];
+    const missing = slot - this.#nextSlot;
+    if (missing > 0) {
+      writes.push({ kind: 'video', jpeg: this.#lastFrame ?? jpeg, repeats: missing });
+      this.stats.framesRepeated += missing;
+    }
+    writes.push({ kind: 'video', jpeg, repeats: 1 });
+    this.stats.framesWritten++;
+    this.#nextSlot = slot + 1;
+    this.#lastFrame = jpeg;
+    return writes;
+  }
+
+  #placeAudio(pcm: Buffer, fileUs: number): TimelineWrite[] {
+    const rateHz = this.#media.audio!.sampleRateHz;
+    const pos = Math.round((fileUs * rateHz) / 1e6);
+    const toleranceSamples = Math.round((AUDIO_TOLERANCE_US * rateHz) / 1e6);
+    const samples = Math.floor(pcm.length / this.#bytesPerSample);
+    const writes: TimelineWrite[] = [];
+    let data = pcm.subarray(0, samples * this.#bytesPerSample);
+    if (pos > this.#samplesWritten + toleranceSamples) {
+      const silence = pos - this.#samplesWritten;
+      writes.push({ kind: 'audio', pcm: Buffer.alloc(silence * this.#bytesPerSample) });
+      this.#samplesWritten += silence;
+      this.stats.silenceMs += (silence / rateHz) * 1000;
+    } else if (pos < this.#samplesWritten - toleranceSamples) {
+      const skip = this.#samplesWritten - pos;
+      if (skip >= samples) return writes;
+      data = data.subarray(skip * this.#bytesPerSample);
+    }
+    if (data.length > 0) {
+      writes.push({ kind: 'audio', pcm: data });
+      this.#samplesWritten += data.length / this.#bytesPerSample;
+      this.stats.audioWrittenMs = (this.#samplesWritten / rateHz) * 1000;
+    }
+    return writes;
+  }
+}
+
+/** Refuses a --record / --snapshot path that cannot be written, before anything connects. */
+export async function assertWritableFile(flag: string, file: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    const st = await stat(file).catch(() => null);
+    if (st?.isDirectory()) throw new Error('is a directory');
+    await access(dir, fsConstants.W_OK);
+    if (st) await access(file, fsConstants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `${dir} does not exist` : code === 'EACCES' || code === 'EPERM' ? 'no permission to write there' : (err as Error).message;
+    throw usageError(flag, file, `a file in an existing, writable directory: ${why}`);
+  }
+}
+
+/** `.mkv` only: Matroska is what stays playable when the recording is cut off. */
+export function checkRecordFile(file: string, flag = '--record'): void {
+  if (path.extname(file).toLowerCase() !== '.mkv') {
+    throw usageError(flag, file, 'a .mkv file name (Matroska stays playable if the recording is cut off)');
+  }
+}
+
+export interface RecorderSinkOptions {
+  file: string;
+  ffmpegPath: string;
+  logger: Logger;
+}
+
+export class RecorderSink implements RecorderHook {
+  readonly name = 'recorder';
+  readonly #o: RecorderSinkOptions;
+  readonly #log: Logger;
+  #timeline: RecordingTimeline | null = null;
+  #child: ChildProcess | null = null;
+  #videoIn: Writable | null = null;
+  #audioIn: Writable | null = null;
+  #tail: string[] = [];
+  #exited: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #failed = false;
+  #bytesWritten = 0;
+  #onError: ((err: LanstreamError) => void) | null = null;
+
+  constructor(options: RecorderSinkOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'recorder' });
+  }
+
+  /** Spawns ffmpeg for the media the server announced (WELCOME). Failures go to onError (LS_ERR_RECORD_FAILED), once. */
+  start(media: RecordingMedia, onError: (err: LanstreamError) => void): void {
+    if (this.#child || this.#failed) return;
+    this.#onError = onError;
+    if (!media.video && !media.audio) {
+      this.#fail('Nothing to record: the server sends neither the video nor the audio this viewer asked for');
+      return;
+    }
+    this.#timeline = new RecordingTimeline(media);
+    const args = buildRecorderArgs(media, this.#o.file);
+    this.#log.debug({ args }, 'starting the recorder');
+    const audioFd = media.video ? 3 : 0;
+    const stdio: ('pipe' | 'ignore')[] = media.video && media.audio ? ['pipe', 'ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'];
+    const child = spawn(this.#o.ffmpegPath, args, { stdio, detached: true });
+    this.#child = child;
+    this.#videoIn = media.video ? (child.stdio[0] as Writable) : null;
+    this.#audioIn = media.audio ? (child.stdio[audioFd] as Writable) : null;
+    for (const input of [this.#videoIn, this.#audioIn]) input?.on('error', () => undefined); // exit handler reports
+    let partial = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop()!.slice(-1000);
+      this.#tail.push(...lines.filter((l) => l.trim() !== '').map((l) => l.slice(0, 1000)));
+      this.#tail = this.#tail.slice(-STDERR_TAIL_LINES);
+    });
+    this.#exited = new Promise<void>((resolve) => {
+      child.once('error', (err) => {
+        this.#fail(`cannot run ${this.#o.ffmpegPath}: ${err.message}`, err);
+        resolve();
+      });
+      child.once('exit', (code, signal) => {
+        if (this.#closing === null) this.#fail(`ffmpeg stopped writing ${this.#o.file} (${signal ?? `exit ${code}`})`);
+        else if (code !== 0) this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
+        resolve();
+      });
+    });
+    this.#log.info({ file: this.#o.file, video: media.video !== null, audio: media.audio !== null }, 'recording');
+  }
+
+  pushFrame(jpeg: Buffer, ptsUs: number): void {
+    if (this.#timeline && !this.#failed && !this.#closing) this.#apply(this.#timeline.video(jpeg, ptsUs));
+  }
+
+  pushPcm(pcm: Buffer, ptsUs: number): void {
+    if (this.#timeline && !this.#failed && !this.#closing) this.#apply(this.#timeline.audio(pcm, ptsUs));
+  }
+
+  stats(): TimelineStats & { bytesWritten: number } {
+    return { ...(this.#timeline?.stats ?? { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 }), bytesWritten: this.#bytesWritten };
+  }
+
+  /** The ffmpeg child's PID (tests kill it to prove the file survives). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Graceful, idempotent: end both inputs so ffmpeg writes the index and duration, then wait. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const child = this.#child;
+      if (!child || !this.#exited) return;
+      this.#videoIn?.end();
+      this.#audioIn?.end();
+      const timer = setTimeout(() => child.kill('SIGTERM'), CLOSE_GRACE_MS);
+      const killer = setTimeout(() => child.kill('SIGKILL'), CLOSE_GRACE_MS + 2_000);
+      await this.#exited;
+      clearTimeout(timer);
+      clearTimeout(killer);
+      this.#log.info({ file: this.#o.file, ...this.stats() }, 'recording closed');
+    })();
+    return this.#closing;
+  }
+
+  destroy(err?: Error): void {
+    if (err) this.#log.error({ err: err.message }, 'recorder destroyed');
+    this.#closing ??= Promise.resolve();
+    this.#child?.kill('SIGKILL');
+  }
+
+  #apply(writes: TimelineWrite[]): void {
+    for (const w of writes) {
+      const input = w.kind === 'video' ? this.#videoIn : this.#audioIn;
+      if (!input) continue;
+      const n = w.kind === 'video' ? w.repeats : 1;
+      const data = w.kind === 'video' ? w.jpeg : w.pcm;
+      for (let i = 0; i < n; i++) input.write(data);
+      this.#bytesWritten += data.length * n;
+    }
+    const queued = (this.#videoIn?.writableLength ?? 0) + (this.#audioIn?.writableLength ?? 0);
+    if (queued > MAX_QUEUED_BYTES) {
+      this.#fail(`ffmpeg cannot keep up writing ${this.#o.file} (${Math.round(queued / 1e6)} MB queued): is the disk full or too slow?`);
+      this.#child?.kill('SIGKILL');
+    }
+  }
+
+  #fail(message: string, cause?: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#onError?.(new LanstreamError('LS_ERR_RECORD_FAILED', message, { cause, details: { file: this.#o.file, stderrTail: this.#tail } }));
+  }
+}
+
+/** ffmpeg argv: constant-rate raw inputs (the timeline made them so), stream copy into Matroska. */
+export function buildRecorderArgs(media: RecordingMedia, file: string): string[] {
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y'];
+  const maps: string[] = [];
+  let index = 0;
+  if (media.video) {
+    args.push('-thread_queue_size', '1024', '-f', 'mjpeg', '-framerate', String(media.video.fps), '-i', 'pipe:0');
+    maps.push('-map', `${index++}:v`);
+  }
+  if (media.audio) {
+    args.push('-thread_queue_size', '1024', '-f', 's16le', '-ar', String(media.audio.sampleRateHz), '-ac', String(media.audio.channels), '-i', media.video ? 'pipe:3' : 'pipe:0');
+    maps.push('-map', `${index++}:a`);
+  }
+  return [...args, ...maps, '-c', 'copy', '-f', 'matroska', '-flush_packets', '1', '-cluster_time_limit', '1000', file];
+}

@@ -1,0 +1,111 @@
+/**
+ * `--snapshot <file.jpg|png>`: one picture of the stream for cron jobs ("a picture every 5
+ * minutes"). It listens to the viewer's frames, skips the first few (a camera opened on demand for
+ * this viewer is still adjusting its exposure), and writes one with sharp: the camera's own JPEG bytes
+ * when no resize is asked (no quality loss, no CPU), a re-encode for PNG or --snapshot-size. The file
+ * is written beside the target and renamed, so a web page serving it never shows half a picture.
+ */
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { LanstreamError, usageError } from '../shared/errors.js';
+
+export type SnapshotFormat = 'jpeg' | 'png';
+
+/** Frames skipped before the picture is taken: the 3rd frame, past the camera's first exposure. */
+export const SNAPSHOT_SKIP_FRAMES = 2;
+export const SNAPSHOT_FRAME_TIMEOUT_MS = 15_000;
+const JPEG_QUALITY = 90;
+
+/** What a snapshot needs from a Viewer: its 'frame' event. */
+export interface FrameSource {
+  on(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
+  off(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
+}
+
+export interface SnapshotSize {
+  width: number;
+  height: number;
+}
+
+export interface SnapshotResult {
+  file: string;
+  format: SnapshotFormat;
+  width: number;
+  height: number;
+  bytes: number;
+  /** Server time of the frame (µs, server monotonic clock). */
+  ptsUs: number;
+}
+
+/** The format from the extension: .jpg/.jpeg or .png; anything else is a usage error. */
+export function snapshotFormat(file: string, flag = '--snapshot'): SnapshotFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+  if (ext === '.png') return 'png';
+  throw usageError(flag, file, 'a file name ending in .jpg, .jpeg or .png');
+}
+
+/** Resolves with the (skipFrames+1)-th frame; the newest one if fewer arrive before the timeout. */
+export function waitForSnapshotFrame(
+  viewer: FrameSource,
+  opts: { skipFrames?: number; timeoutMs?: number } = {},
+): Promise<{ jpeg: Buffer; ptsUs: number }> {
+  const skip = opts.skipFrames ?? SNAPSHOT_SKIP_FRAMES;
+  const timeoutMs = opts.timeoutMs ?? SNAPSHOT_FRAME_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    let seen = 0;
+    let newest: { jpeg: Buffer; ptsUs: number } | null = null;
+    const onFrame = (jpeg: Buffer, ptsUs: number): void => {
+      newest = { jpeg, ptsUs };
+      if (seen++ >= skip) finish();
+    };
+    const finish = (): void => {
+      clearTimeout(timer);
+      viewer.off('frame', onFrame);
+      if (newest) resolve(newest);
+      else reject(new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`));
+    };
+    // Unref'd: if the connection fails first, this wait must not keep the process alive.
+    const timer = setTimeout(finish, timeoutMs).unref();
+    viewer.on('frame', onFrame);
+  });
+}
+
+/** Writes one frame as the target format, resized (cover: exact size, centre crop) when asked. */
+export async function writeSnapshot(
+  jpeg: Buffer,
+  o: { file: string; format?: SnapshotFormat; size?: SnapshotSize; ptsUs?: number },
+): Promise<SnapshotResult> {
+  const format = o.format ?? snapshotFormat(o.file);
+  let image: Buffer;
+  let width: number;
+  let height: number;
+  try {
+    if (format === 'jpeg' && !o.size) {
+      const meta = await sharp(jpeg).metadata(); // proves the bytes decode before we pass them through
+      image = jpeg;
+      width = meta.width ?? 0;
+      height = meta.height ?? 0;
+    } else {
+      let pipeline = sharp(jpeg);
+      if (o.size) pipeline = pipeline.resize(o.size.width, o.size.height, { fit: 'cover' });
+      pipeline = format === 'png' ? pipeline.png() : pipeline.jpeg({ quality: JPEG_QUALITY, mozjpeg: false });
+      const out = await pipeline.toBuffer({ resolveWithObject: true });
+      image = out.data;
+      width = out.info.width;
+      height = out.info.height;
+    }
+  } catch (err) {
+    throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `The frame could not be converted for ${o.file}: ${(err as Error).message}`, { cause: err });
+  }
+  const tmp = path.join(path.dirname(o.file), `.${path.basename(o.file)}.${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, image);
+    await rename(tmp, o.file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `Cannot write ${o.file}: ${(err as Error).message}`, { cause: err });
+  }
+  return { file: o.file, format, width, height, bytes: image.length, ptsUs: o.ptsUs ?? 0 };
+}
