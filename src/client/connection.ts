@@ -57,7 +57,9 @@ export interface ConnectionEvents {
 
 type ResolvedOptions = Required<Omit<ConnectionOptions, 'fingerprint' | 'knownHosts'>> & Pick<ConnectionOptions, 'fingerprint' | 'knownHosts'>;
 
-const BACKOFF_MS = [100, 200, 400, 800, 1000];
+// Short and capped: the target is a picture back within 1 s of the link returning, and a LAN
+// server can take a few connection attempts a second from each viewer.
+const BACKOFF_MS = [50, 100, 200, 250];
 
 export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   readonly #o: ResolvedOptions;

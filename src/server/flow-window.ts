@@ -4,27 +4,40 @@
  * that carries the stream never waits, and a link that cannot gets at most about one RTT of
  * queued video instead of the seconds TCP's buffers would hide.
  */
-const MIN_WINDOW_BYTES = 64 * 1024;
-const INITIAL_WINDOW_BYTES = 512 * 1024;
+const MIN_WINDOW_BYTES = 16 * 1024;
+const INITIAL_WINDOW_BYTES = 256 * 1024;
 /** ACK pacing + scheduling jitter on the viewer: the window must cover it or we stall ourselves. */
-const SLACK_US = 40_000;
+const SLACK_US = 30_000;
 const RATE_SAMPLE_US = 100_000;
+/** RTT samples are kept this long; the minimum is the path's RTT without our own queue in it. */
+const MIN_RTT_WINDOW_US = 10_000_000;
 
 export class FlowWindow {
   #rateBytesPerS: number | null = null;
-  #srttUs: number | null = null;
+  #rttSamples: { atUs: number; rttUs: number }[] = [];
   #avgFrameBytes = 0;
   #sampleStartUs: number | null = null;
   #sampleBytes = 0;
 
-  /** Audio may exceed the video window by this much: it is small and must keep flowing. */
-  readonly audioAllowanceBytes = 32 * 1024;
+  /**
+   * Audio may exceed the video window by this much (~80 ms of 48 kHz mono PCM): it is small and
+   * must keep flowing, but more would only queue sound behind itself.
+   */
+  readonly audioAllowanceBytes = 8 * 1024;
 
   get bytes(): number {
-    const frameFloor = Math.max(MIN_WINDOW_BYTES, 2.5 * this.#avgFrameBytes);
+    // One frame must always fit, or a link slower than one frame per RTT would never get any.
+    const frameFloor = Math.max(MIN_WINDOW_BYTES, 1.1 * this.#avgFrameBytes);
     if (this.#rateBytesPerS === null) return Math.max(INITIAL_WINDOW_BYTES, frameFloor);
-    const rttUs = this.#srttUs ?? 20_000;
+    // The minimum RTT, not the smoothed one: pings queue behind our own video on a slow link, and
+    // a window sized from that inflated RTT would keep the queue that inflated it (bufferbloat).
+    const rttUs = this.minRttUs ?? 20_000;
     return Math.max(frameFloor, (this.#rateBytesPerS * (rttUs + SLACK_US)) / 1e6);
+  }
+
+  get minRttUs(): number | null {
+    if (this.#rttSamples.length === 0) return null;
+    return Math.min(...this.#rttSamples.map((s) => s.rttUs));
   }
 
   get rateBytesPerS(): number | null {
@@ -35,8 +48,9 @@ export class FlowWindow {
     this.#avgFrameBytes = this.#avgFrameBytes === 0 ? bytes : this.#avgFrameBytes * 0.9 + bytes * 0.1;
   }
 
-  onRtt(rttUs: number): void {
-    this.#srttUs = this.#srttUs === null ? rttUs : this.#srttUs * 0.875 + rttUs * 0.125;
+  onRtt(rttUs: number, nowUs: number): void {
+    this.#rttSamples.push({ atUs: nowUs, rttUs });
+    while (this.#rttSamples.length > 0 && this.#rttSamples[0]!.atUs < nowUs - MIN_RTT_WINDOW_US) this.#rttSamples.shift();
   }
 
   onAck(newlyAckedBytes: number, nowUs: number): void {

@@ -47,6 +47,8 @@ export interface ServeOptions {
   ffmpeg?: string;
   maxViewers: number;
   maxPendingHandshakes: number;
+  /** Pending handshakes one address may hold (default 8); its oldest is dropped beyond that. */
+  maxPendingPerAddress?: number;
   keepWarm: boolean;
   lingerMs: number;
   /** Open the devices once at start so a missing camera fails now, not when the first viewer comes. */
@@ -87,11 +89,18 @@ export class Server extends EventEmitter<ServerEvents> {
   #videoParams: VideoParams | null = null;
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
+  #droppedHandshakes = 0;
+  #droppedLoggedAtMs = 0;
 
   constructor(options: ServeOptions) {
     super();
     this.#o = options;
     this.#log = options.logger.child({ component: 'serve' });
+  }
+
+  /** PIDs of the running capture children (status display, fault tests). */
+  capturePids(): { video?: number; audio?: number } {
+    return { video: this.#video?.pid, audio: this.#audio?.pid };
   }
 
   sessions(): SessionInfo[] {
@@ -168,7 +177,9 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Graceful, idempotent: stop accepting, BYE every viewer, drain ≤ 1 s, stop ffmpeg. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#listener?.close().catch(() => undefined);
+      // Stop accepting now; net.Server.close() resolves only once every connection ended, so it
+      // is awaited after the viewers were told goodbye.
+      const listenerClosed = this.#listener?.close().catch(() => undefined);
       const gone = [...this.#sessions].map(
         (s) => new Promise<void>((resolve) => {
           this.once('viewer-left', () => resolve());
@@ -179,27 +190,22 @@ export class Server extends EventEmitter<ServerEvents> {
       for (const s of this.#sessions) s.destroy();
       this.#hub?.close();
       await this.#stopCapture();
+      await listenerClosed;
     })();
     return this.#closing;
   }
 
   #accept(socket: tls.TLSSocket | net.Socket, secure: boolean, accessKey: string): void {
     const o = this.#o;
-    const pending = [...this.#sessions].filter((s) => !s.live).length;
-    if (pending >= o.maxPendingHandshakes) {
-      this.#log.warn({ address: socket.remoteAddress }, `refused a connection: ${pending} handshakes already pending`);
-      socket.destroy();
-      return;
-    }
+    this.#makeRoomForHandshake(socket.remoteAddress ?? 'unknown');
     const session = new Session({
       socket, secure, accessKey, limiter: this.#limiter, video: this.#videoParams, audio: this.#audioParams,
       agent: o.agent, logger: o.logger.child({ component: 'session' }), limits: o.sessionLimits,
-      onLive: (s) => {
+      admit: () => {
         const live = [...this.#sessions].filter((x) => x.live).length;
-        if (live > o.maxViewers) {
-          s.bye(ByeReason.SERVER_FULL, `the server already has ${o.maxViewers} viewers (--max-viewers)`);
-          return;
-        }
+        return live >= o.maxViewers ? `the server already has ${o.maxViewers} viewers (--max-viewers)` : null;
+      },
+      onLive: (s) => {
         this.#hub?.subscribe(s);
         this.emit('viewer-live', s.info());
       },
@@ -210,6 +216,38 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     });
     this.#sessions.add(session);
+  }
+
+  /**
+   * Slowloris defence that cannot lock a real viewer out: a newcomer is never refused for lack of
+   * handshake slots; instead the oldest pending handshake of its own address (beyond
+   * maxPendingPerAddress) or of the address holding the most slots (beyond maxPendingHandshakes)
+   * is dropped with BYE server-full. An honest handshake takes milliseconds, so the oldest one is
+   * almost always a stalled one. Logged at most every 5 s, so a flood cannot fill the log.
+   */
+  #makeRoomForHandshake(address: string): void {
+    const o = this.#o;
+    const pending = [...this.#sessions].filter((s) => s.pending);
+    const perAddress = o.maxPendingPerAddress ?? 8;
+    const mine = pending.filter((s) => s.address === address);
+    let victim: Session | undefined;
+    if (mine.length >= perAddress) {
+      victim = oldest(mine);
+    } else if (pending.length >= o.maxPendingHandshakes) {
+      const byAddress = new Map<string, Session[]>();
+      for (const s of pending) byAddress.set(s.address, [...(byAddress.get(s.address) ?? []), s]);
+      const busiest = [...byAddress.values()].reduce((a, b) => (b.length > a.length ? b : a));
+      victim = oldest(busiest);
+    }
+    if (!victim) return;
+    victim.bye(ByeReason.SERVER_FULL, 'too many handshakes in progress: the oldest unfinished one was dropped');
+    this.#droppedHandshakes++;
+    const nowMs = Date.now();
+    if (nowMs - this.#droppedLoggedAtMs >= 5000) {
+      this.#log.warn({ address: victim.address, dropped: this.#droppedHandshakes }, `dropped ${this.#droppedHandshakes} stalled handshake(s) to make room (limits: ${o.maxPendingHandshakes} in all, ${perAddress} per address)`);
+      this.#droppedHandshakes = 0;
+      this.#droppedLoggedAtMs = nowMs;
+    }
   }
 
   #startCapture(): void {
@@ -243,4 +281,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #broadcast(body: StatusBody): void {
     for (const s of this.#sessions) s.status(body);
   }
+}
+
+function oldest(sessions: Session[]): Session | undefined {
+  return sessions.reduce<Session | undefined>((a, b) => (a === undefined || b.connectedAtMs < a.connectedAtMs ? b : a), undefined);
 }

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { ByeReason, MediaFlag, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { ByeReason, DEFAULT_LIMITS, MediaFlag, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeMediaHeader, encodeMessage } from '../protocol/encoder.js';
 import { MessageDecoder } from '../protocol/decoder.js';
 import type { AudioParams, Message, StatusBody, VideoParams } from '../protocol/messages.js';
@@ -37,6 +37,12 @@ export interface SessionLimits {
   maxAudioQueueMs: number;
   /** No video frame could be sent for this long = the viewer is too far behind: close it. */
   maxStallMs: number;
+  /**
+   * Bytes the socket may hold unsent. A frame is written only into an empty socket buffer and
+   * audio only inside the ACK window, so only control replies can grow it: a viewer that sends
+   * PINGs and never reads would otherwise make the server queue PONGs without bound.
+   */
+  maxQueuedBytes: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
@@ -45,6 +51,7 @@ export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
   heartbeatMs: 500,
   maxAudioQueueMs: 120,
   maxStallMs: 15000,
+  maxQueuedBytes: DEFAULT_LIMITS.maxVideoBytes + 1024 * 1024,
 });
 
 export interface SessionInfo {
@@ -72,6 +79,11 @@ export interface SessionOptions {
   agent: string;
   logger: Logger;
   limits?: Partial<SessionLimits>;
+  /**
+   * Asked after a valid proof and before WELCOME: null admits the viewer, a string refuses it with
+   * BYE server-full. Checked before WELCOME so a refused viewer never looks live, not even briefly.
+   */
+  admit?: (session: Session) => string | null;
   /** The handshake passed: start sending media (the composition root subscribes us to the hub). */
   onLive: (session: Session) => void;
   onClose: (session: Session, reason: string) => void;
@@ -134,6 +146,15 @@ export class Session implements HubSubscriber {
 
   get live(): boolean {
     return this.#state === 'live';
+  }
+
+  /** Still in the handshake and not already saying goodbye: holds one of the pending slots. */
+  get pending(): boolean {
+    return (this.#state === 'hello' || this.#state === 'auth') && !this.#closeReason;
+  }
+
+  get connectedAtMs(): number {
+    return this.#connectedAtMs;
   }
 
   info(): SessionInfo {
@@ -251,7 +272,7 @@ export class Session implements HubSubscriber {
           this.#pingSentUs.delete(message.id);
           const rtt = nowUs() - sentUs;
           this.#rttUs = this.#rttUs === null ? rtt : this.#rttUs * 0.875 + rtt * 0.125;
-          this.#window.onRtt(rtt);
+          this.#window.onRtt(rtt, nowUs());
         }
         return;
       }
@@ -288,6 +309,12 @@ export class Session implements HubSubscriber {
       return;
     }
     this.#o.limiter.recordSuccess(this.address);
+    const refusal = this.#o.admit?.(this) ?? null;
+    if (refusal !== null) {
+      this.#log.info(`refused viewer: ${refusal}`);
+      this.bye(ByeReason.SERVER_FULL, refusal);
+      return;
+    }
     if (this.#helloTimer) clearTimeout(this.#helloTimer);
     this.#helloTimer = null;
     this.#state = 'live';
@@ -361,6 +388,12 @@ export class Session implements HubSubscriber {
 
   #write(buf: Buffer): void {
     if (this.#socket.destroyed || !this.#socket.writable) return;
+    if (this.#socket.writableLength + buf.length > this.#limits.maxQueuedBytes) {
+      this.#closeReason ||= `the viewer stopped reading: ${this.#socket.writableLength} bytes queued (limit ${this.#limits.maxQueuedBytes})`;
+      this.#log.warn(`closing viewer: ${this.#closeReason}`);
+      this.#socket.destroy();
+      return;
+    }
     this.#sentBytes += buf.length;
     this.#socket.write(buf);
   }

@@ -57,8 +57,9 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
 
 export interface CountingViewer {
   viewer: Viewer;
-  video: { seq: number; ptsUs: number; data: Buffer }[];
-  audio: { seq: number; ptsUs: number; bytes: number }[];
+  video: { seq: number; ptsUs: number; arrivalUs: number; flags: number; data: Buffer }[];
+  audio: { seq: number; ptsUs: number; arrivalUs: number; flags: number; bytes: number }[];
+  states: string[];
 }
 
 /** A viewer with null sinks that records what it received. */
@@ -87,8 +88,25 @@ export function testViewer(ts: TestServer, overrides: Partial<WatchOptions> = {}
     },
     ...overrides,
   });
-  const record: CountingViewer = { viewer, video: [], audio: [] };
-  viewer.connection.on('video', (m) => record.video.push({ seq: m.seq, ptsUs: m.ptsUs, data: Buffer.from(m.data) }));
-  viewer.connection.on('audio', (m) => record.audio.push({ seq: m.seq, ptsUs: m.ptsUs, bytes: m.data.length }));
+  const record: CountingViewer = { viewer, video: [], audio: [], states: [] };
+  viewer.connection.on('video', (m, arrivalUs) =>
+    record.video.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, data: Buffer.from(m.data) }),
+  );
+  viewer.connection.on('audio', (m, arrivalUs) =>
+    record.audio.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, bytes: m.data.length }),
+  );
+  viewer.on('state', (state) => record.states.push(state));
   return record;
+}
+
+/** Frames that arrived in [fromUs, toUs) (same process = same monotonic clock as the server). */
+export function framesBetween<T extends { arrivalUs: number }>(items: T[], fromUs: number, toUs: number): T[] {
+  return items.filter((f) => f.arrivalUs >= fromUs && f.arrivalUs < toUs);
+}
+
+/** Capture → arrival latency percentile in ms (in-process: server and viewer share the clock). */
+export function latencyPercentileMs(items: { ptsUs: number; arrivalUs: number }[], q: number): number {
+  if (items.length === 0) return Number.NaN;
+  const sorted = items.map((f) => (f.arrivalUs - f.ptsUs) / 1000).sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }

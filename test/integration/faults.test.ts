@@ -1,0 +1,133 @@
+/**
+ * Fault tests: a proxy between viewer and server throttles, stalls and cuts the link; the server
+ * restarts; capture crashes. Asserts what a user would notice: latency stays bounded (from the
+ * viewer's own timestamps; in-process the server and viewer share one monotonic clock), the picture
+ * comes back quickly, and a slow viewer does not slow a fast one.
+ */
+import t from 'tap';
+import { nowUs } from '../../src/shared/clock.js';
+import { Server } from '../../src/server/serve.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { framesBetween, latencyPercentileMs, startTestServer, testViewer } from '../helpers/lanstream.js';
+import { sleep, waitFor } from '../helpers/process.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+
+t.test('a link slower than the stream: latency stays bounded, audio keeps flowing, a fast viewer is untouched', async (t) => {
+  const ts = await startTestServer({ width: 640, height: 360, quality: 3 });
+  t.teardown(() => ts.close());
+  const proxy = await startTcpProxy(ts.ready.port);
+  t.teardown(() => proxy.close());
+  const slow = testViewer(ts, { port: proxy.port });
+  const fast = testViewer(ts);
+  t.teardown(() => Promise.all([slow.viewer.close(), fast.viewer.close()]));
+  await Promise.all([slow.viewer.start(), fast.viewer.start()]);
+  await waitFor(() => slow.video.length > 10, 5000, 50);
+  const frameBytes = slow.video.slice(-10).reduce((a, f) => a + f.data.length, 0) / 10;
+  // A third of what the stream needs (video at 30 fps + 96 kB/s of audio).
+  const rate = Math.round((frameBytes * 30 + 96_000) / 3);
+  proxy.setRate(rate);
+  const t0 = nowUs();
+  await sleep(6000);
+  const early = framesBetween(slow.video, t0 + 2_000_000, t0 + 4_000_000);
+  const late = framesBetween(slow.video, t0 + 4_000_000, t0 + 6_000_000);
+  const p90Early = latencyPercentileMs(early, 0.9);
+  const p90Late = latencyPercentileMs(late, 0.9);
+  t.comment(`slow link ${Math.round(rate / 1000)} kB/s (frame ${Math.round(frameBytes / 1000)} kB): ${late.length / 2} fps, video p90 ${p90Early.toFixed(0)} → ${p90Late.toFixed(0)} ms`);
+  t.ok(late.length >= 4, 'the slow viewer still gets pictures');
+  t.ok(p90Late < 600, `video p90 stays under 600 ms (${p90Late.toFixed(0)} ms)`);
+  t.ok(p90Late < p90Early + 150, 'and is not growing');
+  const audioLate = framesBetween(slow.audio, t0 + 4_000_000, t0 + 6_000_000);
+  t.ok(audioLate.length >= 150, `audio keeps flowing on the slow link (${audioLate.length} packets in 2 s)`);
+  t.ok(latencyPercentileMs(audioLate, 0.9) < 400, `audio p90 bounded (${latencyPercentileMs(audioLate, 0.9).toFixed(0)} ms)`);
+  const fastLate = framesBetween(fast.video, t0 + 4_000_000, t0 + 6_000_000);
+  t.ok(fastLate.length >= 50, `the fast viewer keeps its frame rate (${fastLate.length / 2} fps)`);
+  t.ok(latencyPercentileMs(fastLate, 0.9) < 50, `and its latency (${latencyPercentileMs(fastLate, 0.9).toFixed(1)} ms p90)`);
+});
+
+t.test('a cut link: the viewer reconnects by itself and the picture is back within a second', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const proxy = await startTcpProxy(ts.ready.port);
+  t.teardown(() => proxy.close());
+  const v = testViewer(ts, { port: proxy.port });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 10, 5000, 50);
+  await proxy.cut(1500);
+  const back = nowUs();
+  await waitFor(() => v.video.some((f) => f.arrivalUs > back), 3000, 10, 'a frame after the link returned');
+  const first = v.video.find((f) => f.arrivalUs > back)!;
+  const delayMs = (first.arrivalUs - back) / 1000;
+  t.comment(`picture back ${delayMs.toFixed(0)} ms after the link returned`);
+  t.ok(delayMs < 1000, 'within 1 s');
+  t.ok((first.arrivalUs - first.ptsUs) / 1000 < 200, 'and it is a fresh frame, not an old one');
+  t.ok(v.states.includes('reconnecting') && v.states.at(-1) === 'live', `went reconnecting → live (${v.states.join(' → ')})`);
+});
+
+t.test('a frozen link (no bytes, no reset) is declared dead in ~2 s, not after TCP backoff', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const proxy = await startTcpProxy(ts.ready.port);
+  t.teardown(() => proxy.close());
+  const v = testViewer(ts, { port: proxy.port });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 10, 5000, 50);
+  const frozeAt = Date.now();
+  proxy.stall();
+  await waitFor(() => v.states.includes('reconnecting'), 4000, 20, 'the viewer noticed the dead link');
+  const noticedMs = Date.now() - frozeAt;
+  t.ok(noticedMs < 3000, `dead link noticed after ${noticedMs} ms`);
+  await sleep(1500);
+  proxy.resume();
+  const back = nowUs();
+  await waitFor(() => v.video.some((f) => f.arrivalUs > back && f.ptsUs > back - 100_000), 4000, 10, 'fresh frames after resume');
+  const first = v.video.find((f) => f.arrivalUs > back && f.ptsUs > back - 100_000)!;
+  t.comment(`fresh picture ${((first.arrivalUs - back) / 1000).toFixed(0)} ms after the link thawed`);
+  t.ok(first.arrivalUs - back < 1_500_000, 'within 1.5 s of the link coming back');
+});
+
+t.test('a server restart looks like a short cut: the viewer is back within 2 s', async (t) => {
+  const ts = await startTestServer();
+  const port = ts.ready.port;
+  const v = testViewer(ts);
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 10, 5000, 50);
+  await ts.server.close();
+  await sleep(500);
+  // Same config dir = same certificate and key, as after `lanstream serve` is started again.
+  const again = new Server({
+    port, host: '127.0.0.1', insecure: false, configDir: ts.configDir, source: 'test', platform: 'linux', video: true,
+    audio: true, width: 320, height: 240, fps: 30, quality: 8, sampleRateHz: 48000, channels: 1, maxViewers: 8,
+    maxPendingHandshakes: 32, keepWarm: false, lingerMs: 500, preflight: false, agent: 'test', logger: silentLogger(),
+  });
+  await again.start();
+  const up = nowUs();
+  t.teardown(async () => {
+    await again.close();
+    await ts.close();
+  });
+  await waitFor(() => v.video.some((f) => f.arrivalUs > up), 4000, 10, 'frames from the restarted server');
+  const first = v.video.find((f) => f.arrivalUs > up)!;
+  t.comment(`picture back ${((first.arrivalUs - up) / 1000).toFixed(0)} ms after the server was up again`);
+  t.ok(first.arrivalUs - up < 2_000_000, 'within 2 s');
+});
+
+t.test('capture crash: ffmpeg is restarted and viewers are told', async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const v = testViewer(ts);
+  t.teardown(() => v.viewer.close());
+  const statuses: string[] = [];
+  v.viewer.on('status', (s) => statuses.push(s.state));
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 10 && ts.server.capturePids().video !== undefined, 5000, 50);
+  const pid = ts.server.capturePids().video!;
+  process.kill(pid, 'SIGKILL');
+  const killed = nowUs();
+  await waitFor(() => v.video.some((f) => f.ptsUs > killed + 100_000), 5000, 20, 'frames after the capture restart');
+  await waitFor(() => statuses.includes('video-restarting'), 2000, 20, 'restarting status');
+  t.not(ts.server.capturePids().video, pid, 'a new ffmpeg runs');
+  t.ok(statuses.includes('video-restarting'), `viewer was told (${statuses.join(', ')})`);
+});
