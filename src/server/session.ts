@@ -87,6 +87,8 @@ export interface SessionOptions {
   /** The handshake passed: start sending media (the composition root subscribes us to the hub). */
   onLive: (session: Session) => void;
   onClose: (session: Session, reason: string) => void;
+  /** This viewer waits for a keyframe (joined, or lost an inter-coded frame): ask capture for one. */
+  onKeyframeNeeded?: () => void;
 }
 
 type State = 'hello' | 'auth' | 'live' | 'closed';
@@ -119,6 +121,9 @@ export class Session implements HubSubscriber {
   #lastVideoSentUs = nowUs();
   #audioQueue: CapturedChunk[] = [];
   #audioDiscontinuity = false;
+  /** A new viewer starts at a keyframe; after a drop of an inter-coded frame, so does the stream. */
+  #needKeyframe = true;
+  #lastKeyframeAskUs = 0;
   #pingId = 0;
   #pingSentUs = new Map<number, number>();
   #rttUs: number | null = null;
@@ -178,10 +183,21 @@ export class Session implements HubSubscriber {
     if (this.#state !== 'live') return;
     if (kind === 'video') {
       if (!this.#wantVideo) return;
+      const keyframe = (chunk.flags & MediaFlag.KEYFRAME) !== 0;
       if (this.#pendingVideo) {
+        // Replacing a frame that was never sent drops it. With inter-frame codecs (H.264) the
+        // frames after it reference it, so only the next keyframe may follow (MJPEG: all are).
         this.#drops.add('video');
         this.#videoDiscontinuity = true;
+        if ((this.#pendingVideo.flags & MediaFlag.KEYFRAME) === 0 || !keyframe) this.#needKeyframe = true;
       }
+      if (this.#needKeyframe && !keyframe) {
+        this.#pendingVideo = null;
+        this.#drops.add('video-until-keyframe');
+        this.#askKeyframe();
+        return;
+      }
+      this.#needKeyframe = false;
       this.#pendingVideo = chunk;
     } else {
       if (!this.#wantAudio) return;
@@ -336,6 +352,13 @@ export class Session implements HubSubscriber {
     this.#heartbeatTimer.unref();
     this.#log.info({ video: this.#wantVideo, audio: this.#wantAudio }, 'viewer live');
     this.#o.onLive(this);
+  }
+
+  #askKeyframe(): void {
+    const now = nowUs();
+    if (now - this.#lastKeyframeAskUs < 500_000) return;
+    this.#lastKeyframeAskUs = now;
+    this.#o.onKeyframeNeeded?.();
   }
 
   #heartbeat(): void {
