@@ -78,7 +78,9 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
     ffplayPath = flags.ffplay ? await verifyCompanion('ffplay', flags.ffplay, '--ffplay') : await locateCompanion('ffplay', ffmpegPath);
   }
-  const title = `lanstream — ${target.host}`;
+  // ASCII only: ffplay (SDL2) sets a non-ASCII title as mojibake in WM_NAME and leaves _NET_WM_NAME,
+  // which window managers show, at "ffplay" (seen with an em dash under Xvfb, ffplay 5.1).
+  const title = `lanstream - ${target.host}`;
   let viewer: Viewer;
   const sinkEvents = (kind: 'video' | 'audio'): SinkEvents => ({
     onError: (err) => viewer.onSinkEvent(kind, 'error', err),
