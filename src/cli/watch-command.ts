@@ -16,7 +16,7 @@ import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
-import { snapshotFormat, waitForSnapshotFrame, writeSnapshot } from '../client/snapshot.js';
+import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
 import type { AudioParams } from '../protocol/messages.js';
 import { locateCompanion, locateFfmpeg, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
@@ -122,7 +122,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
 
-  const snapshot = flags.snapshot ? takeSnapshot(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
+  const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
   try {
     await viewer.start();
   } catch (err) {
@@ -165,9 +165,8 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
   return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
 }
 
-function takeSnapshot(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, logger: Logger, output: Output): Promise<void> {
-  const done = waitForSnapshotFrame(viewer)
-    .then((frame) => writeSnapshot(frame.jpeg, { file, size, ptsUs: frame.ptsUs }))
+function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, logger: Logger, output: Output): Promise<void> {
+  const done = takeSnapshot(viewer, { file, size })
     .then((result) => {
       logger.info({ ...result }, `snapshot written to ${file}`);
       output.event('snapshot', { ...result });
@@ -176,7 +175,7 @@ function takeSnapshot(viewer: Viewer, file: string, size: { width: number; heigh
   return done;
 }
 
-async function openAudio(
+export async function openAudio(
   params: AudioParams,
   choice: 'auto' | 'speaker' | 'pacat' | 'null',
   o: { volume: number; audioBufferMs: number; logger: Logger; events: SinkEvents },

@@ -109,3 +109,18 @@ export async function writeSnapshot(
   }
   return { file: o.file, format, width, height, bytes: image.length, ptsUs: o.ptsUs ?? 0 };
 }
+
+export interface TakeSnapshotOptions {
+  /** .jpg, .jpeg or .png. */
+  file: string;
+  size?: SnapshotSize;
+  skipFrames?: number;
+  timeoutMs?: number;
+}
+
+/** Waits for a settled frame of a live viewer and writes it (what `watch --snapshot` does). */
+export async function takeSnapshot(viewer: FrameSource, o: TakeSnapshotOptions): Promise<SnapshotResult> {
+  const format = snapshotFormat(o.file, 'file');
+  const frame = await waitForSnapshotFrame(viewer, o);
+  return writeSnapshot(frame.jpeg, { file: o.file, format, size: o.size, ptsUs: frame.ptsUs });
+}

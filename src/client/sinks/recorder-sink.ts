@@ -281,6 +281,11 @@ export class RecorderSink implements RecorderHook {
     return { ...(this.#timeline?.stats ?? { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 }), bytesWritten: this.#bytesWritten };
   }
 
+  /** Server time (µs) that is second 0 of the file, once the first packets arrived. */
+  get baseUs(): number | null {
+    return this.#timeline?.baseUs ?? null;
+  }
+
   /** The ffmpeg child's PID (tests kill it to prove the file survives). */
   get pid(): number | undefined {
     return this.#child?.pid;
