@@ -1,0 +1,89 @@
+/**
+ * e2e, the spine of the product: `lanstream serve --source test` and `lanstream watch` as two real
+ * processes. The viewer's window goes to a private Xvfb and its sound (npm speaker → ALSA → pulse
+ * plugin) to a private PulseAudio null sink, so we assert what a person would see and hear: the
+ * window by its title, a moving test picture in it, a 440 Hz tone out of the speaker, and a clean
+ * exit after --duration with no ffplay left behind.
+ */
+import t from 'tap';
+import { rm } from 'node:fs/promises';
+import { descendants, jsonLines, spawnCli, startServe } from '../helpers/cli.js';
+import { hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
+import { crop, findWindowByName, grabScreen, imageStats, meanAbsDiff, windowGeometry } from '../helpers/screen.js';
+import { dominantFrequencyHz, rmsDbfs } from '../helpers/signal.js';
+import { startXvfb } from '../helpers/xvfb.js';
+import { windowTitles } from '../helpers/window-title.js';
+
+t.teardown(() => killAll());
+
+const missing = ['Xvfb', 'xdotool', 'xprop', 'pulseaudio', 'parec', 'ffplay'].filter((c) => !hasCommand(c));
+
+t.test('watch shows the test picture in its window and plays the tone, then exits 0 after --duration', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
+  const [xvfb, pulse, serve] = await Promise.all([startXvfb({ width: 640, height: 480 }), startPulse(), startServe()]);
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
+  });
+
+  // Same config dir as serve: on 127.0.0.1 watch reads the access key from it (same user, same machine).
+  const watch = spawnCli(
+    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', '6s', '--json'],
+    { env: { ...xvfb.env, ...pulse.env } },
+  );
+  t.teardown(() => watch.destroy());
+  await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  const recording = pulse.startRecording();
+
+  const title = 'lanstream - 127.0.0.1';
+  const windowId = await waitFor(() => findWindowByName(xvfb.display, title), 5000, 100, `a window titled "${title}"`);
+  t.ok(windowId, `a window titled "${title}" exists`);
+  t.same(await windowTitles(xvfb.display, windowId), { wmName: title, netWmName: title }, 'the title a window manager shows (_NET_WM_NAME) is ours too, not "ffplay"');
+  const geometry = await windowGeometry(xvfb.display, windowId);
+  t.match(geometry, { x: 0, y: 0, width: 640, height: 360 }, 'window at --window-position 0,0, the stream\'s 640x360, no border');
+  const ffplay = descendants(watch.pid).filter((p) => p.comm === 'ffplay');
+  t.equal(ffplay.length, 1, 'watch runs one ffplay for the window');
+
+  // The first frames may still be on their way: wait until the window shows something.
+  const region = { x: 0, y: 0, width: 640, height: 360 };
+  const first = await waitFor(async () => {
+    const img = crop(await grabScreen(xvfb.display), region);
+    return imageStats(img).mean > 20 ? img : null;
+  }, 5000, 100, 'a picture in the window');
+  await sleep(500);
+  const second = crop(await grabScreen(xvfb.display), region);
+  const stats = imageStats(first);
+  t.ok(stats.mean > 20, `the window is not black (mean ${stats.mean.toFixed(1)})`);
+  t.ok(stats.stddev > 40, `the window shows a detailed picture, not a flat colour (stddev ${stats.stddev.toFixed(1)})`);
+  const diff = meanAbsDiff(first, second);
+  t.ok(diff > 0.5, `the picture moves: grabs 0.5 s apart differ by ${diff.toFixed(2)} per byte`);
+
+  await sleep(1000);
+  const pcm = await recording.stop();
+  const seconds = pcm.length / 2 / RECORD_RATE_HZ;
+  t.ok(seconds > 1, `recorded ${seconds.toFixed(2)} s from the speaker sink`);
+  const freq = dominantFrequencyHz(pcm, RECORD_RATE_HZ);
+  const level = rmsDbfs(pcm);
+  t.ok(Math.abs(freq - 440) <= 5, `the speaker plays the 440 Hz test tone (dominant ${freq.toFixed(1)} Hz)`);
+  t.ok(level > -40, `the tone is well above silence (${level.toFixed(1)} dBFS)`);
+
+  const { code, signal } = await Promise.race([
+    watch.exited,
+    sleep(10_000).then(() => ({ code: null, signal: 'timeout' as const })),
+  ]);
+  const ranMs = Date.now() - watch.startedAtMs;
+  t.equal(code, 0, `--duration 6s: watch exits 0 by itself (signal ${signal}, after ${ranMs} ms)`, { stderr: watch.stderr.slice(-1500) });
+  t.ok(ranMs >= 6000 && ranMs < 15_000, `it ran for the duration, not much longer (${ranMs} ms from spawn)`);
+  for (const p of ffplay) t.notOk(pidAlive(p.pid), `ffplay (pid ${p.pid}) is gone after watch exited`);
+
+  const events = jsonLines(watch.stdout);
+  t.ok(events.length > 3, `every one of the ${events.length} stdout lines is JSON`);
+  const live = events.filter((e) => e.event === 'stats' && e.state === 'live');
+  t.ok(live.length >= 3, `stats once a second while live (${live.length})`);
+  const fps = live.slice(1).map((e) => Number(e.fps));
+  t.ok(fps.length > 0 && fps.every((f) => f > 20), `fps stays above 20 after the first second (${fps.join(', ')})`);
+  t.match(events.at(-1), { event: 'stopped', exitCode: 0 }, 'the last event is "stopped" with exit code 0');
+  const liveAt = Date.parse(String(events.find((e) => e.event === 'live')?.time));
+  const stoppedAt = Date.parse(String(events.at(-1)?.time));
+  t.ok(Math.abs(stoppedAt - liveAt - 6000) < 1000, `--duration counts from the first picture: live → stopped ${stoppedAt - liveAt} ms`);
+});
