@@ -1,0 +1,56 @@
+/**
+ * The public API as a program would use it: serve() + watch() in process over real TLS on
+ * 127.0.0.1 (ffmpeg test picture), frames with server PTS, and takeSnapshot() — the code behind
+ * `watch --snapshot` — checked with sharp the way a cron job's consumer would see the picture.
+ */
+import t from 'tap';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { LanstreamError, serve, takeSnapshot, watch } from '../../src/index.js';
+import { waitFor } from '../helpers/process.js';
+
+t.test('serve() + watch(): frames arrive; snapshots are the test picture as JPEG (passthrough) and resized PNG', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = await serve({ port: 0, host: '127.0.0.1', configDir: dir, source: 'test', width: 640, height: 360, preflight: false });
+  t.teardown(() => server.close());
+  const live: string[] = [];
+  server.on('viewer-live', (info) => live.push(info.id));
+  t.match(server.ready.connectUrls[0], /^lanstream:\/\/127\.0\.0\.1:\d+\/\?key=/, 'ready carries the connect URL');
+
+  const viewer = await watch({ target: server.ready.connectUrls[0]!, configDir: dir, audio: false });
+  t.teardown(() => viewer.close());
+  const frames: { jpeg: Buffer; ptsUs: number }[] = [];
+  viewer.on('frame', (jpeg, ptsUs) => frames.push({ jpeg: Buffer.from(jpeg), ptsUs }));
+  await waitFor(() => frames.length >= 10, 8000, 20, '10 frames through the API');
+  t.equal(live.length, 1, 'the server emitted viewer-live');
+  t.ok(frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs), 'frames come with increasing server PTS');
+
+  const jpgFile = path.join(dir, 'pic.jpg');
+  const jpg = await takeSnapshot(viewer, { file: jpgFile });
+  const jpgBytes = await readFile(jpgFile);
+  t.ok(frames.some((f) => f.jpeg.equals(jpgBytes)), 'JPEG without resize is a received frame, byte for byte');
+  const meta = await sharp(jpgBytes).metadata();
+  t.same([meta.format, meta.width, meta.height], ['jpeg', 640, 360], 'JPEG at the stream size');
+  t.same([jpg.width, jpg.height, jpg.format], [640, 360, 'jpeg'], 'result says what was written');
+  const stats = await sharp(jpgBytes).stats();
+  t.ok(stats.channels.some((c) => c.stdev > 20), `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+
+  const pngFile = path.join(dir, 'pic.png');
+  await takeSnapshot(viewer, { file: pngFile, size: { width: 320, height: 180 } });
+  const png = await sharp(pngFile).metadata();
+  t.same([png.format, png.width, png.height], ['png', 320, 180], 'PNG resized to 320x180');
+
+  await t.rejects(takeSnapshot(viewer, { file: path.join(dir, 'pic.gif') }), { code: 'LS_ERR_USAGE' }, 'unknown extension is a usage error');
+
+  await viewer.close();
+  await waitFor(() => server.sessions().length === 0, 3000, 20, 'server saw the viewer leave');
+});
+
+t.test('watch() rejects with a coded LanstreamError when nothing listens', async (t) => {
+  const err = await watch({ target: '127.0.0.1:1', key: 'x', insecure: true }).catch((e: unknown) => e);
+  t.ok(err instanceof LanstreamError, 'a LanstreamError');
+  t.equal((err as LanstreamError).code, 'LS_ERR_CONNECT_REFUSED', 'with its code');
+});
