@@ -19,6 +19,7 @@ import { nowMs } from '../../shared/clock.js';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
+import { DriftControl } from './drift-control.js';
 import { PcmGain } from './pcm-gain.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
@@ -130,6 +131,8 @@ export class SpeakerSink implements AudioSink {
   private readonly pacer = new WallClockPacer();
   private speaker: Writable | null = null;
   private gain: PcmGain | null = null;
+  /** Sender and device clocks differ: trims the waiting audio back to the target sample by sample. */
+  private drift: DriftControl | null = null;
   private volume: number;
   private bytesPerMs = 0;
   private frameBytes = 0;
@@ -155,6 +158,7 @@ export class SpeakerSink implements AudioSink {
     this.frameBytes = 2 * params.channels;
     this.bytesPerMs = (params.sampleRateHz * this.frameBytes) / 1000;
     this.gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.volume });
+    this.drift = new DriftControl({ targetMs: this.targetMs });
     try {
       const speaker = new Speaker({ channels: params.channels, bitDepth: 16, sampleRate: params.sampleRateHz, signed: true });
       // Open the device now (speaker would do it on the first write) so a missing device fails start().
@@ -183,7 +187,8 @@ export class SpeakerSink implements AudioSink {
 
   stats(): { bufferedMs: number; underruns: number; droppedMs: number } {
     const bufferedMs = this.pacer.queuedMs(nowMs()) + (this.bytesPerMs ? this.pendingBytes / this.bytesPerMs : 0);
-    return { bufferedMs, underruns: this.pacer.underruns + this.silenceEpisodes, droppedMs: this.droppedMs };
+    const trimmedMs = this.drift && this.bytesPerMs ? (this.drift.removedFrames * this.frameBytes) / this.bytesPerMs : 0;
+    return { bufferedMs, underruns: this.pacer.underruns + this.silenceEpisodes, droppedMs: this.droppedMs + trimmedMs };
   }
 
   close(): Promise<void> {
@@ -204,9 +209,11 @@ export class SpeakerSink implements AudioSink {
     let queued = this.pacer.queuedMs(now);
     this.dropBacklog(queued);
     while (this.pending.length > 0 && queued < this.targetMs) {
-      const pcm = this.pending.shift()!;
+      this.drift?.observe(queued + this.pendingBytes / this.bytesPerMs, now);
+      let pcm = this.pending.shift()!;
       this.pendingBytes -= pcm.length;
       this.fillingSilence = false;
+      if (this.drift) pcm = this.drift.apply(pcm, this.frameBytes);
       this.write(speaker, this.gain ? this.gain.apply(pcm) : pcm, now);
       queued = this.pacer.queuedMs(now);
     }
