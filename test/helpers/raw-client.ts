@@ -124,6 +124,15 @@ export class RawClient {
     this.send(encodeMessage(msg));
   }
 
+  /** A JSON message the encoder would refuse to build (bad fields, wrong version): header + body as given. */
+  sendRawJson(type: number, body: unknown): void {
+    const json = Buffer.from(JSON.stringify(body) ?? 'null');
+    const header = Buffer.alloc(8);
+    header[0] = type;
+    header.writeUInt32BE(json.length, 4);
+    this.send(Buffer.concat([header, json]));
+  }
+
   hello(overrides: { wantVideo?: boolean; wantAudio?: boolean } = {}): void {
     this.sendMessage({
       type: 'hello',
