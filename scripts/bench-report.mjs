@@ -172,20 +172,20 @@ for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-vide
   const r = ratio(s.vP50, gst.vP50);
   target(`video p50 ${name} / gst-mjpeg`, fmt(r, 2), '×', '(reference, no target)', undefined, `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms`);
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstream-insecure']) {
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
   if (!s || s.aP50 === undefined) continue;
   target(`audio p50 ${name}`, fmt(s.aP50), ' ms', '≤ 60 ms', s.aP50 <= 60,
     `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing` +
       (pac ? `; ratio to ffmpeg-pcm-pacat-rxlisten ${fmt(ratio(s.aP50, pac.aP50), 2)}× (${fmt(pac.aP50)} ms)` : ''));
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-insecure']) {
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
   if (!s || s.skew === undefined) continue;
   target(`|A/V skew p50| ${name}`, fmt(Math.abs(s.skew)), ' ms', '≤ 40 ms', Math.abs(s.skew) <= 40,
     `skew = audio − video p50 = ${fmt(s.skew)} ms (runs ${s.skewRange || fmt(s.skew)})`);
 }
-for (const name of ['lanstream', 'lanstream-video', 'lanstream-join5', 'lanstream-insecure']) {
+for (const name of ['lanstream', 'lanstream-video', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
   if (!s || s.firstS === undefined) continue;
   target(`first picture ${name}`, fmt(s.firstS * 1000), ' ms', '≤ 500 ms', s.firstS <= 0.5,
@@ -211,6 +211,7 @@ cmpRow('video p50: lanstream vs gst-mjpeg', L, gst, 'vP50', 'vP50', 'ms');
 cmpRow('video p50: lanstream vs ffmpeg-av-nut-lowlat-rxlisten (A/V)', L, S['ffmpeg-av-nut-lowlat-rxlisten'], 'vP50', 'vP50', 'ms');
 cmpRow('audio p50: lanstream vs ffmpeg-pcm-pacat-rxlisten', L, pac, 'aP50', 'aP50', 'ms');
 cmpRow('audio p50: lanstream-audio vs ffmpeg-pcm-pacat-rxlisten', S['lanstream-audio'], pac, 'aP50', 'aP50', 'ms');
+cmpRow('audio p50: lanstream-pacat vs ffmpeg-pcm-pacat-rxlisten', S['lanstream-pacat'], pac, 'aP50', 'aP50', 'ms');
 cmpRow('audio p50: lanstream-join5 vs ffmpeg-pcm-pacat-join5', S['lanstream-join5'], S['ffmpeg-pcm-pacat-join5'], 'aP50', 'aP50', 'ms');
 cmpRow('audio p50: lanstream vs ffmpeg-av-nut-lowlat-rxlisten (A/V)', L, S['ffmpeg-av-nut-lowlat-rxlisten'], 'aP50', 'aP50', 'ms');
 cmpRow('sender CPU: lanstream-video vs ffmpeg-mjpeg-lowlat', S['lanstream-video'], ff, 'cpuS', 'cpuS', '%');

@@ -6,7 +6,8 @@
 #   npm run bench                         # default set, 20 s window x 2 rounds (~12 min)
 #   npm run bench -- --seconds 30 --repeat 3
 #   npm run bench -- --systems "lanstream ffmpeg-mjpeg-lowlat"   # a subset (names: bench/lanstream-systems.json)
-#   npm run bench -- --no-build --report-only <batch stamp>       # rebuild latest.md from an earlier batch
+#   npm run bench -- --report-only <batch stamp>                  # rebuild latest.md from an earlier batch
+#   options: --no-build --no-floor --results DIR --warmup S --settle S (passed to the rig)
 #
 # Needs root (the rig starts Xvfb and its own PulseAudio, and installs missing Debian packages).
 set -euo pipefail
@@ -20,10 +21,10 @@ REPEAT=2
 BUILD=1
 REPORT_ONLY=""
 # One round: each lanstream entry next to the peers it is compared with.
-# (floor = the rig alone, only in round 1; more peers in the systems file: gst-mjpeg-q50, ffmpeg-av-nut-lowlat,
-# ffmpeg-pcm-pacat-join5.)
+# (floor = the rig alone, only in round 1; more in the systems file: ffmpeg-mjpeg-lowlat-1thread, gst-mjpeg-q50,
+# ffmpeg-av-nut-lowlat, ffmpeg-pcm-pacat-join5, lanstream-warm.)
 SYSTEMS="lanstream ffmpeg-mjpeg-lowlat lanstream-video gst-mjpeg lanstream-audio ffmpeg-pcm-pacat-rxlisten \
-lanstream-join5 ffmpeg-av-nut-lowlat-rxlisten lanstream-insecure ffmpeg-mjpeg-lowlat-1thread"
+lanstream-join5 ffmpeg-av-nut-lowlat-rxlisten lanstream-insecure lanstream-pacat"
 FLOOR=1
 EXTRA=()
 while [ $# -gt 0 ]; do
@@ -33,9 +34,10 @@ while [ $# -gt 0 ]; do
     --systems) SYSTEMS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-floor) FLOOR=0; shift ;;
+    --results) RESULTS=$2; shift 2 ;;
     --report-only) REPORT_ONLY=$2; shift 2 ;;
     --warmup|--settle|--gen-fps|--probe-fps|--scene) EXTRA+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -76,11 +78,13 @@ fi
 
 if [ "$BUILD" = 1 ]; then npm run --silent build; fi
 
-# The systems file refers to these: where bin/lanstream.js is, and a throw-away config dir
-# (certificate + access key) shared by serve and watch, so watch finds the key locally.
+# The systems file refers to these: where bin/lanstream.js is, a throw-away config dir (certificate,
+# known hosts) and an access key given to both ends.
 export LANSTREAM_ROOT=$ROOT
 LANSTREAM_BENCH_CONFIG=$(mktemp -d /tmp/lanstream-bench-config.XXXXXX)
 export LANSTREAM_BENCH_CONFIG
+LANSTREAM_BENCH_KEY=$(node -e "process.stdout.write(require('node:crypto').randomBytes(16).toString('base64url'))")
+export LANSTREAM_BENCH_KEY
 trap 'rm -rf "$LANSTREAM_BENCH_CONFIG"' EXIT
 mkdir -p "$RESULTS/logs"
 
