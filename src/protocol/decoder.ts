@@ -29,7 +29,7 @@ import {
   SERVER_TO_CLIENT,
   type Limits,
 } from './constants.js';
-import type { AudioParams, Message, MessageOf, VideoParams } from './messages.js';
+import { AudioCodec, VideoCodec, type AudioParams, type Message, type MessageOf, type VideoParams } from './messages.js';
 
 export const ProtocolErrorReason = {
   UNKNOWN_TYPE: 'unknown-type',
@@ -447,7 +447,7 @@ export function checkJsonBody(type: JsonMessageType, value: unknown): unknown {
 
 function checkVideoParams(f: FieldChecker): VideoParams {
   return {
-    codec: f.oneOf('codec', ['mjpeg'] as const),
+    codec: f.oneOf('codec', Object.values(VideoCodec)),
     width: f.number('width', 1, 16384, true),
     height: f.number('height', 1, 16384, true),
     fps: f.number('fps', 1, 240, false),
@@ -456,7 +456,7 @@ function checkVideoParams(f: FieldChecker): VideoParams {
 
 function checkAudioParams(f: FieldChecker): AudioParams {
   return {
-    codec: f.oneOf('codec', ['pcm_s16le'] as const),
+    codec: f.oneOf('codec', Object.values(AudioCodec)),
     sampleRateHz: f.number('sampleRateHz', 8000, 192000, true),
     channels: f.number('channels', 1, 8, true),
     packetMs: f.number('packetMs', 1, 100, false),

@@ -3,9 +3,11 @@
  */
 import type { ByeReason } from './constants.js';
 
-export const VideoCodec = { MJPEG: 'mjpeg' } as const;
+/** Video codecs. MJPEG: every chunk one JPEG; H.264: every chunk one Annex-B access unit (IDR = KEYFRAME). */
+export const VideoCodec = { MJPEG: 'mjpeg', H264: 'h264' } as const;
 export type VideoCodec = (typeof VideoCodec)[keyof typeof VideoCodec];
-export const AudioCodec = { PCM_S16LE: 'pcm_s16le' } as const;
+/** Audio codecs. PCM: s16le samples; Opus: every chunk one Opus packet (RFC 6716), 48 kHz timeline. */
+export const AudioCodec = { PCM_S16LE: 'pcm_s16le', OPUS: 'opus' } as const;
 export type AudioCodec = (typeof AudioCodec)[keyof typeof AudioCodec];
 
 export interface HelloBody {

@@ -110,6 +110,13 @@ t.test('the handshake may be cut short by BYE, and unknown JSON fields are ignor
   t.match(welcome, { type: 'welcome', body: { video: null, audio: null } }, 'audio-only/video-only servers say null');
 });
 
+t.test('WELCOME announces h264 video and opus audio', async (t) => {
+  const video = { codec: 'h264', width: 1280, height: 720, fps: 30 };
+  const audio = { codec: 'opus', sampleRateHz: 48000, channels: 1, packetMs: 10 };
+  const [, welcome] = decodeChunks(S2C, [challengeOnly, jsonFrame(T.WELCOME, welcomeBody({ video, audio }))]);
+  t.match(welcome, { type: 'welcome', body: { video, audio } });
+});
+
 t.test('constructor rejects bad options', async (t) => {
   t.throws(() => new MessageDecoder({ direction: 'sideways' as Direction }), TypeError);
   t.throws(() => new MessageDecoder({ direction: C2S, limits: { maxVideoBytes: 0 } }), RangeError);
@@ -226,7 +233,7 @@ const catalogue: BadCase[] = [
   { name: 'WELCOME serverTimeUs negative', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ serverTimeUs: -1 }), reason: 'bad-field' },
   { name: 'WELCOME video missing (must be null or an object)', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ video: undefined }), reason: 'bad-field' },
   { name: 'WELCOME video is an array', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ video: [] }), reason: 'bad-field' },
-  { name: 'WELCOME video codec h264', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ codec: 'h264' }), reason: 'bad-field' },
+  { name: 'WELCOME video codec hevc', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ codec: 'hevc' }), reason: 'bad-field' },
   { name: 'WELCOME video width 0', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ width: 0 }), reason: 'bad-field' },
   { name: 'WELCOME video height 16385', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ height: 16385 }), reason: 'bad-field' },
   { name: 'WELCOME video fps 241', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ fps: 241 }), reason: 'bad-field' },
@@ -234,6 +241,7 @@ const catalogue: BadCase[] = [
   { name: 'WELCOME audio sampleRateHz 44100.5', direction: S2C, prefix: challengeOnly, bytes: welcomeAudio({ sampleRateHz: 44100.5 }), reason: 'bad-field' },
   { name: 'WELCOME audio packetMs 0', direction: S2C, prefix: challengeOnly, bytes: welcomeAudio({ packetMs: 0 }), reason: 'bad-field' },
   { name: 'WELCOME audio codec pcm_f32le', direction: S2C, prefix: challengeOnly, bytes: welcomeAudio({ codec: 'pcm_f32le' }), reason: 'bad-field' },
+  { name: 'WELCOME audio codec Opus (case matters)', direction: S2C, prefix: challengeOnly, bytes: welcomeAudio({ codec: 'Opus' }), reason: 'bad-field' },
   { name: 'BYE reason of 65 characters', direction: S2C, bytes: jsonFrame(T.BYE, { reason: 'r'.repeat(65), message: '' }), reason: 'bad-field' },
   { name: 'BYE without message', direction: C2S, bytes: jsonFrame(T.BYE, { reason: 'client-quit' }), reason: 'bad-field' },
   { name: 'BYE message of 501 characters', direction: S2C, bytes: jsonFrame(T.BYE, { reason: 'shutdown', message: 'm'.repeat(501) }), reason: 'bad-field' },
@@ -315,6 +323,7 @@ t.test('error messages name the value and what was expected', async (t) => {
     [C2S, helloWith({ version: 2 }), /version 2.*speaks 1/],
     [C2S, helloWith({ agent: 5 }), /HELLO\.agent is 5 \(expected a string of at most 200 characters\)/],
     [S2C, Buffer.concat([challengeOnly, welcomeVideo({ fps: 500 })]), /WELCOME\.video\.fps is 500 \(expected a number 1–240\)/],
+    [S2C, Buffer.concat([challengeOnly, welcomeVideo({ codec: 'av1' })]), /WELCOME\.video\.codec is "av1" \(expected "mjpeg" or "h264"\)/],
     [S2C, Buffer.concat([SERVER_HANDSHAKE, frame(T.VIDEO, mediaPayload(0, 0xffff_ffff, 0xffff_ffff))]), /ptsUs is 18446744073709551615 \(expected at most 9007199254740991\)/],
   ];
   for (const [direction, bytes, pattern] of cases) {
