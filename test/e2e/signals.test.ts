@@ -1,0 +1,114 @@
+/**
+ * e2e: how serve and watch end when asked to — Ctrl-C (SIGINT) exits 130, SIGTERM 143, each after an
+ * orderly close that leaves none of their children (ffmpeg, ffplay) behind; a second Ctrl-C during
+ * a slow close forces the exit at once. And `watch --wait` started before the server finds it
+ * once it is up. Real processes; children are found with ps and checked by PID.
+ */
+import t from 'tap';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { descendants, makeConfigDir, spawnCli, startServe, type CliProcess, type ProcInfo, type ServeHandle } from '../helpers/cli.js';
+import { freePort, hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { startXvfb } from '../helpers/xvfb.js';
+
+t.teardown(() => killAll());
+
+const viewerDir = await makeConfigDir();
+t.teardown(() => rm(viewerDir, { recursive: true, force: true }));
+
+async function serveWithViewer(t: { teardown(fn: () => unknown): void }): Promise<{ serve: ServeHandle; viewer: CliProcess; ffmpeg: ProcInfo[] }> {
+  const serve = await startServe();
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await rm(serve.configDir, { recursive: true, force: true });
+  });
+  const viewer = spawnCli(['watch', serve.url, '--no-playback', '--json', '--config-dir', viewerDir]);
+  t.teardown(() => viewer.destroy());
+  await viewer.waitForEvent((e) => e.event === 'stats' && e.state === 'live', 15_000, 'live viewer');
+  // Capture runs only while someone watches: now there is one ffmpeg per medium.
+  const ffmpeg = await waitFor(() => {
+    const found = descendants(serve.proc.pid).filter((p) => p.comm === 'ffmpeg');
+    return found.length === 2 ? found : null;
+  }, 5000, 50, 'two ffmpeg children of serve');
+  return { serve, viewer, ffmpeg };
+}
+
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  t.test(`${sig} on serve: exit ${code}, ffmpeg stopped, the viewer told why`, async (t) => {
+    const { serve, viewer, ffmpeg } = await serveWithViewer(t);
+    const sentAtMs = Date.now();
+    const { code: exitCode } = await serve.stop(sig, 5000);
+    t.equal(exitCode, code, `exit ${code} after ${Date.now() - sentAtMs} ms`, { stderr: serve.proc.stderr.slice(-1000) });
+    for (const p of ffmpeg) t.notOk(pidAlive(p.pid), `ffmpeg pid ${p.pid} is gone`);
+    await viewer.waitForEvent((e) => e.event === 'state' && e.state === 'reconnecting', 3000, 'viewer reconnecting');
+    const state = viewer.events().find((e) => e.event === 'state' && e.state === 'reconnecting');
+    t.match(String(state?.detail), /shut(ting)? ?down/i, `the viewer heard that the server is shutting down: ${state?.detail}`);
+  });
+}
+
+const noDisplay = ['Xvfb', 'ffplay'].filter((c) => !hasCommand(c));
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  t.test(`${sig} on watch: exit ${code} and its ffplay window is gone`, { skip: noDisplay.length ? `missing ${noDisplay.join(', ')}` : false }, async (t) => {
+    const xvfb = await startXvfb();
+    t.teardown(() => xvfb.close());
+    const serve = await startServe();
+    t.teardown(async () => {
+      await serve.proc.destroy();
+      await rm(serve.configDir, { recursive: true, force: true });
+    });
+    const watch = spawnCli(['watch', serve.url, '--no-audio', '--json', '--config-dir', viewerDir], { env: xvfb.env });
+    t.teardown(() => watch.destroy());
+    await watch.waitForEvent((e) => e.event === 'live', 15_000, 'live');
+    const ffplay = await waitFor(() => descendants(watch.pid).find((p) => p.comm === 'ffplay'), 5000, 50, 'ffplay child of watch');
+    const { code: exitCode } = await watch.stop(sig, 5000);
+    t.equal(exitCode, code, `exit ${code}`, { stderr: watch.stderr.slice(-1000) });
+    t.notOk(pidAlive(ffplay.pid), `ffplay pid ${ffplay.pid} is gone`);
+    t.match(watch.events().at(-1), { event: 'stopped', exitCode: code }, `--json "stopped" says ${code}`);
+  });
+}
+
+t.test('a second Ctrl-C during a slow close forces the exit at once', async (t) => {
+  const serve = await startServe({ insecure: true });
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await rm(serve.configDir, { recursive: true, force: true });
+  });
+  // A peer that never answers the server's goodbye (half-open, silent) holds the graceful close for ~1 s.
+  const stuck = net.connect({ host: '127.0.0.1', port: serve.port, allowHalfOpen: true });
+  t.teardown(() => stuck.destroy());
+  stuck.on('error', () => undefined);
+  await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+  await sleep(200);
+  serve.proc.signal('SIGINT');
+  await sleep(150);
+  t.ok(serve.proc.running, 'still closing 150 ms after the first Ctrl-C');
+  const secondAtMs = Date.now();
+  serve.proc.signal('SIGINT');
+  const { code } = await serve.proc.exited;
+  const afterMs = Date.now() - secondAtMs;
+  t.equal(code, 130, 'exit 130');
+  t.ok(afterMs < 500, `exited ${afterMs} ms after the second Ctrl-C`);
+  t.match(serve.proc.stderr, /lanstream: forced exit/, 'says it forced the exit');
+});
+
+t.test('watch --wait started before serve connects once serve is up', async (t) => {
+  const port = await freePort();
+  const key = randomBytes(16).toString('base64url');
+  const watch = spawnCli(['watch', '127.0.0.1', '--port', String(port), '--key', key, '--wait', '--no-playback', '--json', '--config-dir', viewerDir]);
+  t.teardown(() => watch.destroy());
+  await sleep(1500);
+  t.ok(watch.running, 'watch --wait is still waiting 1.5 s later (nothing listens yet)');
+  const serve = await startServe({ port, args: ['--key', key] });
+  const upAtMs = Date.now();
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await rm(serve.configDir, { recursive: true, force: true });
+  });
+  await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live');
+  t.pass(`live ${Date.now() - upAtMs} ms after serve was listening`);
+  await watch.waitForEvent((e) => e.event === 'stats' && e.state === 'live' && Number(e.fps) > 20, 5000, 'full-rate stats');
+  t.pass('receives the stream at full rate');
+  const { code } = await watch.stop('SIGINT');
+  t.equal(code, 130, 'Ctrl-C ends it with 130');
+});
