@@ -1,0 +1,66 @@
+/**
+ * e2e: `lanstream watch --record` as a script runs it (compiled CLI, real serve with the ffmpeg test
+ * source, no window): --duration ends it with exit 0 on time, and the file has both streams with the
+ * recorded duration — also when the watch process is killed with SIGKILL, because the recorder's
+ * ffmpeg then sees EOF and finishes the file itself.
+ */
+import t, { type Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { descendants, spawnCli, startServe } from '../helpers/cli.js';
+import { probeMedia } from '../helpers/media-probe.js';
+import { hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
+
+const skip = !hasCommand('ffprobe') && 'ffprobe missing';
+
+async function setup(t: Test) {
+  const srv = await startServe({ args: ['--keep-warm'] });
+  t.teardown(() => srv.proc.destroy());
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return { srv, file: path.join(dir, 'rec.mkv') };
+}
+
+t.test('watch --record --duration 4s --no-playback: exit 0 on time, mjpeg + audio, duration 4 s ± 1 s', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  const proc = spawnCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--duration', '4s', '--json']);
+  t.teardown(() => proc.destroy());
+  await proc.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  const liveAtMs = Date.now();
+  const timer = setTimeout(() => proc.signal('SIGKILL'), 12_000);
+  const { code } = await proc.exited;
+  clearTimeout(timer);
+  const afterLiveMs = Date.now() - liveAtMs;
+  t.equal(code, 0, 'exit 0 when --duration elapsed');
+  t.ok(afterLiveMs >= 3900 && afterLiveMs <= 6000, `exited ${afterLiveMs} ms after going live (4 s, +2 s allowed)`);
+  const recording = proc.events().find((e) => e.event === 'recording');
+  t.ok(recording && Number(recording.framesWritten) > 60, `--json reports the recording (${recording?.framesWritten} frames)`);
+
+  const probe = await probeMedia(file);
+  t.same(probe.streams.map((s) => `${s.codecType}:${s.codecName}`), ['video:mjpeg', 'audio:pcm_s16le'], 'an MJPEG video stream and an audio stream');
+  t.ok(probe.durationS !== null && Math.abs(probe.durationS - 4) <= 1, `file lasts ${probe.durationS} s for 4 s of recording`);
+});
+
+t.test('kill -9 of the watch process: the file is finished by ffmpeg and lasts as long as the recording ran', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  const proc = spawnCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--json']);
+  t.teardown(() => proc.destroy());
+  await proc.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  const liveAtMs = Date.now();
+  const recorderPid = (await waitFor(() => descendants(proc.pid).find((p) => p.comm === 'ffmpeg'), 5000, 50, 'recorder ffmpeg')).pid;
+  // The recorder is in its own process group, so it outlives the SIGKILL: stop it if the test fails.
+  t.teardown(() => {
+    if (pidAlive(recorderPid)) process.kill(recorderPid, 'SIGKILL');
+  });
+  await sleep(3000);
+  proc.signal('SIGKILL');
+  const recordedS = (Date.now() - liveAtMs) / 1000;
+  const { signal } = await proc.exited;
+  t.equal(signal, 'SIGKILL', 'watch died by SIGKILL');
+  await waitFor(() => !pidAlive(recorderPid), 5000, 50, 'recorder ffmpeg finishing after EOF');
+
+  const probe = await probeMedia(file);
+  t.same(probe.streams.map((s) => s.codecType), ['video', 'audio'], 'both streams');
+  t.ok(probe.durationS !== null && Math.abs(probe.durationS - recordedS) <= 1, `file lasts ${probe.durationS} s for ${recordedS.toFixed(2)} s of recording`);
+});
