@@ -40,6 +40,7 @@ export interface WatchFlags extends CommonFlags {
   ffplay?: string;
   windowPosition?: string;
   borderless?: boolean;
+  avSync: boolean;
   reconnectTimeout?: string;
   wait?: boolean;
   record?: string;
@@ -97,6 +98,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     audio: flags.audio && !flags.snapshot,
     reconnectTimeoutMs,
     retryFirst: Boolean(flags.wait),
+    avSync: { enabled: flags.avSync !== false && flags.playback !== false },
     agent: VERSION_AGENT,
     logger,
     recorder: recorder ?? undefined,

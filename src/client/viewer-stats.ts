@@ -10,6 +10,8 @@ import type { AudioSink, VideoSink } from './sinks/sink.js';
 export interface StatsSnapshot {
   state: ConnectionState;
   fps: number;
+  /** Median lip-sync hold of video frames, ms. */
+  videoHoldMs: number | null;
   /** Capture → arrival on this machine, ms (p50 over the last second). */
   videoLatencyMs: number | null;
   /** Capture → leaving the speaker, ms (arrival latency + output buffer). */
@@ -34,6 +36,7 @@ export class ViewerStats {
   readonly #clock: ClockSync;
   #videoLat: number[] = [];
   #audioLat: number[] = [];
+  #holds: number[] = [];
   #frames = 0;
   #bytes = 0;
   #drops = { video: 0, audio: 0 };
@@ -52,6 +55,11 @@ export class ViewerStats {
     this.#videoLat.push(this.#clock.latencyUs(ptsUs, arrivalUs) / 1000);
   }
 
+  /** A frame held back for lip sync by this long (0 = shown at once). */
+  onVideoHold(holdMs: number): void {
+    this.#holds.push(holdMs);
+  }
+
   onAudio(ptsUs: number, arrivalUs: number, bytes: number, discontinuity: boolean): void {
     this.#bytes += bytes;
     this.#totals.audioPackets++;
@@ -62,12 +70,16 @@ export class ViewerStats {
 
   /** Returns the last second's numbers and starts a new second. */
   snapshot(audioBufferMs: number | null, audio: AudioSink | null, video: VideoSink | null): StatsSnapshot {
-    const videoLatencyMs = median(this.#videoLat);
+    const arrivalVideoMs = median(this.#videoLat);
+    const holdMs = median(this.#holds) ?? 0;
+    // What the user sees: arrival plus the lip-sync hold (the window's own delay is not measurable here).
+    const videoLatencyMs = arrivalVideoMs === null ? null : arrivalVideoMs + holdMs;
     const arrival = median(this.#audioLat);
     const audioLatencyMs = arrival === null ? null : arrival + (audioBufferMs ?? 0);
     const snap: StatsSnapshot = {
       state: this.state,
       fps: this.#frames,
+      videoHoldMs: round(holdMs),
       videoLatencyMs: round(videoLatencyMs),
       audioLatencyMs: round(audioLatencyMs),
       avSkewMs: videoLatencyMs === null || audioLatencyMs === null ? null : round(audioLatencyMs - videoLatencyMs),
@@ -83,6 +95,7 @@ export class ViewerStats {
       totals: { ...this.#totals },
     };
     this.#videoLat = [];
+    this.#holds = [];
     this.#audioLat = [];
     this.#frames = 0;
     this.#bytes = 0;

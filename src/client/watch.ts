@@ -12,6 +12,7 @@ import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { ViewerConnection, type ConnectionState } from './connection.js';
 import type { KnownHosts } from './known-hosts.js';
 import type { AudioSink, VideoSink } from './sinks/sink.js';
+import { AvSync, DEFAULT_AV_SYNC, type AvSyncOptions } from './av-sync.js';
 import { ViewerStats, type StatsSnapshot } from './viewer-stats.js';
 
 export interface WatchOptions {
@@ -30,6 +31,8 @@ export interface WatchOptions {
   /** Opens the sinks (the CLI decides: window/speaker/pacat/null). Called once, at the first WELCOME. */
   openVideoSink: (params: VideoParams) => Promise<VideoSink>;
   openAudioSink: (params: AudioParams) => Promise<AudioSink>;
+  /** Lip sync: hold video that would appear before its sound (default on). */
+  avSync?: Partial<AvSyncOptions>;
   /** Also fed every frame and PCM packet with its server PTS (--record); started at the first WELCOME, closed last. */
   recorder?: RecorderHook;
 }
@@ -66,6 +69,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   readonly #stats: ViewerStats;
   #videoSink: VideoSink | null = null;
   #audioSink: AudioSink | null = null;
+  readonly #sync: AvSync;
   #sinksOpening: Promise<void> | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
@@ -83,6 +87,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       reconnectTimeoutMs: options.reconnectTimeoutMs, retryFirst: options.retryFirst,
     });
     this.#stats = new ViewerStats(this.#connection.clock);
+    this.#sync = new AvSync({ ...DEFAULT_AV_SYNC, ...options.avSync });
     const c = this.#connection;
     c.on('state', (state, detail) => {
       this.#stats.state = state;
@@ -103,13 +108,16 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     });
     c.on('video', (msg, arrivalUs) => {
       this.#stats.onVideo(msg.ptsUs, arrivalUs, msg.data.length + 20, (msg.flags & MediaFlag.DISCONTINUITY) !== 0);
-      this.#videoSink?.pushFrame(msg.data, msg.ptsUs);
+      const hold = this.#sync.holdMs(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000, this.#audioSink?.stats().bufferedMs ?? null);
+      this.#stats.onVideoHold(hold);
+      this.#sync.schedule(hold, () => this.#videoSink?.pushFrame(msg.data, msg.ptsUs));
       this.#o.recorder?.pushFrame(msg.data, msg.ptsUs);
       if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
     });
     c.on('audio', (msg, arrivalUs) => {
       const discontinuity = (msg.flags & MediaFlag.DISCONTINUITY) !== 0;
       this.#stats.onAudio(msg.ptsUs, arrivalUs, msg.data.length + 20, discontinuity);
+      this.#sync.onAudioArrival(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000);
       this.#audioSink?.pushPcm(msg.data, msg.ptsUs, discontinuity);
       this.#o.recorder?.pushPcm(msg.data, msg.ptsUs);
     });
