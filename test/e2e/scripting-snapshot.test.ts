@@ -1,0 +1,54 @@
+/**
+ * e2e: `lanstream watch --snapshot` the way a cron job runs it — one picture, exit 0, nothing on
+ * stdout, no window — and the usage errors a script must get before anything connects (exit 2, not
+ * the "could not connect" 3 that the dead port used here would give).
+ */
+import t from 'tap';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { errorLines, runCli, startServe } from '../helpers/cli.js';
+import { freePort } from '../helpers/process.js';
+
+t.test('--snapshot writes the test picture and exits 0: PNG resized with --snapshot-size, JPEG at stream size', async (t) => {
+  const srv = await startServe();
+  t.teardown(() => srv.proc.destroy());
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-snap-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+  const png = path.join(dir, 'cam.png');
+  const a = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--snapshot', png, '--snapshot-size', '320x180'], { timeoutMs: 15_000 });
+  t.equal(a.code, 0, `exit 0 (${a.elapsedMs} ms)${a.code === 0 ? '' : `\n${a.stderr}`}`);
+  t.equal(a.stdout, '', 'nothing on stdout');
+  const meta = await sharp(png).metadata();
+  t.same([meta.format, meta.width, meta.height], ['png', 320, 180], 'a 320x180 PNG');
+  const stats = await sharp(png).stats();
+  t.ok(stats.channels.slice(0, 3).every((c) => c.stdev > 20), `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+
+  const jpg = path.join(dir, 'cam.jpg');
+  const b = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--snapshot', jpg], { timeoutMs: 15_000 });
+  t.equal(b.code, 0, 'JPEG snapshot exits 0');
+  const jmeta = await sharp(jpg).metadata();
+  t.same([jmeta.format, jmeta.width, jmeta.height], ['jpeg', 640, 360], 'a JPEG at the served size (640x360)');
+});
+
+t.test('bad --snapshot / --record paths are usage errors (exit 2) before connecting', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-snap-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'a-dir.mkv'));
+  const dead = `127.0.0.1:${await freePort()}`;
+  const cases: [string, string[], RegExp][] = [
+    ['snapshot with an unknown extension', ['--snapshot', path.join(dir, 'cam.gif')], /--snapshot.*\.jpg, \.jpeg or \.png/],
+    ['snapshot into a missing directory', ['--snapshot', path.join(dir, 'nope', 'cam.jpg')], /--snapshot.*does not exist/],
+    ['record into a missing directory', ['--record', path.join(dir, 'nope', 'rec.mkv')], /--record.*does not exist/],
+    ['record onto a directory', ['--record', path.join(dir, 'a-dir.mkv')], /--record.*is a directory/],
+    ['record into a non-Matroska name', ['--record', path.join(dir, 'rec.mp4')], /--record.*\.mkv/],
+    ['snapshot size without snapshot', ['--snapshot-size', '320x180'], /--snapshot-size/],
+  ];
+  for (const [what, args, message] of cases) {
+    const r = await runCli(['watch', dead, '--key', 'k', '--insecure', ...args], { timeoutMs: 10_000 });
+    t.equal(r.code, 2, `${what}: exit 2`);
+    t.match(errorLines(r.stderr).join('\n'), message, `${what}: the message names the flag and the fix`);
+  }
+});
