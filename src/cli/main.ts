@@ -109,6 +109,10 @@ export function buildProgram(output: Output): Command {
 
 /** Entry point used by bin/lanstream.js. Never throws; sets process.exitCode. */
 export async function main(argv: string[]): Promise<void> {
+  // `lanstream --help | head -3` closes the pipe early: the reader's choice, not a crash with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const output = new Output();
   const program = buildProgram(output);
   try {
