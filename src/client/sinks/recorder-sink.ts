@@ -7,9 +7,9 @@
  * packets on arrival (-use_wallclock_as_timestamps) would put the network's jitter into the file.
  * So the file's time is built from the SERVER's ptsUs: video is laid on a constant grid of the
  * stream's fps (frame k of the input = server time base + k/fps; a missing slot repeats the previous
- * frame, a second frame in one slot is dropped), and audio is placed by sample position (a gap is
- * filled with silence, an overlap trimmed). A frame lands at most half a frame interval from its
- * server PTS whatever the network did; audio is exact to the sample. A pause longer than
+ * frame, a second frame in one slot moves to the next free one or is dropped), and audio is placed
+ * by sample position (a gap is filled with silence, an overlap trimmed). A frame lands at most one
+ * frame interval from its server PTS whatever the network did; audio is exact to the sample. A pause longer than
  * MAX_GAP_US (reconnect, server restart) is cut out of the file instead of filled.
  *
  * Why Matroska written as it goes: clusters of ≤ 1 s are written with -flush_packets 1, so a file
@@ -135,7 +135,12 @@ export class RecordingTimeline {
   }
 
   #placeVideo(jpeg: Buffer, fileUs: number): TimelineWrite[] {
-    const slot = Math.round(fileUs / this.#frameUs);
+    let slot = Math.round(fileUs / this.#frameUs);
+    // The server stamps frames when ffmpeg hands them over, so two can come close together and the
+    // next one late (measured at 1280x720: 20 % of frames dropped + repeated with strict rounding).
+    // A frame whose slot was just taken but which is not early takes the next slot: ≤ 1 frame late,
+    // and no judder from a drop followed by a repeat.
+    if (slot === this.#nextSlot - 1 && fileUs >= slot * this.#frameUs) slot = this.#nextSlot;
     if (slot < this.#nextSlot) {
       // Before second 0, or a second frame in a slot already written: it only becomes the frame
       // repeated into the next empty slots.
