@@ -32,6 +32,8 @@ export interface CliOptions {
   cwd?: string;
   /** Run node under a wrapper, e.g. ['setpriv', '--reuid=nobody', …]. */
   wrapper?: readonly string[];
+  /** Another lanstream entry script (an installed package's bin); default this checkout's bin/lanstream.js. */
+  bin?: string;
 }
 
 export interface CliResult {
@@ -52,7 +54,7 @@ export class CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: readonly string[], opts: CliOptions = {}) {
-    const argv = [...(opts.wrapper ?? []), process.execPath, LANSTREAM_BIN, ...args];
+    const argv = [...(opts.wrapper ?? []), process.execPath, opts.bin ?? LANSTREAM_BIN, ...args];
     this.child = spawnTracked(argv[0]!, argv.slice(1), { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     if (this.child.pid === undefined) throw new Error(`could not spawn ${argv.join(' ')}`);
     this.pid = this.child.pid;
@@ -130,6 +132,35 @@ export async function runCli(args: readonly string[], opts: CliOptions = {}): Pr
   const { code, signal } = await proc.exited;
   clearTimeout(timer);
   return { code, signal, stdout: proc.stdout, stderr: proc.stderr, elapsedMs: Date.now() - proc.startedAtMs };
+}
+
+/**
+ * Runs any program to its end in `cwd` (process.ts run() has no cwd). Never rejects on the exit
+ * status; SIGKILL at timeoutMs.
+ */
+export function runCommand(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.once('error', reject);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** process.env without the npm_* variables `npm test`/`npx tap` set, which would point a nested npm at this checkout. */
+export function envWithoutNpm(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
 }
 
 /** The `lanstream: … [LS_ERR_…]` lines of stderr (pino log lines, JSON, are left out). */
