@@ -26,6 +26,7 @@ import type { CapturedChunk } from './capture/capture-types.js';
 import type { HubSubscriber, MediaKind } from './hub.js';
 import type { AuthLimiter } from './auth-limiter.js';
 import { FlowWindow } from './flow-window.js';
+import { QUALITY_LEVELS, QualityAdapter, reduceJpeg } from './quality-adapter.js';
 
 export interface SessionLimits {
   /** The handshake must complete within this time (slowloris). */
@@ -124,6 +125,9 @@ export class Session implements HubSubscriber {
   /** A new viewer starts at a keyframe; after a drop of an inter-coded frame, so does the stream. */
   #needKeyframe = true;
   #lastKeyframeAskUs = 0;
+  readonly #quality = new QualityAdapter();
+  #rawVideo: CapturedChunk | null = null;
+  #transcoding = false;
   #pingId = 0;
   #pingSentUs = new Map<number, number>();
   #rttUs: number | null = null;
@@ -189,6 +193,7 @@ export class Session implements HubSubscriber {
         // frames after it reference it, so only the next keyframe may follow (MJPEG: all are).
         this.#drops.add('video');
         this.#videoDiscontinuity = true;
+        this.#quality.onBlocked();
         if ((this.#pendingVideo.flags & MediaFlag.KEYFRAME) === 0 || !keyframe) this.#needKeyframe = true;
       }
       if (this.#needKeyframe && !keyframe) {
@@ -198,6 +203,17 @@ export class Session implements HubSubscriber {
         return;
       }
       this.#needKeyframe = false;
+      this.#quality.onOffered(chunk.data.length);
+      if (this.#quality.level > 0 && this.#o.video?.codec === 'mjpeg') {
+        // A reduced level: re-encode only the frame that will be sent next (newest wins).
+        if (this.#rawVideo) {
+          this.#drops.add('video');
+          if (this.#pendingVideo) this.#quality.onBlocked();
+        }
+        this.#rawVideo = chunk;
+        this.#transcodeNext();
+        return;
+      }
       this.#pendingVideo = chunk;
     } else {
       if (!this.#wantAudio) return;
@@ -354,6 +370,39 @@ export class Session implements HubSubscriber {
     this.#o.onLive(this);
   }
 
+  #transcodeNext(): void {
+    const raw = this.#rawVideo;
+    const video = this.#o.video;
+    if (!raw || !video || this.#transcoding || this.#pendingVideo || this.#state !== 'live') return;
+    this.#rawVideo = null;
+    this.#transcoding = true;
+    const level = this.#quality.level;
+    reduceJpeg(raw.data, level, video.width, video.height).then(
+      (data) => {
+        this.#transcoding = false;
+        if (this.#state !== 'live') return;
+        this.#pendingVideo = { ...raw, data };
+        this.#pump();
+      },
+      (err: unknown) => {
+        this.#transcoding = false;
+        this.#drops.add('video-reencode-failed');
+        this.#log.debug({ err: (err as Error).message }, 're-encode failed');
+        this.#transcodeNext();
+      },
+    );
+  }
+
+  #adaptQuality(now: number): void {
+    const level = this.#quality.evaluate(now, this.#window.rateBytesPerS, this.#o.video?.fps ?? 30);
+    if (level === null || this.#o.video?.codec !== 'mjpeg') return;
+    const scale = QUALITY_LEVELS[level]!.scale;
+    const what = level === 0 ? 'full quality' : `reduced to ${Math.round(this.#o.video.width * scale)}x${Math.round(this.#o.video.height * scale)}`;
+    this.#log.info({ level, rateKbps: Math.round(((this.#window.rateBytesPerS ?? 0) * 8) / 1000) }, `video ${what} for this viewer's link`);
+    if (level === 0) this.#rawVideo = null;
+    this.status({ state: 'quality', message: `video ${what} for this link` });
+  }
+
   #askKeyframe(): void {
     const now = nowUs();
     if (now - this.#lastKeyframeAskUs < 500_000) return;
@@ -372,6 +421,7 @@ export class Session implements HubSubscriber {
       this.bye(ByeReason.TOO_SLOW, `the link could not carry a single frame for ${this.#limits.maxStallMs / 1000} s`);
       return;
     }
+    if (this.#wantVideo) this.#adaptQuality(now);
     const id = (this.#pingId = (this.#pingId + 1) >>> 0);
     this.#pingSentUs.set(id, now);
     if (this.#pingSentUs.size > 16) this.#pingSentUs.delete(this.#pingSentUs.keys().next().value!);
@@ -398,6 +448,7 @@ export class Session implements HubSubscriber {
       this.#videoSent++;
       this.#lastVideoSentUs = nowUs();
       this.#window.onVideoFrame(video.data.length);
+      this.#transcodeNext();
     }
   }
 
@@ -429,6 +480,7 @@ export class Session implements HubSubscriber {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#drops.close();
     this.#pendingVideo = null;
+    this.#rawVideo = null;
     this.#audioQueue = [];
     if (wasLive) this.#log.info({ reason, sentBytes: this.#sentBytes }, 'viewer left');
     else this.#log.debug({ reason }, 'connection closed before the handshake completed');

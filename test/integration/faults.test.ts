@@ -131,3 +131,34 @@ t.test('capture crash: ffmpeg is restarted and viewers are told', async (t) => {
   t.not(ts.server.capturePids().video, pid, 'a new ffmpeg runs');
   t.ok(statuses.includes('video-restarting'), `viewer was told (${statuses.join(', ')})`);
 });
+
+t.test('adaptive quality: a slow viewer gets smaller frames at a better frame rate, the others the full stream', async (t) => {
+  const ts = await startTestServer({ width: 640, height: 360, quality: 3 });
+  t.teardown(() => ts.close());
+  const proxy = await startTcpProxy(ts.ready.port);
+  t.teardown(() => proxy.close());
+  const slow = testViewer(ts, { port: proxy.port });
+  const fast = testViewer(ts);
+  const statuses: string[] = [];
+  slow.viewer.on('status', (s) => statuses.push(`${s.state}: ${s.message ?? ''}`));
+  t.teardown(() => Promise.all([slow.viewer.close(), fast.viewer.close()]));
+  await Promise.all([slow.viewer.start(), fast.viewer.start()]);
+  await waitFor(() => slow.video.length > 10, 5000, 50);
+  const fullBytes = slow.video.slice(-10).reduce((a, f) => a + f.data.length, 0) / 10;
+  proxy.setRate(Math.round((fullBytes * 30 + 96_000) / 4));
+  await waitFor(() => statuses.some((s) => s.startsWith('quality: video reduced')), 12_000, 50, 'a quality step down');
+  await sleep(2500);
+  const now = nowUs();
+  const recent = framesBetween(slow.video, now - 2_000_000, now);
+  const recentBytes = recent.reduce((a, f) => a + f.data.length, 0) / Math.max(1, recent.length);
+  t.comment(`full frames ${Math.round(fullBytes / 1000)} kB → ${Math.round(recentBytes / 1000)} kB, ${recent.length / 2} fps; ${statuses.join(' | ')}`);
+  t.ok(recentBytes < fullBytes * 0.5, 'frames got smaller');
+  t.ok(recent.length / 2 >= 12, `the slow viewer now gets ${recent.length / 2} fps`);
+  t.ok(latencyPercentileMs(recent, 0.9) < 300, `with bounded latency (${latencyPercentileMs(recent, 0.9).toFixed(0)} ms p90)`);
+  const fastRecent = framesBetween(fast.video, now - 2_000_000, now);
+  const fastBytes = fastRecent.reduce((a, f) => a + f.data.length, 0) / Math.max(1, fastRecent.length);
+  t.ok(fastBytes > fullBytes * 0.8 && fastRecent.length >= 50, 'the fast viewer still gets full frames at full rate');
+  proxy.setRate(null);
+  await waitFor(() => statuses.some((s) => s.startsWith('quality: video full quality')), 20_000, 100, 'a step back up');
+  t.pass('quality came back when the link recovered');
+});
