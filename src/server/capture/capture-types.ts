@@ -2,6 +2,7 @@
  * Shared shapes of the capture layer (server side): what the argument builders take, and what a
  * capture source emits into the hub.
  */
+import type { H264EncodeOptions } from './h264-args.js';
 
 export const Platform = { LINUX: 'linux', MACOS: 'darwin', WINDOWS: 'win32' } as const;
 export type Platform = (typeof Platform)[keyof typeof Platform];
@@ -21,6 +22,8 @@ export interface VideoCaptureOptions {
   inputArgs?: string;
   /** The camera already delivers MJPEG at this size: copy it, do not re-encode. */
   copyMjpeg?: boolean;
+  /** Encode H.264 (FLV on pipe:1, for FlvH264Splitter) instead of MJPEG; encoder 'copy' = the camera's H.264. */
+  h264?: H264EncodeOptions;
 }
 
 export interface AudioCaptureOptions {
@@ -35,6 +38,8 @@ export interface AudioCaptureOptions {
   inputArgs?: string;
   /** Test source tone. */
   toneHz?: number;
+  /** Encode Opus (Ogg on pipe:1, for OggOpusPacketiser) instead of raw PCM. */
+  opus?: { bitrateKbps: number; frameMs: number };
 }
 
 /** One framed unit from capture: a JPEG frame or a 10 ms PCM packet, stamped on the server clock. */

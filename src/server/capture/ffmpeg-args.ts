@@ -14,6 +14,8 @@
 import shellQuote from 'shell-quote';
 import { LanstreamError } from '../../shared/errors.js';
 import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from './capture-types.js';
+import { H264_COPY, h264EncoderArgs } from './h264-args.js';
+import { opusEncoderArgs } from './opus-args.js';
 
 const COMMON_ARGS = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
 const LOW_LATENCY_INPUT_ARGS = ['-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0'];
@@ -53,6 +55,15 @@ export function buildVideoArgs(o: VideoCaptureOptions): string[] {
     throw new RangeError(`quality must be an integer 1–31 (ffmpeg -q:v), got ${o.quality}`);
   }
   const size = `${o.width}x${o.height}`;
+  if (o.h264 !== undefined) {
+    // The test source has no H.264 to copy: it is encoded like a raw camera.
+    const h264 = o.h264.encoder === H264_COPY && o.source === 'test' ? { ...o.h264, encoder: 'libx264' as const } : o.h264;
+    const copyH264 = h264.encoder === H264_COPY;
+    const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copyH264, 'h264');
+    const enc = h264EncoderArgs(h264);
+    // FLV: every frame arrives with its length, so FlvH264Splitter never waits for the next one.
+    return [...COMMON_ARGS, ...enc.global, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...enc.output, '-f', 'flv', ...OUTPUT_PIPE];
+  }
   const copy = o.copyMjpeg === true && o.source !== 'test';
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copy);
   const codec = copy ? ['-c:v', 'copy'] : ['-c:v', 'mjpeg', '-threads', '1', '-q:v', String(o.quality)];
@@ -65,6 +76,9 @@ export function buildAudioArgs(o: AudioCaptureOptions): string[] {
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--audio-input') : audioDeviceInput(o);
   const rate = String(o.sampleRateHz);
   const channels = String(o.channels);
+  if (o.opus !== undefined) {
+    return [...COMMON_ARGS, ...LOW_LATENCY_INPUT_ARGS, ...input, '-vn', ...opusEncoderArgs({ ...o.opus, sampleRateHz: o.sampleRateHz, channels: o.channels }), ...OUTPUT_PIPE];
+  }
   return [
     ...COMMON_ARGS,
     ...LOW_LATENCY_INPUT_ARGS,
@@ -78,7 +92,7 @@ export function buildAudioArgs(o: AudioCaptureOptions): string[] {
   ];
 }
 
-function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean): string[] {
+function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean, copyFormat: 'mjpeg' | 'h264' = 'mjpeg'): string[] {
   const fps = String(o.fps);
   if (o.source === 'test') {
     // -re: lavfi generates as fast as it can otherwise; a live source must arrive at its own pace.
@@ -87,17 +101,18 @@ function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean): 
   const device = o.device ?? requireDefault(DEFAULT_VIDEO_DEVICE[o.platform], o.platform, '--video-device', 'camera');
   switch (o.platform) {
     case Platform.LINUX:
-      return ['-f', 'v4l2', ...(copy ? ['-input_format', 'mjpeg'] : []), '-video_size', size, '-framerate', fps, '-i', device];
+      return ['-f', 'v4l2', ...(copy ? ['-input_format', copyFormat] : []), '-video_size', size, '-framerate', fps, '-i', device];
     case Platform.MACOS:
       if (copy) {
-        throw new LanstreamError('LS_ERR_USAGE', 'MJPEG copy is not available on macOS: avfoundation delivers raw frames; drop --copy-mjpeg', {
-          details: { flag: '--copy-mjpeg' },
+        const flag = copyFormat === 'mjpeg' ? '--copy-mjpeg' : '--encoder copy';
+        throw new LanstreamError('LS_ERR_USAGE', `${copyFormat.toUpperCase()} copy is not available on macOS: avfoundation delivers raw frames; drop ${flag}`, {
+          details: { flag },
         });
       }
       return ['-f', 'avfoundation', '-framerate', fps, '-video_size', size, '-i', `${device}:none`];
     case Platform.WINDOWS:
       // dshow picks the device's MJPEG mode when the input codec is forced to mjpeg.
-      return ['-f', 'dshow', ...(copy ? ['-vcodec', 'mjpeg'] : []), '-video_size', size, '-framerate', fps, '-i', `video=${device}`];
+      return ['-f', 'dshow', ...(copy ? ['-vcodec', copyFormat] : []), '-video_size', size, '-framerate', fps, '-i', `video=${device}`];
   }
 }
 
