@@ -82,6 +82,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--volume <0-100>', 'start volume').default('100').env('LANSTREAM_VOLUME'))
       .addOption(new Option('--audio-buffer-ms <ms>', 'audio output buffer target').default('40').env('LANSTREAM_AUDIO_BUFFER_MS'))
       .addOption(new Option('--audio-output <out>', 'speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = speaker then pacat').choices(['auto', 'speaker', 'pacat']).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
+      .addOption(new Option('--overlay', 'show live stats in the video window from the start (toggle with the o key)'))
       .addOption(new Option('--no-av-sync', 'show video at once even when its sound comes later (lowest video delay)'))
       .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
       .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))

@@ -26,6 +26,8 @@ import type { Output } from './output.js';
 import { parseChoice, parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize } from './parse.js';
 import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
 import { StatusLine } from './status-line.js';
+import { WatchControls } from './watch-controls.js';
+import { OverlayText } from '../client/overlay.js';
 
 export interface WatchFlags extends CommonFlags {
   port: string;
@@ -41,6 +43,7 @@ export interface WatchFlags extends CommonFlags {
   windowPosition?: string;
   borderless?: boolean;
   avSync: boolean;
+  overlay?: boolean;
   reconnectTimeout?: string;
   wait?: boolean;
   record?: string;
@@ -82,6 +85,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // ASCII only: ffplay (SDL2) sets a non-ASCII title as mojibake in WM_NAME and leaves _NET_WM_NAME,
   // which window managers show, at "ffplay" (seen with an em dash under Xvfb, ffplay 5.1).
   const title = `lanstream - ${target.host}`;
+  // The status overlay lives in the window; only with a window.
+  const overlay = flags.playback && ffplayPath ? new OverlayText() : null;
   let viewer: Viewer;
   const sinkEvents = (kind: 'video' | 'audio'): SinkEvents => ({
     onError: (err) => viewer.onSinkEvent(kind, 'error', err),
@@ -104,7 +109,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     recorder: recorder ?? undefined,
     openVideoSink: async (params) => {
       const sink = flags.playback && ffplayPath
-        ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video') })
+        ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'), overlayFilter: overlay?.filter() })
         : new NullVideoSink();
       await sink.start(params);
       return sink;
@@ -117,10 +122,14 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     output.event('state', { state, detail });
     status.state(state, detail);
   });
-  viewer.on('stats', (snap) => {
-    output.event('stats', { ...snap });
-    status.stats(snap, volume);
+  let quit: () => void = () => undefined;
+  const controls = new WatchControls({
+    viewer, overlay, status, output, volume, showStats: Boolean(flags.overlay),
+    // Keys only for a person at a terminal: never for scripts, --json or cron (stdin not a TTY).
+    stdin: process.stdin.isTTY && !output.json && flags.playback ? process.stdin : null,
+    onQuit: () => quit(),
   });
+  viewer.on('stats', (snap) => output.event('stats', { ...snap, volume: controls.effectiveVolume }));
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
 
@@ -128,6 +137,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   try {
     await viewer.start();
   } catch (err) {
+    controls.close();
+    overlay?.close();
     await recorder?.close();
     throw err;
   }
@@ -135,6 +146,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const ended = new Promise<void>((resolve, reject) => {
     viewer.on('closed', (err) => (err ? reject(err) : resolve()));
     viewer.on('window-closed', () => resolve());
+    quit = resolve;
     viewer.on('record-error', reject); // a recording that silently stopped would fool a script: exit 1
     snapshot?.then(resolve, reject);
   });
@@ -145,6 +157,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     process.exitCode = exitCodeFor(err);
     throw err;
   } finally {
+    controls.close();
+    overlay?.close();
     status.done();
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
     output.event('stopped', { exitCode: process.exitCode ?? 1, totals: viewer.snapshot().totals });

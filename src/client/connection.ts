@@ -22,7 +22,7 @@ import { formatHostPort } from '../shared/connect-url.js';
 import { fingerprintChangedError, type KnownHosts } from './known-hosts.js';
 import { ClockSync } from './clock-sync.js';
 
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'closed';
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'disconnected' | 'closed';
 
 export interface ConnectionOptions {
   host: string;
@@ -72,6 +72,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   #lostAtMs: number | null = null;
   #closing: Promise<void> | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
+  #paused = false;
   #firstResult: { resolve: () => void; reject: (err: LanstreamError) => void } | null = null;
   #bytesReceived = 0;
   #connections = 0;
@@ -115,6 +116,32 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   /** Drop the current link on purpose and dial again (the `r` key, tests). */
   reconnect(): void {
     this.#socket?.destroy();
+  }
+
+  /** Leave on purpose (the `d` key): say goodbye and stay away until connect(). */
+  disconnect(): void {
+    if (this.#state === 'closed' || this.#paused) return;
+    this.#paused = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    const socket = this.#socket;
+    if (socket && !socket.destroyed) {
+      try {
+        socket.write(encodeMessage({ type: 'bye', body: { reason: ByeReason.CLIENT_QUIT, message: 'viewer paused' } }));
+      } catch {
+        // already broken
+      }
+      socket.end();
+      setTimeout(() => socket.destroy(), 500).unref();
+    }
+    this.#setState('disconnected', 'disconnected by the viewer');
+  }
+
+  /** Come back after disconnect(). */
+  connect(): void {
+    if (!this.#paused || this.#state === 'closed') return;
+    this.#paused = false;
+    this.#setState('connecting');
+    this.#dial();
   }
 
   close(): Promise<void> {
@@ -307,6 +334,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   }
 
   #afterClose(err: LanstreamError, wasLive: boolean): void {
+    if (this.#paused) return;
     const fatal = ['LS_ERR_AUTH_REFUSED', 'LS_ERR_FINGERPRINT_MISMATCH', 'LS_ERR_VERSION_MISMATCH', 'LS_ERR_CONFIG'].includes(err.code);
     if (!this.#everLive && !this.#o.retryFirst) {
       this.#state = 'closed';

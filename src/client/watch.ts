@@ -70,6 +70,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #videoSink: VideoSink | null = null;
   #audioSink: AudioSink | null = null;
   readonly #sync: AvSync;
+  #lastFrame: { data: Buffer; ptsUs: number } | null = null;
   #sinksOpening: Promise<void> | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
@@ -110,6 +111,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.#stats.onVideo(msg.ptsUs, arrivalUs, msg.data.length + 20, (msg.flags & MediaFlag.DISCONTINUITY) !== 0);
       const hold = this.#sync.holdMs(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000, this.#audioSink?.stats().bufferedMs ?? null);
       this.#stats.onVideoHold(hold);
+      this.#lastFrame = { data: msg.data, ptsUs: msg.ptsUs };
       this.#sync.schedule(hold, () => this.#videoSink?.pushFrame(msg.data, msg.ptsUs));
       this.#o.recorder?.pushFrame(msg.data, msg.ptsUs);
       if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
@@ -156,6 +158,20 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   reconnect(): void {
     this.#connection.reconnect();
+  }
+
+  /** Leave the server on purpose; the window stays open on the last picture. */
+  disconnect(): void {
+    this.#connection.disconnect();
+  }
+
+  connect(): void {
+    this.#connection.connect();
+  }
+
+  /** Show the last picture again (the overlay text changed while no frames arrive). */
+  repaint(): void {
+    if (this.#lastFrame) this.#videoSink?.pushFrame(this.#lastFrame.data, this.#lastFrame.ptsUs);
   }
 
   close(): Promise<void> {

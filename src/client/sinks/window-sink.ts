@@ -29,13 +29,15 @@ export interface FfplayWindowSinkOptions {
   borderless?: boolean;
   env?: NodeJS.ProcessEnv;
   events?: SinkEvents;
+  /** Extra video filter after the timestamp rewrite (the status overlay's drawtext). */
+  overlayFilter?: string;
 }
 
 /** ffplay arguments, exported for tests and for `--verbose` logs. */
-export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'position' | 'borderless'>): string[] {
+export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'position' | 'borderless' | 'overlayFilter'>): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostats'];
   args.push('-fflags', 'nobuffer', '-flags', 'low_delay', '-framedrop', '-probesize', '32', '-analyzeduration', '0');
-  args.push('-sync', 'ext', '-vf', 'setpts=N/120/TB', '-an', '-sn', '-autoexit');
+  args.push('-sync', 'ext', '-vf', opts.overlayFilter ? `setpts=N/120/TB,${opts.overlayFilter}` : 'setpts=N/120/TB', '-an', '-sn', '-autoexit');
   args.push('-window_title', opts.title);
   if (opts.position) args.push('-left', String(Math.round(opts.position.x)), '-top', String(Math.round(opts.position.y)));
   if (opts.borderless) args.push('-noborder');
