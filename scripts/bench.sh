@@ -55,9 +55,10 @@ if [ ! -f "$BENCH_DIR/lib/bench.py" ]; then
   exit 1
 fi
 
-# The rig's Debian packages (same way as scripts/system-deps.sh).
+# The rig's Debian packages (same way as scripts/system-deps.sh). gstreamer1.0-x holds ximagesink, which the
+# GStreamer peers display with; the bench README's list omits it.
 PKGS=(xvfb xdotool x11-utils ffmpeg pulseaudio pulseaudio-utils alsa-utils libasound2-plugins gstreamer1.0-tools
-      gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad netcat-openbsd iproute2 python3-numpy)
+      gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-x netcat-openbsd iproute2 python3-numpy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
