@@ -74,6 +74,7 @@ export class RecordingTimeline {
   #skippedUs = 0;
   #lastPtsUs: number | null = null;
   #nextSlot = 0;
+  #lastMoved = false;
   #lastFrame: Buffer | null = null;
   #samplesWritten = 0;
   readonly stats: TimelineStats = { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 };
@@ -139,8 +140,10 @@ export class RecordingTimeline {
     // The server stamps frames when ffmpeg hands them over, so two can come close together and the
     // next one late (measured at 1280x720: 20 % of frames dropped + repeated with strict rounding).
     // A frame whose slot was just taken but which is not early takes the next slot: ≤ 1 frame late,
-    // and no judder from a drop followed by a repeat.
-    if (slot === this.#nextSlot - 1 && fileUs >= slot * this.#frameUs) slot = this.#nextSlot;
+    // and no judder from a drop followed by a repeat. Never twice in a row: a chain of moved frames
+    // would stay a frame late for good (seen under CPU load); dropping one puts it back in phase.
+    const moved = slot === this.#nextSlot - 1 && fileUs >= slot * this.#frameUs && !this.#lastMoved;
+    if (moved) slot = this.#nextSlot;
     if (slot < this.#nextSlot) {
       // Before second 0, or a second frame in a slot already written: it only becomes the frame
       // repeated into the next empty slots.
@@ -156,6 +159,7 @@ export class RecordingTimeline {
     }
     writes.push({ kind: 'video', jpeg, repeats: 1 });
     this.stats.framesWritten++;
+    this.#lastMoved = moved;
     this.#nextSlot = slot + 1;
     this.#lastFrame = jpeg;
     return writes;
