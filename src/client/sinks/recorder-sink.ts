@@ -247,6 +247,12 @@ export class RecorderSink implements RecorderHook {
       this.#fail('Nothing to record: the server sends neither the video nor the audio this viewer asked for');
       return;
     }
+    // The constant-rate inputs below are raw MJPEG and raw PCM; other codecs need another input.
+    const unsupported = [media.video && media.video.codec !== 'mjpeg' ? media.video.codec : null, media.audio && media.audio.codec !== 'pcm_s16le' ? media.audio.codec : null].filter(Boolean);
+    if (unsupported.length > 0) {
+      this.#fail(`--record supports MJPEG video and PCM audio; this server sends ${unsupported.join(' and ')}: record with --no-video/--no-audio, or serve MJPEG/PCM`);
+      return;
+    }
     this.#timeline = new RecordingTimeline(media);
     const args = buildRecorderArgs(media, this.#o.file);
     this.#log.debug({ args }, 'starting the recorder');
