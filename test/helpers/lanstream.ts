@@ -17,9 +17,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Partial<ServeOptions> = {}): Promise<TestServer> {
-  const configDir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-test-'));
-  const server = new Server({
+/** Options a test server gets unless the test overrides them: small and quick to start. */
+export function testServeOptions(configDir: string, overrides: Partial<ServeOptions> = {}): ServeOptions {
+  return {
     port: 0,
     host: '127.0.0.1',
     insecure: false,
@@ -42,7 +42,13 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
     agent: 'lanstream-test',
     logger: silentLogger(),
     ...overrides,
-  });
+  };
+}
+
+/** A server in a fresh temp config dir, removed again by close(). */
+export async function startTestServer(overrides: Partial<ServeOptions> = {}): Promise<TestServer> {
+  const configDir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-test-'));
+  const server = new Server(testServeOptions(configDir, overrides));
   const ready = await server.start();
   return {
     server,

@@ -4,13 +4,25 @@
  * viewer's own timestamps; in-process the server and viewer share one monotonic clock), the picture
  * comes back quickly, and a slow viewer does not slow a fast one.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { nowUs } from '../../src/shared/clock.js';
 import { Server } from '../../src/server/serve.js';
-import { silentLogger } from '../../src/shared/logger.js';
-import { framesBetween, latencyPercentileMs, startTestServer, testViewer } from '../helpers/lanstream.js';
+import { framesBetween, latencyPercentileMs, startTestServer, testServeOptions, testViewer } from '../helpers/lanstream.js';
 import { sleep, waitFor } from '../helpers/process.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+
+/** A server, a proxy in front of it and a viewer through the proxy that already gets frames. */
+async function liveViewerThroughProxy(t: Test) {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const proxy = await startTcpProxy(ts.ready.port);
+  t.teardown(() => proxy.close());
+  const v = testViewer(ts, { port: proxy.port });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => v.video.length > 10, 5000, 50);
+  return { ts, proxy, v };
+}
 
 t.test('a link slower than the stream: latency stays bounded, audio keeps flowing, a fast viewer is untouched', async (t) => {
   const ts = await startTestServer({ width: 640, height: 360, quality: 3 });
@@ -45,14 +57,7 @@ t.test('a link slower than the stream: latency stays bounded, audio keeps flowin
 });
 
 t.test('a cut link: the viewer reconnects by itself and the picture is back within a second', async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
-  const proxy = await startTcpProxy(ts.ready.port);
-  t.teardown(() => proxy.close());
-  const v = testViewer(ts, { port: proxy.port });
-  t.teardown(() => v.viewer.close());
-  await v.viewer.start();
-  await waitFor(() => v.video.length > 10, 5000, 50);
+  const { proxy, v } = await liveViewerThroughProxy(t);
   await proxy.cut(1500);
   const back = nowUs();
   await waitFor(() => v.video.some((f) => f.arrivalUs > back), 3000, 10, 'a frame after the link returned');
@@ -65,14 +70,7 @@ t.test('a cut link: the viewer reconnects by itself and the picture is back with
 });
 
 t.test('a frozen link (no bytes, no reset) is declared dead in ~2 s, not after TCP backoff', async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
-  const proxy = await startTcpProxy(ts.ready.port);
-  t.teardown(() => proxy.close());
-  const v = testViewer(ts, { port: proxy.port });
-  t.teardown(() => v.viewer.close());
-  await v.viewer.start();
-  await waitFor(() => v.video.length > 10, 5000, 50);
+  const { proxy, v } = await liveViewerThroughProxy(t);
   const frozeAt = Date.now();
   proxy.stall();
   await waitFor(() => v.states.includes('reconnecting'), 4000, 20, 'the viewer noticed the dead link');
@@ -97,11 +95,7 @@ t.test('a server restart looks like a short cut: the viewer is back within 2 s',
   await ts.server.close();
   await sleep(500);
   // Same config dir = same certificate and key, as after `lanstream serve` is started again.
-  const again = new Server({
-    port, host: '127.0.0.1', insecure: false, configDir: ts.configDir, source: 'test', platform: 'linux', video: true,
-    audio: true, width: 320, height: 240, fps: 30, quality: 8, sampleRateHz: 48000, channels: 1, maxViewers: 8,
-    maxPendingHandshakes: 32, keepWarm: false, lingerMs: 500, preflight: false, agent: 'test', logger: silentLogger(),
-  });
+  const again = new Server(testServeOptions(ts.configDir, { port }));
   await again.start();
   const up = nowUs();
   t.teardown(async () => {
