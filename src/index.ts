@@ -151,7 +151,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
     recorder,
     openVideoSink: async (params) => {
       const sink = ffplayPath
-        ? new FfplayWindowSink({ ffplayPath, title: `lanstream — ${target.host}`, logger: logger.child({ component: 'window' }), events: events('video') })
+        ? new FfplayWindowSink({ ffplayPath, title: `lanstream - ${target.host}`, logger: logger.child({ component: 'window' }), events: events('video') })
         : new NullVideoSink();
       await sink.start(params);
       return sink;

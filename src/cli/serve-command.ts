@@ -22,6 +22,11 @@ export interface ServeFlags extends CommonFlags {
   videoInput?: string;
   audioInput?: string;
   copyMjpeg?: boolean;
+  videoCodec?: 'mjpeg' | 'h264';
+  audioCodec?: 'pcm' | 'opus';
+  bitrate?: string;
+  gop?: string;
+  encoder?: string;
   size: string;
   fps: string;
   quality: string;
@@ -60,6 +65,11 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     videoInput: flags.videoInput,
     audioInput: flags.audioInput,
     copyMjpeg: flags.copyMjpeg,
+    videoCodec: flags.videoCodec ?? 'mjpeg',
+    audioCodec: flags.audioCodec === 'opus' ? 'opus' : 'pcm_s16le',
+    videoBitrateKbps: parseIntIn('--bitrate', flags.bitrate ?? '2000', 100, 100_000),
+    ...(flags.gop ? { gopFrames: parseIntIn('--gop', flags.gop, 1, 1000) } : {}),
+    encoder: flags.encoder ?? 'auto',
     width,
     height,
     fps: parseIntIn('--fps', flags.fps, 1, 240),

@@ -13,6 +13,9 @@ import { LanstreamError } from '../shared/errors.js';
 import { formatConnectUrl, lanAddresses } from '../shared/connect-url.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
+import { chooseH264Encoder } from './capture/encoder-probe.js';
+import { H264_COPY, type H264EncodeOptions } from './capture/h264-args.js';
+import { OPUS_SAMPLE_RATE_HZ } from './capture/opus-args.js';
 import { locateFfmpeg } from './capture/ffmpeg-locate.js';
 import { CaptureSource } from './capture/capture-source.js';
 import type { Platform } from './capture/capture-types.js';
@@ -44,6 +47,17 @@ export interface ServeOptions {
   quality: number;
   sampleRateHz: number;
   channels: number;
+  /** Default mjpeg. h264: see docs/codecs.md. */
+  videoCodec?: 'mjpeg' | 'h264';
+  /** Default pcm_s16le. */
+  audioCodec?: 'pcm_s16le' | 'opus';
+  /** H.264 bitrate cap (default 2000) and GOP in frames (default fps / 2: an IDR twice a second). */
+  videoBitrateKbps?: number;
+  gopFrames?: number;
+  /** 'auto' (default: hardware if one works, else libx264), 'copy' (the camera's own H.264) or an encoder name. */
+  encoder?: string;
+  /** Opus bitrate, default 64. */
+  audioBitrateKbps?: number;
   ffmpeg?: string;
   maxViewers: number;
   maxPendingHandshakes: number;
@@ -116,25 +130,32 @@ export class Server extends EventEmitter<ServerEvents> {
     if (identity.created.key) this.#log.info({ configDir: o.configDir }, 'created a new access key');
 
     if (o.video) {
-      this.#videoParams = { codec: 'mjpeg', width: o.width, height: o.height, fps: o.fps };
+      const videoCodec = o.videoCodec ?? 'mjpeg';
+      const h264 = videoCodec === 'h264' ? await this.#h264Options(ffmpegPath) : undefined;
+      this.#videoParams = { codec: videoCodec, width: o.width, height: o.height, fps: o.fps };
       const args = buildVideoArgs({
         platform: o.platform, source: o.source, device: o.videoDevice, width: o.width, height: o.height, fps: o.fps,
-        quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg,
+        quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg, h264,
       });
       this.#makeVideo = () => new CaptureSource({
         kind: 'video', ffmpegPath, args, logger: o.logger.child({ component: 'capture-video' }),
+        ...(h264 ? { codec: 'h264' as const } : {}),
         onChunk: (chunk) => this.#hub?.publish('video', chunk),
         onStatus: (state, detail) => this.#captureStatus('video', state, detail),
       });
     }
     if (o.audio) {
-      this.#audioParams = { codec: 'pcm_s16le', sampleRateHz: o.sampleRateHz, channels: o.channels, packetMs: PACKET_MS };
+      const opus = o.audioCodec === 'opus' ? { bitrateKbps: o.audioBitrateKbps ?? 64, frameMs: PACKET_MS } : undefined;
+      // Opus always decodes at 48 kHz, whatever the microphone's rate.
+      const rateHz = opus ? OPUS_SAMPLE_RATE_HZ : o.sampleRateHz;
+      this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS };
       const args = buildAudioArgs({
         platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
-        sampleRateHz: o.sampleRateHz, channels: o.channels, inputArgs: o.audioInput,
+        sampleRateHz: o.sampleRateHz, channels: o.channels, inputArgs: o.audioInput, opus,
       });
       this.#makeAudio = () => new CaptureSource({
         kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
+        ...(opus ? { codec: 'opus' as const } : {}),
         audio: { sampleRateHz: o.sampleRateHz, channels: o.channels, packetMs: PACKET_MS },
         onChunk: (chunk) => this.#hub?.publish('audio', chunk),
         onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
@@ -172,6 +193,23 @@ export class Server extends EventEmitter<ServerEvents> {
     );
     this.#log.info({ port, tls: !o.insecure, fingerprint, video: o.video, audio: o.audio }, 'serving');
     return { port, fingerprint, accessKey: identity.accessKey, connectUrls, warnings: identity.warnings ?? [] };
+  }
+
+  /** Encoder choice for --video-codec h264; a hardware encoder that does not work is one warning line. */
+  async #h264Options(ffmpegPath: string): Promise<H264EncodeOptions> {
+    const o = this.#o;
+    const requested = o.encoder ?? 'auto';
+    const base = { bitrateKbps: o.videoBitrateKbps ?? 2000, gopFrames: o.gopFrames ?? Math.max(1, Math.round(o.fps / 2)) };
+    if (requested === H264_COPY) return { ...base, encoder: H264_COPY };
+    let choice;
+    try {
+      choice = await chooseH264Encoder({ ffmpegPath, platform: o.platform, requested });
+    } catch (err) {
+      throw new LanstreamError('LS_ERR_USAGE', (err as Error).message, { cause: err });
+    }
+    if (choice.fallbackMessage) this.#log.warn({ failed: choice.failed }, choice.fallbackMessage);
+    this.#log.info({ encoder: choice.encoder, ...base }, `H.264 encoder: ${choice.encoder}`);
+    return { ...base, encoder: choice.encoder };
   }
 
   /** Graceful, idempotent: stop accepting, BYE every viewer, drain ≤ 1 s, stop ffmpeg. */

@@ -14,7 +14,9 @@ import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CapturedChunk } from './capture-types.js';
 import { FfmpegProcess, classifyCaptureFailure, type FfmpegExit } from './ffmpeg-process.js';
+import { FlvH264Splitter } from './flv-h264-splitter.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
+import { OggOpusPacketiser } from './ogg-opus-packetiser.js';
 import { PcmPacketiser } from './pcm-packetiser.js';
 
 export type CaptureState = 'starting' | 'live' | 'restarting' | 'failed';
@@ -30,6 +32,8 @@ export interface CaptureSourceOptions {
   maxFrameBytes?: number;
   /** Required for audio. */
   audio?: { sampleRateHz: number; channels: number; packetMs: number };
+  /** What ffmpeg writes: default MJPEG / s16le; 'h264' = FLV (FlvH264Splitter), 'opus' = Ogg (OggOpusPacketiser). */
+  codec?: 'h264' | 'opus';
   onChunk: (c: CapturedChunk) => void;
   onStatus?: (state: CaptureState, detail?: string) => void;
   restart?: {
@@ -59,6 +63,8 @@ export class CaptureSource {
   readonly #backoffMs: number[];
   readonly #splitter: MjpegSplitter | null = null;
   readonly #packetiser: PcmPacketiser | null = null;
+  /** Framing of compressed codecs (h264, opus); the MJPEG/PCM fields above stay null then. */
+  readonly #framer: FlvH264Splitter | OggOpusPacketiser | null = null;
 
   #process: FfmpegProcess | null = null;
   /** Children abandoned after a failed start, still within their grace period. */
@@ -82,7 +88,21 @@ export class CaptureSource {
     this.#what = opts.kind === 'video' ? 'camera' : 'microphone';
     this.#maxAttempts = opts.restart?.maxAttempts ?? 5;
     this.#backoffMs = opts.restart?.backoffMs?.length ? opts.restart.backoffMs : DEFAULT_BACKOFF_MS;
-    if (opts.kind === 'video') {
+    if (opts.codec === 'h264') {
+      this.#framer = new FlvH264Splitter({
+        maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes,
+        onAccessUnit: (au, keyframe) => this.#onVideoFrame(au, keyframe),
+        onOversize: (bytes) => this.#onOversize(bytes),
+        onCorrupt: (reason) => this.#log.error({ reason }, 'unexpected H.264 stream from ffmpeg; video stops until capture restarts'),
+      });
+    } else if (opts.codec === 'opus') {
+      this.#framer = new OggOpusPacketiser({
+        maxPacketBytes: DEFAULT_LIMITS.maxAudioBytes,
+        clock: nowUs,
+        onPacket: (data, ptsUs, flags) => this.#emit({ data, ptsUs, flags }),
+        onCorrupt: (reason) => this.#log.error({ reason }, 'unexpected Opus stream from ffmpeg; audio stops until capture restarts'),
+      });
+    } else if (opts.kind === 'video') {
       this.#splitter = new MjpegSplitter({
         maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes,
         onFrame: (jpeg) => this.#onVideoFrame(jpeg),
@@ -171,7 +191,8 @@ export class CaptureSource {
     this.#liveSinceUs = null;
     child.on('data', (chunk) => {
       if (this.#process !== child || this.#closing !== null) return;
-      if (this.#splitter) this.#splitter.push(chunk);
+      if (this.#framer) this.#framer.push(chunk);
+      else if (this.#splitter) this.#splitter.push(chunk);
       else this.#packetiser?.push(chunk);
     });
     child.on('exit', (exit) => this.#onExit(child, exit));
@@ -188,9 +209,9 @@ export class CaptureSource {
     this.#o.onChunk(chunk);
   }
 
-  #onVideoFrame(jpeg: Buffer): void {
-    // Stamped when the EOI arrives: the frame is complete and could be shown from this instant.
-    let flags: number = MediaFlag.KEYFRAME;
+  #onVideoFrame(jpeg: Buffer, keyframe = true): void {
+    // Stamped when the frame is complete (JPEG EOI, end of the FLV tag): it could be shown from now.
+    let flags: number = keyframe ? MediaFlag.KEYFRAME : 0;
     if (this.#flagNextVideoDiscontinuity) flags |= MediaFlag.DISCONTINUITY;
     this.#flagNextVideoDiscontinuity = false;
     this.#emit({ data: jpeg, ptsUs: nowUs(), flags });
@@ -235,6 +256,7 @@ export class CaptureSource {
       if (this.#closing !== null) return;
       this.#splitter?.reset();
       this.#packetiser?.reset();
+      this.#framer?.reset();
       this.#flagNextVideoDiscontinuity = true;
       this.#spawn();
     }, delayMs);

@@ -1,0 +1,116 @@
+/**
+ * serve + watch in-process over real TLS with each codec pair: what arrives decodes (H.264 → frames
+ * with ffmpeg, Opus → the test tone), a viewer joining mid-stream starts at a keyframe, and a missing
+ * hardware encoder falls back to libx264 with one warning.
+ */
+import { spawn } from 'node:child_process';
+import t from 'tap';
+import { MediaFlag } from '../../src/protocol/constants.js';
+import { NullVideoSink } from '../../src/client/sinks/null-sink.js';
+import type { AudioSink } from '../../src/client/sinks/sink.js';
+import { nowUs } from '../../src/shared/clock.js';
+import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { captureLogger } from '../helpers/log-capture.js';
+import { dominantFrequencyHz } from '../helpers/tone.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Decodes Annex-B H.264 with ffmpeg and counts the pictures (and decode errors). */
+function decodeH264(annexB: Buffer): Promise<{ frames: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-f', 'framemd5', 'pipe:1']);
+    let out = '';
+    let stderr = '';
+    ff.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    ff.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    ff.on('error', reject);
+    ff.on('close', () => resolve({ frames: out.split('\n').filter((l) => /^0,/.test(l)).length, stderr }));
+    ff.stdin.end(annexB);
+  });
+}
+
+/** An audio sink that keeps the PCM (what the speaker would have played). */
+function pcmSink(): AudioSink & { pcm: Buffer[] } {
+  const pcm: Buffer[] = [];
+  return {
+    name: 'capture', pcm,
+    start: async () => undefined,
+    pushPcm: (b) => void pcm.push(Buffer.from(b)),
+    setVolume: () => undefined,
+    stats: () => ({ bufferedMs: 0, underruns: 0, droppedMs: 0 }),
+    close: async () => undefined,
+    destroy: () => undefined,
+  };
+}
+
+t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a keyframe', { timeout: 30_000 }, async (t) => {
+  const ts = await startTestServer({ videoCodec: 'h264', audioCodec: 'opus', gopFrames: 15, videoBitrateKbps: 500, encoder: 'libx264' });
+  t.teardown(() => ts.close());
+  const sink = pcmSink();
+  const a = testViewer(ts, { openAudioSink: async () => sink });
+  t.teardown(() => a.viewer.close());
+  await a.viewer.start();
+  t.match(a.viewer.welcome, { video: { codec: 'h264' }, audio: { codec: 'opus', sampleRateHz: 48000 } });
+  await sleep(1500);
+
+  // A second viewer joins mid-GOP.
+  const joinUs = nowUs();
+  const b = testViewer(ts, { audio: false });
+  t.teardown(() => b.viewer.close());
+  await b.viewer.start();
+  const liveUs = nowUs();
+  await sleep(1200);
+  await Promise.all([a.viewer.close(), b.viewer.close()]);
+
+  t.ok(a.video.length > 50, `${a.video.length} access units in ~2.7 s`);
+  t.ok((a.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'first viewer starts at a keyframe');
+  const keyframes = a.video.filter((v) => (v.flags & MediaFlag.KEYFRAME) !== 0).length;
+  t.ok(keyframes >= 4, `${keyframes} keyframes (GOP 15 at 30 fps)`);
+  const decoded = await decodeH264(Buffer.concat(a.video.map((v) => v.data)));
+  t.equal(decoded.frames, a.video.length, 'every access unit decodes to a picture');
+  t.equal(decoded.stderr.trim(), '', 'without decoder errors');
+
+  t.ok(b.video.length > 0, 'late joiner got video');
+  t.ok((b.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'late joiner starts at a keyframe');
+  const lateDecoded = await decodeH264(Buffer.concat(b.video.map((v) => v.data)));
+  t.equal(lateDecoded.frames, b.video.length, 'and all it got decodes');
+  t.comment(`first picture after join: ${((b.video[0]!.arrivalUs - joinUs) / 1000).toFixed(0)} ms from connect, ${((b.video[0]!.arrivalUs - liveUs) / 1000).toFixed(0)} ms from live`);
+
+  t.ok(a.audio.length > 150, `${a.audio.length} Opus packets`);
+  t.ok(a.audio.every((p) => p.bytes < 400), 'Opus packets, not PCM (960 bytes)');
+  const pcm = Buffer.concat(sink.pcm);
+  t.ok(pcm.length > 48000 * 2, `${pcm.length} bytes of decoded PCM`);
+  const hz = dominantFrequencyHz(pcm.subarray(9600), 48000);
+  t.ok(Math.abs(hz - 440) < 15, `decoded tone at ${hz.toFixed(0)} Hz (test source: 440 Hz)`);
+});
+
+t.test('mjpeg + pcm stays the default', { timeout: 15_000 }, async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const v = testViewer(ts);
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await sleep(500);
+  await v.viewer.close();
+  t.match(v.viewer.welcome, { video: { codec: 'mjpeg' }, audio: { codec: 'pcm_s16le' } });
+  t.ok(v.video.length > 0 && v.video.every((f) => f.data[0] === 0xff && f.data[1] === 0xd8), 'JPEG frames');
+});
+
+t.test('a hardware encoder that does not work falls back to libx264 with one warning', { timeout: 20_000 }, async (t) => {
+  const logs = captureLogger('info');
+  const ts = await startTestServer({ videoCodec: 'h264', audio: false, encoder: 'h264_nvenc', logger: logs.logger });
+  t.teardown(() => ts.close());
+  const warnings = logs.lines.filter((l) => l.level === 40 && String(l.msg).includes('does not work here'));
+  t.equal(warnings.length, 1, 'one warning');
+  t.match(warnings[0]?.msg, /^--encoder h264_nvenc does not work here \(.+\): using libx264 instead$/);
+  const v = testViewer(ts, { audio: false, openVideoSink: async (p) => {
+    const s = new NullVideoSink();
+    await s.start(p);
+    return s;
+  } });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await sleep(700);
+  await v.viewer.close();
+  t.ok(v.video.length > 5, 'video flows with libx264');
+});
