@@ -107,6 +107,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     agent: VERSION_AGENT,
     logger,
     recorder: recorder ?? undefined,
+    ffmpegPath: flags.ffmpeg,
     openVideoSink: async (params) => {
       const sink = flags.playback && ffplayPath
         ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'), overlayFilter: overlay?.filter() })

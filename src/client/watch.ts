@@ -10,6 +10,7 @@ import { MediaFlag } from '../protocol/constants.js';
 import type { AudioParams, StatusBody, VideoParams, WelcomeBody } from '../protocol/messages.js';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { ViewerConnection, type ConnectionState } from './connection.js';
+import { OpusDecoder } from './decoders/opus-decoder.js';
 import type { KnownHosts } from './known-hosts.js';
 import type { AudioSink, VideoSink } from './sinks/sink.js';
 import { AvSync, DEFAULT_AV_SYNC, type AvSyncOptions } from './av-sync.js';
@@ -35,6 +36,8 @@ export interface WatchOptions {
   avSync?: Partial<AvSyncOptions>;
   /** Also fed every frame and PCM packet with its server PTS (--record); started at the first WELCOME, closed last. */
   recorder?: RecorderHook;
+  /** ffmpeg for decoding Opus audio (servers with --audio-codec opus); default "ffmpeg" on PATH. */
+  ffmpegPath?: string;
 }
 
 /** What the viewer needs from a recorder (RecorderSink): one output for both media. */
@@ -69,6 +72,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   readonly #stats: ViewerStats;
   #videoSink: VideoSink | null = null;
   #audioSink: AudioSink | null = null;
+  /** Opus → PCM in front of the audio sink, when the server sends Opus. */
+  #opus: OpusDecoder | null = null;
   readonly #sync: AvSync;
   #lastFrame: { data: Buffer; ptsUs: number } | null = null;
   #sinksOpening: Promise<void> | null = null;
@@ -120,6 +125,10 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       const discontinuity = (msg.flags & MediaFlag.DISCONTINUITY) !== 0;
       this.#stats.onAudio(msg.ptsUs, arrivalUs, msg.data.length + 20, discontinuity);
       this.#sync.onAudioArrival(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000);
+      if (this.#opus) {
+        this.#opus.push(msg.data, msg.ptsUs, discontinuity);
+        return;
+      }
       this.#audioSink?.pushPcm(msg.data, msg.ptsUs, discontinuity);
       this.#o.recorder?.pushPcm(msg.data, msg.ptsUs);
     });
@@ -185,6 +194,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     void (async () => {
       await this.#connection.close();
+      await this.#opus?.close();
       // Sinks close in reverse order of opening (audio was opened last).
       await this.#audioSink?.close().catch(() => undefined);
       await this.#videoSink?.close().catch(() => undefined);
@@ -206,11 +216,28 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     }
     if (body.audio) {
       try {
+        if (body.audio.codec === 'opus') this.#startOpus(body.audio.channels);
         this.#audioSink = await this.#o.openAudioSink(body.audio);
       } catch (err) {
         this.#sinkFailed('audio', err);
       }
     }
+  }
+
+  #startOpus(channels: number): void {
+    const opus = new OpusDecoder({
+      ffmpegPath: this.#o.ffmpegPath ?? 'ffmpeg', channels, logger: this.#log,
+      onPcm: (pcm, ptsUs, discontinuity) => {
+        this.#audioSink?.pushPcm(pcm, ptsUs, discontinuity);
+        this.#o.recorder?.pushPcm(pcm, ptsUs);
+      },
+      onError: (err) => {
+        this.#opus = null;
+        this.#sinkFailed('audio', err);
+      },
+    });
+    opus.start();
+    this.#opus = opus;
   }
 
   #sinkFailed(kind: 'video' | 'audio', err: unknown): void {

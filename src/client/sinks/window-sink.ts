@@ -11,7 +11,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { VideoParams } from '../../protocol/messages.js';
+import type { VideoCodec, VideoParams } from '../../protocol/messages.js';
+import { AUD_TRAILER, isIdrAccessUnit } from '../decoders/h264-annexb.js';
 import type { SinkEvents, VideoSink } from './sink.js';
 
 /** Multipart boundary; any token works, ffmpeg 5.1's demuxer only needs each part to start with `--`. */
@@ -20,6 +21,8 @@ export const MPJPEG_BOUNDARY = 'lanstreamframe';
 /** ffplay gets this long to exit after stdin ends (it does at once with -autoexit), then SIGTERM, then SIGKILL. */
 const EXIT_GRACE_MS = 300;
 const KILL_GRACE_MS = 1000;
+/** H.264 frames queued behind a busy ffplay before the queue is dropped and the next IDR awaited (~100 ms at 30 fps). */
+const MAX_PENDING_AUS = 3;
 
 export interface FfplayWindowSinkOptions {
   ffplayPath: string;
@@ -34,14 +37,15 @@ export interface FfplayWindowSinkOptions {
 }
 
 /** ffplay arguments, exported for tests and for `--verbose` logs. */
-export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'position' | 'borderless' | 'overlayFilter'>): string[] {
+export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'position' | 'borderless' | 'overlayFilter'>, codec: VideoCodec = 'mjpeg'): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostats'];
   args.push('-fflags', 'nobuffer', '-flags', 'low_delay', '-framedrop', '-probesize', '32', '-analyzeduration', '0');
   args.push('-sync', 'ext', '-vf', opts.overlayFilter ? `setpts=N/120/TB,${opts.overlayFilter}` : 'setpts=N/120/TB', '-an', '-sn', '-autoexit');
   args.push('-window_title', opts.title);
   if (opts.position) args.push('-left', String(Math.round(opts.position.x)), '-top', String(Math.round(opts.position.y)));
   if (opts.borderless) args.push('-noborder');
-  args.push('-f', 'mpjpeg', '-i', 'pipe:0');
+  // H.264: raw Annex-B, each access unit followed by an AUD so the parser closes it at once.
+  args.push('-f', codec === 'h264' ? 'h264' : 'mpjpeg', '-i', 'pipe:0');
   return args;
 }
 
@@ -59,6 +63,11 @@ export class FfplayWindowSink implements VideoSink {
   private child: ChildProcess | null = null;
   private pending: Buffer | null = null;
   private busy = false;
+  private codec: VideoCodec = 'mjpeg';
+  /** H.264: frames waiting for 'drain' (all needed: each references the one before). */
+  private pendingAus: Buffer[] = [];
+  /** H.264: frames were dropped, so only an IDR can be shown next. */
+  private waitIdr = false;
   private framesShown = 0;
   private framesDropped = 0;
   private stderrTail = '';
@@ -75,7 +84,8 @@ export class FfplayWindowSink implements VideoSink {
   /** Resolves once ffplay runs; a missing binary rejects with LS_ERR_FFPLAY_NOT_FOUND. */
   start(params: VideoParams): Promise<void> {
     if (this.child || this.ended) return Promise.reject(new Error('FfplayWindowSink.start() called twice'));
-    const args = ffplayArgs(this.opts);
+    this.codec = params.codec;
+    const args = ffplayArgs(this.opts, params.codec);
     this.log.debug({ args, params }, 'starting ffplay');
     const child = spawn(this.opts.ffplayPath, args, {
       env: this.opts.env ?? process.env,
@@ -115,6 +125,10 @@ export class FfplayWindowSink implements VideoSink {
 
   pushFrame(jpeg: Buffer, _ptsUs: number): void {
     if (!this.child || this.ended || this.closing) return;
+    if (this.codec === 'h264') {
+      this.pushAccessUnit(jpeg);
+      return;
+    }
     if (this.busy) {
       if (this.pending) this.framesDropped++;
       this.pending = jpeg;
@@ -149,11 +163,44 @@ export class FfplayWindowSink implements VideoSink {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed) return;
     this.framesShown++;
-    this.busy = !stdin.write(mpjpegPart(jpeg));
+    this.busy = !stdin.write(this.codec === 'h264' ? Buffer.concat([jpeg, AUD_TRAILER]) : mpjpegPart(jpeg));
+  }
+
+  /**
+   * H.264 frames depend on the ones before, so "newest only" would break the picture: a busy ffplay
+   * gets a short queue, and beyond it everything is dropped up to the next IDR.
+   */
+  private pushAccessUnit(au: Buffer): void {
+    const idr = isIdrAccessUnit(au);
+    if (this.waitIdr && !idr) {
+      this.framesDropped++;
+      return;
+    }
+    this.waitIdr = false;
+    if (!this.busy) {
+      this.write(au);
+      return;
+    }
+    if (idr) {
+      this.framesDropped += this.pendingAus.length;
+      this.pendingAus = [];
+    }
+    this.pendingAus.push(au);
+    if (this.pendingAus.length > MAX_PENDING_AUS) {
+      this.framesDropped += this.pendingAus.length;
+      this.pendingAus = [];
+      this.waitIdr = true;
+    }
   }
 
   private onDrain(): void {
     this.busy = false;
+    if (this.codec === 'h264') {
+      const queued = this.pendingAus;
+      this.pendingAus = [];
+      for (const au of queued) if (!this.closing) this.write(au);
+      return;
+    }
     const next = this.pending;
     this.pending = null;
     if (next && !this.closing) this.write(next);
