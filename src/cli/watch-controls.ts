@@ -8,7 +8,7 @@
  */
 import type { Viewer } from '../client/watch.js';
 import type { StatsSnapshot } from '../client/viewer-stats.js';
-import type { OverlayText } from '../client/overlay.js';
+import { OVERLAY_LINE_CHARS, type OverlayText } from '../client/overlay.js';
 import type { ConnectionState } from '../client/connection.js';
 import { KEY_HELP, startKeys, type KeyAction, type KeyReader } from './keys.js';
 import type { Output } from './output.js';
@@ -120,9 +120,12 @@ export class WatchControls {
     if (this.#showStats && this.#last && this.#state === 'live') {
       const s = this.#last;
       const ms = (x: number | null) => (x === null ? '-' : `${Math.round(x)} ms`);
-      parts.push(`LIVE video ${ms(s.videoLatencyMs)} ${s.fps} fps | audio ${ms(s.audioLatencyMs)} | ${(s.bitrateKbps / 1000).toFixed(1)} Mbit/s | drops ${s.drops.video}/${s.drops.audio} | vol ${this.#muted ? 'muted' : this.#volume}`);
+      parts.push(`LIVE video ${ms(s.videoLatencyMs)} ${s.fps} fps | audio ${ms(s.audioLatencyMs)} | ${(s.bitrateKbps / 1000).toFixed(1)} Mbit/s`);
+      parts.push(`drops ${s.drops.video}/${s.drops.audio} | vol ${this.#muted ? 'muted' : this.#volume}`);
     }
-    return parts.join('   ');
+    // One item per line, each short enough for the window: on one line the volume and the reason
+    // for reconnecting ran off the right edge of a 640x360 window.
+    return parts.map((line) => (line.length > OVERLAY_LINE_CHARS ? `${line.slice(0, OVERLAY_LINE_CHARS - 3)}...` : line)).join('\n');
   }
 
   close(): void {

@@ -9,6 +9,9 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** The longest overlay line that fits the window at the font size filter() picks. */
+export const OVERLAY_LINE_CHARS = 52;
+
 /** drawtext refuses an empty text at start; a space draws nothing visible. */
 const BLANK = ' ';
 
@@ -38,7 +41,10 @@ export class OverlayText {
   /** The ffplay filter that draws it (top-left, white on a translucent box). */
   filter(): string {
     // The temp path has no ':' or quotes (mkdtemp under os.tmpdir()), so plain quoting suffices.
-    return `drawtext=textfile='${this.file}':reload=1:fontcolor=white:fontsize=22:box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
+    // Font size follows the picture: a fixed 22 px ran a one-line status off a 640x360 window
+    // (volume and the reason for reconnecting were cut off). At w/36 a line of
+    // OVERLAY_LINE_CHARS fits from 640x360 to 1280x720 and 4:3 (checked on testsrc2 frames).
+    return `drawtext=textfile='${this.file}':reload=1:fontcolor=white:fontsize='max(12,min(h/22,w/36))':box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
   }
 
   close(): void {
