@@ -154,16 +154,17 @@ t.test('an oversize frame is not held in memory while it streams in', async (t) 
   segment[1] = 0xe2;
   segment[2] = 0xff;
   segment[3] = 0xff;
-  const before = process.memoryUsage().arrayBuffers;
   let sent = 2;
+  let mostHeld = 0;
   while (sent < huge) {
     splitter.push(Buffer.from(segment)); // fresh memory each time, as from a pipe
     sent += segment.length;
+    mostHeld = Math.max(mostHeld, splitter.heldBytes);
   }
-  const growth = process.memoryUsage().arrayBuffers - before;
   splitter.push(Buffer.from([0xff, 0xd9]));
   t.same(oversize, [sent + 2]);
-  t.ok(growth < 8 * 1024 * 1024, `array buffers grew ${growth} bytes while ${sent} bytes streamed`);
+  // What the splitter holds, not process memory: the garbage collector's timing made that flaky.
+  t.ok(mostHeld <= 64 * 1024 + segment.length, `held at most ${mostHeld} bytes while ${sent} bytes streamed`);
 });
 
 t.test('rejects a nonsensical limit', async (t) => {

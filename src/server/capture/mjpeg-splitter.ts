@@ -75,6 +75,11 @@ export class MjpegSplitter {
   }
 
   /** Bytes skipped outside frames (before an SOI, or of frames abandoned as corrupt). */
+  /** Bytes of the frame in progress this splitter holds right now (0 while an oversize frame streams by). */
+  get heldBytes(): number {
+    return this.#pieces.reduce((n, p) => n + p.length, 0);
+  }
+
   get garbageBytes(): number {
     return this.#garbageBytes;
   }
