@@ -133,10 +133,13 @@ export async function main(argv: string[]): Promise<void> {
       const message = err.message.replace(/^error: /, '');
       output.error(new LanstreamError('LS_ERR_USAGE', `${message[0]?.toUpperCase()}${message.slice(1)} (see lanstream --help)`));
       process.exitCode = ExitCode.USAGE;
+      output.stopped(ExitCode.USAGE);
       return;
     }
     const error = isLanstreamError(err) ? err : new LanstreamError('LS_ERR_CAPTURE_FAILED', `Unexpected error: ${(err as Error)?.stack ?? String(err)}`);
     output.error(error);
     process.exitCode = exitCodeFor(error);
+    // After the error line: with --json the last line always says how the process exits.
+    output.stopped(process.exitCode);
   }
 }

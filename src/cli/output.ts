@@ -7,6 +7,9 @@ import type { LanstreamError } from '../shared/errors.js';
 export class Output {
   json = false;
   quiet = false;
+  /** Errors already reported: a command that reports its own error before `stopped` is not repeated by main. */
+  readonly #reported = new WeakSet<LanstreamError>();
+  #stopped = false;
 
   /** A `--json` event line (no-op without --json). */
   event(event: string, data: Record<string, unknown> = {}): void {
@@ -18,7 +21,19 @@ export class Output {
     if (!this.json) process.stdout.write(`${line}\n`);
   }
 
+  /**
+   * The last --json line of every run, with the code the process exits with, so a script reading
+   * only stdout knows how it ended (also after a failure before anything was live). Once.
+   */
+  stopped(exitCode: number, data: Record<string, unknown> = {}): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.event('stopped', { exitCode, ...data });
+  }
+
   error(err: LanstreamError): void {
+    if (this.#reported.has(err)) return;
+    this.#reported.add(err);
     if (this.json) this.event('error', { code: err.code, message: err.message, ...('stderrTail' in err.details ? { stderrTail: err.details.stderrTail } : {}) });
     process.stderr.write(`lanstream: ${err.message} [${err.code}]\n`);
     const tail = err.details.stderrTail;

@@ -110,7 +110,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   }
   const code = await runUntilDone({ durationMs, close: () => server.close(), ended: new Promise<void>(() => undefined) });
   if (statsTimer) clearInterval(statsTimer);
-  output.event('stopped', { exitCode: code });
+  output.stopped(code);
   logger.flush?.();
   process.exitCode = code;
 }

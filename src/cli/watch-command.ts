@@ -7,7 +7,7 @@ import path from 'node:path';
 import { defaultConfigDir } from '../shared/config-dir.js';
 import { parseWatchTarget } from '../shared/connect-url.js';
 import { normalizeFingerprint } from '../shared/fingerprint.js';
-import { LanstreamError, usageError } from '../shared/errors.js';
+import { LanstreamError, isLanstreamError, usageError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
@@ -126,14 +126,18 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   let quit: () => void = () => undefined;
   const controls = new WatchControls({
     viewer, overlay, status, output, volume, showStats: Boolean(flags.overlay),
-    // Keys only for a person at a terminal: never for scripts, --json or cron (stdin not a TTY).
-    stdin: process.stdin.isTTY && !output.json && flags.playback ? process.stdin : null,
+    // Keys only for a person at a terminal: never for scripts or cron (stdin not a TTY). --json is
+    // about stdout (`watch --json | jq` in a terminal still has a person at the keys), so it does not
+    // turn them off; their effect is reported as `control` events.
+    stdin: process.stdin.isTTY && flags.playback ? process.stdin : null,
     onQuit: () => quit(),
   });
   viewer.on('stats', (snap) => output.event('stats', { ...snap, volume: controls.effectiveVolume }));
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
 
+  // The connection starts in 'connecting' without an event; scripts see the whole sequence.
+  output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
   try {
     await viewer.start();
@@ -154,15 +158,17 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   try {
     process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
   } catch (err) {
-    // Set here too so the --json "stopped" event below carries the code the process will exit with.
+    // Set here too so the --json "stopped" event below carries the code the process will exit with,
+    // and report the error now: `stopped` must be the last line (main skips an error reported here).
     process.exitCode = exitCodeFor(err);
+    if (isLanstreamError(err)) output.error(err);
     throw err;
   } finally {
     controls.close();
     overlay?.close();
     status.done();
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
-    output.event('stopped', { exitCode: process.exitCode ?? 1, totals: viewer.snapshot().totals });
+    output.stopped(process.exitCode ?? 1, { totals: viewer.snapshot().totals });
   }
 }
 
