@@ -140,6 +140,6 @@ export async function main(argv: string[]): Promise<void> {
     output.error(error);
     process.exitCode = exitCodeFor(error);
     // After the error line: with --json the last line always says how the process exits.
-    output.stopped(process.exitCode);
+    output.stopped(Number(process.exitCode));
   }
 }
