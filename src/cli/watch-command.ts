@@ -168,7 +168,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     overlay?.close();
     status.done();
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
-    output.stopped(process.exitCode ?? 1, { totals: viewer.snapshot().totals });
+    output.stopped(Number(process.exitCode ?? 1), { totals: viewer.snapshot().totals });
   }
 }
 
