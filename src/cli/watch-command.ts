@@ -135,6 +135,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   viewer.on('stats', (snap) => output.event('stats', { ...snap, volume: controls.effectiveVolume }));
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
+  viewer.on('sink-reopened', (kind) => output.event('sink-reopened', { kind }));
 
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });

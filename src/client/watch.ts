@@ -61,6 +61,8 @@ export interface ViewerEvents {
   'sink-error': ['video' | 'audio', Error];
   /** The user closed the video window. */
   'window-closed': [];
+  /** A crashed sink was opened again (once per kind). */
+  'sink-reopened': ['video' | 'audio'];
   /** The --record output failed (ffmpeg died, disk full); watching continues, the file is as far as it got. */
   'record-error': [LanstreamError];
 }
@@ -81,6 +83,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #closing: Promise<void> | null = null;
   #welcome: WelcomeBody | null = null;
   #recorderStarted = false;
+  /** Kinds whose sink was already reopened once after a crash. */
+  readonly #reopened = new Set<'video' | 'audio'>();
 
   constructor(options: WatchOptions) {
     super();
@@ -252,9 +256,43 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.emit('window-closed');
       return;
     }
+    if (this.#closing) return;
     if (kind === 'video') this.#videoSink = null;
     else this.#audioSink = null;
-    this.#sinkFailed(kind, err ?? new Error('stopped'));
+    const error = err ?? new Error('stopped');
+    this.#sinkFailed(kind, error);
+    void this.#reopenOrEnd(kind, error);
+  }
+
+  /**
+   * A sink that crashed (ffplay killed, the sound server restarted) is opened once more; if that
+   * fails too and nothing else is left to play or record, the viewer ends with LS_ERR_SINK_FAILED
+   * (exit 1) — before this, a watch whose only window died ran on forever, showing nothing.
+   */
+  async #reopenOrEnd(kind: 'video' | 'audio', err: Error): Promise<void> {
+    const params = kind === 'video' ? this.#welcome?.video : this.#welcome?.audio;
+    if (params && !this.#reopened.has(kind)) {
+      this.#reopened.add(kind);
+      this.#log.warn(`the ${kind} output stopped (${err.message}); opening it again`);
+      try {
+        if (kind === 'video') {
+          const sink = await this.#o.openVideoSink(params as VideoParams);
+          if (this.#closing) return void (await sink.close().catch(() => undefined));
+          this.#videoSink = sink;
+          this.repaint();
+        } else {
+          const sink = await this.#o.openAudioSink(params as AudioParams);
+          if (this.#closing) return void (await sink.close().catch(() => undefined));
+          this.#audioSink = sink;
+        }
+        this.emit('sink-reopened', kind);
+        return;
+      } catch (reopenErr) {
+        this.#sinkFailed(kind, reopenErr);
+      }
+    }
+    if (this.#videoSink || this.#audioSink || this.#o.recorder || this.#closing) return;
+    void this.#end(new LanstreamError('LS_ERR_SINK_FAILED', `The ${kind} output stopped and could not be reopened, nothing is left to play: ${err.message}`, { cause: err }));
   }
 
   #tick(): void {
