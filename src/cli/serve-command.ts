@@ -8,6 +8,7 @@ import { createLogger } from '../shared/logger.js';
 import { Server } from '../server/serve.js';
 import type { Platform } from '../server/capture/capture-types.js';
 import { runUntilDone } from './lifecycle.js';
+import { ServeStatus } from './serve-status.js';
 import type { Output } from './output.js';
 import { parseDurationMs, parseIntIn, parsePort, parseSize } from './parse.js';
 import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
@@ -103,13 +104,20 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
     for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
   }
+  // Who is watching, once a second: a line refreshed in place on a terminal, `stats` with --json.
+  const status = new ServeStatus(!output.json && !output.quiet && Boolean(process.stderr.isTTY));
   let statsTimer: NodeJS.Timeout | null = null;
-  if (output.json) {
-    statsTimer = setInterval(() => output.event('stats', { viewers: server.sessions() }), 1000);
+  if (output.json || status.enabled) {
+    statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
     statsTimer.unref();
   }
-  const code = await runUntilDone({ durationMs, close: () => server.close(), ended: new Promise<void>(() => undefined) });
-  if (statsTimer) clearInterval(statsTimer);
+  let code: number;
+  try {
+    code = await runUntilDone({ durationMs, close: () => server.close(), ended: new Promise<void>(() => undefined) });
+  } finally {
+    if (statsTimer) clearInterval(statsTimer);
+    status.done();
+  }
   output.stopped(code);
   logger.flush?.();
   process.exitCode = code;
