@@ -2,7 +2,9 @@
  * Logging: pino JSON on stderr (or a file), human-readable on a TTY. stdout is reserved for data
  * (`--json` lines, the connect line). Components take child loggers: logger.child({ component }).
  */
+import { Writable } from 'node:stream';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -19,13 +21,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.file) {
     return pino({ level, base: undefined }, pino.destination({ dest: options.file, sync: false, mkdir: true }));
   }
-  const pretty = options.pretty ?? Boolean(process.stderr.isTTY);
-  if (pretty) {
-    return pino({
-      level,
-      base: undefined,
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } },
+  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  if (usePretty) {
+    // In the main thread, not a worker transport: each log line first clears the terminal row, so
+    // it never lands on the same row as the status line (which redraws itself on its next tick).
+    const toTerminal = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        process.stderr.write(`\r\x1b[2K${chunk.toString()}`, () => done());
+      },
     });
+    return pino({ level, base: undefined }, pretty({ destination: toTerminal, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }));
   }
   return pino({ level, base: undefined }, pino.destination({ dest: 2, sync: true }));
 }
