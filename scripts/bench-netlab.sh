@@ -74,6 +74,140 @@ EOF
   log "soak done: $dir"
 }
 
+
 case "${1:-}" in
   soak) shift; soak "${1:-1800}"; exit 0 ;;
 esac
+
+# ---------------------------------------------------------------- netlab helpers
+[ "$(id -u)" = 0 ] || { echo "bench-netlab: needs root (network namespaces)" >&2; exit 1; }
+PKGS=(iproute2 nftables iptables ethtool iputils-ping netcat-openbsd iperf3 python3 ffmpeg procps)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || { log "apt-get failed"; exit 1; }
+fi
+[ -x "$NL" ] || { log "netlab not found at $NL (set NETLAB_DIR)"; exit 1; }
+AVMON=(/usr/bin/python3 "$NLDIR/tools/avmon.py")
+cleanup() { "$NL" down >/dev/null 2>&1; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+SC=""   # current scenario dir
+
+# run_in HOST NAME TIMEOUT -- CMD...: background in HOST; stdout -> $SC/NAME.jsonl, stderr -> $SC/NAME.err
+run_in() {
+  local host="$1" name="$2" tmo="$3"; shift 4
+  "$NL" spawn "$host" "$name" --timeout "$tmo" -- bash -c 'o=$1; shift; exec "$@" > "$o.jsonl" 2> "$o.err"' _ "$SC/$name" "$@" 2>/dev/null
+}
+alive() { local p; p=$(cat "/run/netlab/$NETLAB_PREFIX/spawn/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+wait_gone() { local i; for i in $(seq 1 $(( $2 * 10 ))); do alive "$1" || return 0; sleep 0.1; done; "$NL" stop "$1" >/dev/null 2>&1; }
+wait_listen() { local i; for i in $(seq 1 200); do "$NL" exec srv -- ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; return 1; }
+mark() { printf '{"event":"mark","what":"%s","atMs":%s}\n' "$1" "$(date +%s%3N)" >> "$SC/marks.jsonl"; }
+begin() { SC="$OUT/$1"; mkdir -p "$SC"; meta "$1"; log "=== $1"; for h in $(seq 1 8); do "$NL" unshape "c$h" >/dev/null 2>&1; "$NL" firewall "c$h" open >/dev/null 2>&1; done; "$NL" firewall srv open >/dev/null 2>&1; }
+CFG="$OUT/cfg"
+serve() {  # serve NAME TIMEOUT [ARGS...]
+  local name="$1" tmo="$2"; shift 2
+  run_in srv "$name" "$tmo" -- "${LS[@]}" serve --source test --port 443 --config-dir "$CFG" --json --log-level warn "$@"
+  wait_listen 443 || log "serve $name not listening"
+  mark "serve-up:$name"
+}
+KEY="" FP=""
+creds() {  # the key file and the fingerprint from serve's 'ready' event (it comes just after listen)
+  local i; for i in $(seq 1 100); do grep -q '"fingerprint"' "$SC/$1.jsonl" 2>/dev/null && break; sleep 0.05; done
+  KEY=$(cat "$CFG/access-key"); FP=$(grep -o '"fingerprint":"[^"]*"' "$SC/$1.jsonl" | head -1 | cut -d'"' -f4)
+}
+watch() {  # watch HOST NAME SECONDS [ARGS...]
+  local host="$1" name="$2" secs="$3"; shift 3
+  mkdir -p "$OUT/cfg-$host"
+  mark "watch-start:$name"
+  run_in "$host" "$name" $((secs + 30)) -- "${LS[@]}" watch "$SRV_IP" --port 443 --key "$KEY" --fingerprint "$FP" \
+    --config-dir "$OUT/cfg-$host" --json --no-playback --log-level warn --duration "${secs}s" "$@"
+}
+ffsend() {  # ffsend NAME PORT SECONDS Q: -re testsrc2 720p30 MJPEG over plain TCP, like ../shared/netlab/demo.sh
+  run_in srv "$1" $(( $3 + 90 )) -- "${AVMON[@]}" --out "$SC/$1.send.jsonl" --port "$2" -- \
+    ffmpeg -hide_banner -nostdin -loglevel warning -re -f lavfi -i testsrc2=size=1280x720:rate=30 -t "$3" \
+    -c:v mjpeg -q:v "$4" -f nut "tcp://0.0.0.0:$2?listen=1" -progress pipe:1 -stats_period 0.05
+  wait_listen "$2" || log "ffmpeg sender $1 not listening"
+}
+ffrecv() {  # ffrecv HOST NAME PORT TIMEOUT
+  run_in "$1" "$2" "$4" -- "${AVMON[@]}" --out "$SC/$2.recv.jsonl" --port "$3" -- \
+    ffmpeg -hide_banner -nostdin -loglevel warning -i "tcp://$SRV_IP:$3" -fps_mode passthrough -f null - \
+    -progress pipe:1 -stats_period 0.05
+}
+
+# ---------------------------------------------------------------- scenarios
+sc_rate() {  # 1. ~12 Mbit/s through 10 Mbit/s
+  begin rate
+  serve serve 300 --size 1280x720 --quality "${RATE_QUALITY:-5}"; creds serve   # q5 measured 12.0-12.6 Mbit/s
+  watch c1 base 10; wait_gone base 45                       # unshaped: the stream's real bitrate
+  "$NL" shape c1 --rate 10mbit >/dev/null 2>&1; mark shaped
+  watch c1 shaped 32; wait_gone shaped 70
+  "$NL" stop serve >/dev/null 2>&1
+  # peer: plain ffmpeg at the same quality through the same link, 30 s of content
+  ffsend ffsend 8443 30 "${RATE_QUALITY:-5}"; ffrecv c1 ffrecv 8443 120
+  wait_gone ffsend 100; wait_gone ffrecv 30
+  "$NL" unshape c1 >/dev/null 2>&1
+}
+sc_cut() {  # 2. 3.5 s cuts
+  local mode
+  for mode in link blackhole; do
+    begin "cut-$mode"
+    serve serve 120; creds serve
+    watch c1 watch 22; sleep 8; mark cut
+    "$NL" cut c1 3.5 --mode "$mode" 2> "$SC/watch.cut.log"
+    wait_gone watch 45; "$NL" stop serve >/dev/null 2>&1
+    ffsend ffsend 8443 25 5; ffrecv c1 ffrecv 8443 120; sleep 8
+    "$NL" cut c1 3.5 --mode "$mode" 2> "$SC/ffsend.cut.log"; cp "$SC/ffsend.cut.log" "$SC/ff.cut.log"
+    wait_gone ffsend 100; wait_gone ffrecv 30
+  done
+}
+sc_restart() {  # 3. server SIGKILL + restart
+  begin restart
+  serve serve 120; creds serve
+  watch c1 watch 25; sleep 6
+  local sp; sp=$(pgrep -s "$(cat "/run/netlab/$NETLAB_PREFIX/spawn/serve.pid")" -f "lanstream.js serve" | head -1)
+  mark kill; kill -KILL "$sp"; sleep 2
+  "$NL" stop serve >/dev/null 2>&1
+  serve serve2 120
+  wait_gone watch 45; "$NL" stop serve2 >/dev/null 2>&1
+}
+sc_fanout() {  # 4. 8 viewers, one throttled to 1 Mbit/s
+  begin fanout
+  serve serve 300; creds serve
+  watch c2 single 20; wait_gone single 60
+  "$NL" shape c1 --rate 1mbit >/dev/null 2>&1; mark shaped
+  local h; for h in 1 2 3 4 5 6 7 8; do watch "c$h" "v$h" 20; done
+  for h in 1 2 3 4 5 6 7 8; do wait_gone "v$h" 60; done
+  "$NL" stop serve >/dev/null 2>&1
+}
+sc_ttfp() {  # 5. time to first picture, 10 runs
+  begin ttfp
+  serve serve 300; creds serve
+  local i; for i in $(seq 1 10); do
+    watch c1 "run$i" 10 --snapshot "$SC/run$i.jpg"; wait_gone "run$i" 20; sleep 1
+  done
+  "$NL" stop serve >/dev/null 2>&1
+}
+sc_fw443() {  # 6. strict 443-only firewall on both sides
+  begin fw443
+  "$NL" firewall srv strict443 >/dev/null 2>&1; "$NL" firewall c1 strict443 >/dev/null 2>&1
+  serve serve 120; creds serve
+  watch c1 watch 8; wait_gone watch 40; "$NL" stop serve >/dev/null 2>&1
+  ffsend ff8443 8443 10 5; ffrecv c1 ffrecv8443 8443 20; wait_gone ffrecv8443 25; "$NL" stop ff8443 >/dev/null 2>&1
+  ffsend ff443 443 10 5; ffrecv c1 ffrecv443 443 20; wait_gone ffrecv443 25; "$NL" stop ff443 >/dev/null 2>&1
+}
+
+SCEN=("$@"); [ ${#SCEN[@]} -gt 0 ] || SCEN=(rate cut restart fanout ttfp fw443)
+"$NL" down >/dev/null 2>&1
+"$NL" up --clients 8 --ttl 1800 >/dev/null 2>&1 || { log "netlab up failed"; exit 1; }
+mkdir -p "$CFG"
+for s in "${SCEN[@]}"; do
+  declare -F "sc_$s" >/dev/null || { log "unknown scenario $s"; exit 2; }
+  "sc_$s"
+done
+meta end
+log "done: $OUT"
+echo "$OUT"
