@@ -10,7 +10,7 @@
  * second, cumulative clock ticks of serve's node process and of its ffmpeg children; the delta over
  * the measurement window gives "serve total / ffmpeg children alone" in the same run.
  *
- *   node scripts/bench-report.mjs --since 20261125-160000 [--results bench/results] [--out FILE]
+ *   node scripts/bench-report.mjs --since 20261125-160000 [--until 20261125-163000] [--results bench/results] [--out FILE]
  */
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,7 @@ const CLK_TCK = 100;
 const { values: opts } = parseArgs({
   options: {
     since: { type: 'string' },
+    until: { type: 'string' },
     results: { type: 'string', default: 'bench/results' },
     config: { type: 'string', default: 'bench/lanstream-systems.json' },
     out: { type: 'string' },
@@ -49,6 +50,7 @@ for (const sys of existsSync(runsDir) ? readdirSync(runsDir) : []) {
       continue;
     }
     if ((r.started ?? '') < opts.since) continue;
+    if (opts.until && (r.started ?? '') > opts.until) continue;
     r._file = path.join('runs', sys, f);
     if (!runs.has(r.system)) runs.set(r.system, []);
     runs.get(r.system).push(r);
@@ -179,7 +181,7 @@ for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstrea
     `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing` +
       (pac ? `; ratio to ffmpeg-pcm-pacat-rxlisten ${fmt(ratio(s.aP50, pac.aP50), 2)}× (${fmt(pac.aP50)} ms)` : ''));
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm', 'lanstream-nosync']) {
   const s = S[name];
   if (!s || s.skew === undefined) continue;
   target(`|A/V skew p50| ${name}`, fmt(Math.abs(s.skew)), ' ms', '≤ 40 ms', Math.abs(s.skew) <= 40,
@@ -227,7 +229,7 @@ cmpRow('wire: lanstream-video vs gst-mjpeg', S['lanstream-video'], gst, 'kbps', 
 // ---------------------------------------------------------------- markdown
 const out = [];
 out.push('# lanstream benchmark: latest batch\n');
-out.push(`Batch ${stampToText(first)} … ${stampToText(last)} (runs started in this window, stamps ≥ \`${opts.since}\`), ` +
+out.push(`Batch ${stampToText(first)} … ${stampToText(last)} (runs started in this window, stamps ≥ \`${opts.since}\`${opts.until ? ` and ≤ \`${opts.until}\`` : ''}), ` +
   `command \`${opts.command}\`; written by \`scripts/bench-report.mjs\`. Rig: \`../shared/bench\` ` +
   `(camera ${get(anyRun, 'vars', 'width')}x${get(anyRun, 'vars', 'height')} @ ${get(anyRun, 'vars', 'fps')} fps from Xvfb, viewer probed at ` +
   `${anyRun.probe_fps ?? 60} fps, audio clicks through a private PulseAudio, ${anyRun.seconds ?? '?'} s window after ${anyRun.warmup ?? '?'} s warm-up, ` +

@@ -6,7 +6,7 @@
 #   npm run bench                         # default set, 20 s window x 2 rounds (~12 min)
 #   npm run bench -- --seconds 30 --repeat 3
 #   npm run bench -- --systems "lanstream ffmpeg-mjpeg-lowlat"   # a subset (names: bench/lanstream-systems.json)
-#   npm run bench -- --report-only <batch stamp>                  # rebuild latest.md from an earlier batch
+#   npm run bench -- --report-only <batch stamp> [--until <stamp>] # rebuild latest.md from an earlier batch
 #   options: --no-build --no-floor --results DIR --warmup S --settle S (passed to the rig)
 #
 # Needs root (the rig starts Xvfb and its own PulseAudio, and installs missing Debian packages).
@@ -20,6 +20,7 @@ SECONDS_WIN=20
 REPEAT=2
 BUILD=1
 REPORT_ONLY=""
+UNTIL=()
 # One round: each lanstream entry next to the peers it is compared with.
 # (floor = the rig alone, only in round 1; more in the systems file: ffmpeg-mjpeg-lowlat-1thread, gst-mjpeg-q50,
 # ffmpeg-av-nut-lowlat, ffmpeg-pcm-pacat-join5, lanstream-warm.)
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
     --no-floor) FLOOR=0; shift ;;
     --results) RESULTS=$2; shift 2 ;;
     --report-only) REPORT_ONLY=$2; shift 2 ;;
+    --until) UNTIL=(--until "$2"); shift 2 ;;
     --warmup|--settle|--gen-fps|--probe-fps|--scene) EXTRA+=("$1" "$2"); shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -n "$REPORT_ONLY" ]; then
-  exec node scripts/bench-report.mjs --results "$RESULTS" --config "$CONFIG" --since "$REPORT_ONLY"
+  exec node scripts/bench-report.mjs --results "$RESULTS" --config "$CONFIG" --since "$REPORT_ONLY" ${UNTIL[@]+"${UNTIL[@]}"}
 fi
 
 if [ "$(id -u)" != 0 ]; then
