@@ -3,7 +3,11 @@
  * video frame that would appear before its sound is held back by the difference. Both paths are
  * measured on the server clock (capture → arrival, from PING/PONG) plus what each output adds:
  * the audio sink reports its buffer; the ffplay window's push-to-pixels time was measured
- * (p50 34 ms under Xvfb, window-sink.ts). Only the newest held frame waits; a newer one replaces it.
+ * (p50 34 ms under Xvfb, window-sink.ts).
+ *
+ * Each held frame keeps its own due time (a hold longer than one frame interval must not make
+ * every frame replace the one before it: measured on the rig, that cut 30 fps to 20). When the
+ * timer fires, the newest frame that is due is shown and older due ones are skipped.
  */
 export interface AvSyncOptions {
   enabled: boolean;
@@ -17,12 +21,16 @@ export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled:
 
 /** Below this a timer would cost more jitter than it removes. */
 const MIN_HOLD_MS = 4;
+/** Frames waiting at most (150 ms at 30 fps is 5): beyond that the oldest is skipped. */
+const MAX_HELD = 8;
 
 export class AvSync {
   readonly #o: AvSyncOptions;
   #audioArrivalMs: number[] = [];
-  #held: { timer: NodeJS.Timeout; show: () => void } | null = null;
+  #held: { dueMs: number; show: () => void }[] = [];
+  #timer: NodeJS.Timeout | null = null;
   heldFrames = 0;
+  skippedFrames = 0;
 
   constructor(o: AvSyncOptions) {
     this.#o = o;
@@ -43,26 +51,45 @@ export class AvSync {
     return hold < MIN_HOLD_MS ? 0 : Math.min(hold, this.#o.maxHoldMs);
   }
 
-  /** Show now, or after holdMs; a frame already waiting is replaced (dropped). */
-  schedule(holdMs: number, show: () => void): void {
-    if (this.#held) {
-      clearTimeout(this.#held.timer);
-      this.#held = null;
-    }
-    if (holdMs <= 0) {
+  /** Show now, or once holdMs have passed. Frames are shown in order; a due frame skips older due ones. */
+  schedule(holdMs: number, show: () => void, nowMs = performance.now()): void {
+    if (holdMs <= 0 && this.#held.length === 0) {
       show();
       return;
     }
     this.heldFrames++;
-    const timer = setTimeout(() => {
-      this.#held = null;
-      show();
-    }, holdMs);
-    this.#held = { timer, show };
+    // Never before a frame that came earlier: due times stay in arrival order.
+    const lastDue = this.#held.at(-1)?.dueMs ?? 0;
+    this.#held.push({ dueMs: Math.max(nowMs + holdMs, lastDue), show });
+    while (this.#held.length > MAX_HELD) {
+      this.#held.shift();
+      this.skippedFrames++;
+    }
+    this.#arm(nowMs);
   }
 
   close(): void {
-    if (this.#held) clearTimeout(this.#held.timer);
-    this.#held = null;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#held = [];
+  }
+
+  #arm(nowMs: number): void {
+    if (this.#timer || this.#held.length === 0) return;
+    const wait = Math.max(0, this.#held[0]!.dueMs - nowMs);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#release(performance.now());
+    }, wait);
+  }
+
+  #release(nowMs: number): void {
+    let due: { show: () => void } | null = null;
+    while (this.#held.length > 0 && this.#held[0]!.dueMs <= nowMs + 1) {
+      if (due) this.skippedFrames++;
+      due = this.#held.shift()!;
+    }
+    due?.show();
+    this.#arm(nowMs);
   }
 }

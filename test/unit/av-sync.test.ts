@@ -23,16 +23,31 @@ t.test('no hold without enough audio, without an audio sink, or when disabled', 
   t.equal(off.holdMs(5, 40), 0, '--no-av-sync');
 });
 
-t.test('only the newest held frame is shown', async (t) => {
+t.test('held frames keep their own due times: a hold longer than a frame interval does not eat frames', async (t) => {
   const s = make();
   const shown: number[] = [];
-  s.schedule(30, () => shown.push(1));
-  s.schedule(30, () => shown.push(2));
-  s.schedule(0, () => shown.push(3));
+  // 30 fps, each held 60 ms (two frame intervals): every frame must still be shown, in order.
+  for (let i = 0; i < 6; i++) {
+    s.schedule(60, () => shown.push(i));
+    await new Promise((r) => setTimeout(r, 33));
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(shown, [0, 1, 2, 3, 4, 5], 'all six shown');
+  t.equal(s.skippedFrames, 0);
+  s.close();
+});
+
+t.test('frames that fall due together: only the newest is shown, in order with later ones', async (t) => {
+  const s = make();
+  const shown: number[] = [];
+  const now = performance.now();
+  s.schedule(20, () => shown.push(1), now);
+  s.schedule(20, () => shown.push(2), now);
+  s.schedule(0, () => shown.push(3), now); // not before the frames that came earlier
   await new Promise((r) => setTimeout(r, 60));
-  t.same(shown, [3], 'frames 1 and 2 were replaced before their time came');
-  s.schedule(10, () => shown.push(4));
-  await new Promise((r) => setTimeout(r, 40));
-  t.same(shown, [3, 4]);
+  t.same(shown, [3], 'due together: the newest wins');
+  t.equal(s.skippedFrames, 2);
+  s.schedule(0, () => shown.push(4));
+  t.same(shown, [3, 4], 'nothing held: shown at once');
   s.close();
 });

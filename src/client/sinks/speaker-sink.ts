@@ -187,8 +187,8 @@ export class SpeakerSink implements AudioSink {
 
   stats(): { bufferedMs: number; underruns: number; droppedMs: number } {
     const bufferedMs = this.pacer.queuedMs(nowMs()) + (this.bytesPerMs ? this.pendingBytes / this.bytesPerMs : 0);
-    const trimmedMs = this.drift && this.bytesPerMs ? (this.drift.removedFrames * this.frameBytes) / this.bytesPerMs : 0;
-    return { bufferedMs, underruns: this.pacer.underruns + this.silenceEpisodes, droppedMs: this.droppedMs + trimmedMs };
+    // Drift trimming (a few frames a second at most) is not counted as dropped audio.
+    return { bufferedMs, underruns: this.pacer.underruns + this.silenceEpisodes, droppedMs: this.droppedMs };
   }
 
   close(): Promise<void> {
