@@ -106,13 +106,21 @@ alive() { local p; p=$(cat "/run/netlab/$NETLAB_PREFIX/spawn/$1.pid" 2>/dev/null
 wait_gone() { local i; for i in $(seq 1 $(( $2 * 10 ))); do alive "$1" || return 0; sleep 0.1; done; "$NL" stop "$1" >/dev/null 2>&1; }
 wait_listen() { local i; for i in $(seq 1 200); do "$NL" exec srv -- ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; return 1; }
 mark() { printf '{"event":"mark","what":"%s","atMs":%s}\n' "$1" "$(date +%s%3N)" >> "$SC/marks.jsonl"; }
-begin() { SC="$OUT/$1"; mkdir -p "$SC"; meta "$1"; log "=== $1"; for h in $(seq 1 8); do "$NL" unshape "c$h" >/dev/null 2>&1; "$NL" firewall "c$h" open >/dev/null 2>&1; done; "$NL" firewall srv open >/dev/null 2>&1; }
+reap() {  # nothing a previous scenario started may survive into the next (e.g. an orphaned serve on 443)
+  local h; for h in srv c1 c2 c3 c4 c5 c6 c7 c8; do
+    ip netns pids "$NETLAB_PREFIX-$h" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+  done
+}
+begin() { reap; SC="$OUT/$1"; mkdir -p "$SC"; meta "$1"; log "=== $1"; for h in $(seq 1 8); do "$NL" unshape "c$h" >/dev/null 2>&1; "$NL" firewall "c$h" open >/dev/null 2>&1; done; "$NL" firewall srv open >/dev/null 2>&1; }
 CFG="$OUT/cfg"
 serve() {  # serve NAME TIMEOUT [ARGS...]
   local name="$1" tmo="$2"; shift 2
   run_in srv "$name" "$tmo" -- "${LS[@]}" serve --source test --port 443 --config-dir "$CFG" --json --log-level warn "$@"
   wait_listen 443 || log "serve $name not listening"
   mark "serve-up:$name"
+  # listening is not enough: an older server could hold the port. Wait for this one's 'ready'.
+  local i; for i in $(seq 1 100); do grep -q '"ready"' "$SC/$name.jsonl" 2>/dev/null && return 0; sleep 0.05; done
+  log "serve $name did not start: $(head -c 300 "$SC/$name.err")"; return 1
 }
 KEY="" FP=""
 creds() {  # the key file and the fingerprint from serve's 'ready' event (it comes just after listen)
@@ -168,7 +176,7 @@ sc_restart() {  # 3. server SIGKILL + restart
   begin restart
   serve serve 120; creds serve
   watch c1 watch 25; sleep 6
-  local sp; sp=$(pgrep -s "$(cat "/run/netlab/$NETLAB_PREFIX/spawn/serve.pid")" -f "lanstream.js serve" | head -1)
+  local sp; sp=$(pgrep -s "$(cat "/run/netlab/$NETLAB_PREFIX/spawn/serve.pid")" -x node | head -1)   # the node process itself, not its timeout wrapper
   mark kill; kill -KILL "$sp"; sleep 2
   "$NL" stop serve >/dev/null 2>&1
   serve serve2 120
@@ -188,6 +196,10 @@ sc_ttfp() {  # 5. time to first picture, 10 runs
   serve serve 300; creds serve
   local i; for i in $(seq 1 10); do
     watch c1 "run$i" 10 --snapshot "$SC/run$i.jpg"; wait_gone "run$i" 20; sleep 1
+  done
+  # cold: 3 s apart, past serve's 2 s capture linger, so each viewer waits for ffmpeg to start
+  for i in $(seq 1 5); do
+    sleep 3; watch c1 "cold$i" 10 --snapshot "$SC/cold$i.jpg"; wait_gone "cold$i" 20
   done
   "$NL" stop serve >/dev/null 2>&1
 }
