@@ -92,7 +92,7 @@ export interface WatchApiOptions {
   /** 0–100, with playback. */
   volume?: number;
   audioBufferMs?: number;
-  audioOutput?: 'auto' | 'speaker' | 'pacat';
+  audioOutput?: 'auto' | 'audio-io' | 'speaker' | 'pacat';
   /** Also write video + audio to this .mkv file (server timestamps, playable even if the process dies). */
   record?: string;
   /** Give up after the server is gone this long; default never (null). */
@@ -157,7 +157,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
       return sink;
     },
     openAudioSink: async (params) => {
-      if (playback) return openAudio(params, options.audioOutput ?? 'auto', { volume, audioBufferMs: options.audioBufferMs ?? 40, logger, events: events('audio') });
+      if (playback) return openAudio(params, options.audioOutput ?? 'auto', { volume, audioBufferMs: options.audioBufferMs ?? 30, logger, events: events('audio') });
       const sink = new NullAudioSink();
       await sink.start(params);
       return sink;

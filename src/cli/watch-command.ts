@@ -13,6 +13,7 @@ import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
 import { FfplayWindowSink } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
+import { AudioIoSink, DEVICE_BUFFER_MS } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
@@ -59,7 +60,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
   const volume = parseIntIn('--volume', flags.volume, 0, 100);
   const audioBufferMs = parseIntIn('--audio-buffer-ms', flags.audioBufferMs, 10, 2000);
-  const audioOutput = parseChoice('--audio-output', flags.audioOutput, ['auto', 'speaker', 'pacat'] as const);
+  const audioOutput = parseChoice('--audio-output', flags.audioOutput, ['auto', 'audio-io', 'speaker', 'pacat'] as const);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
   const reconnectTimeoutMs = flags.reconnectTimeout ? parseDurationMs(flags.reconnectTimeout, '--reconnect-timeout') : null;
   const position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
@@ -201,7 +202,7 @@ function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; h
 
 export async function openAudio(
   params: AudioParams,
-  choice: 'auto' | 'speaker' | 'pacat' | 'null',
+  choice: 'auto' | 'audio-io' | 'speaker' | 'pacat' | 'null',
   o: { volume: number; audioBufferMs: number; logger: Logger; events: SinkEvents },
 ): Promise<AudioSink> {
   if (choice === 'null') {
@@ -210,6 +211,18 @@ export async function openAudio(
     return sink;
   }
   const log = o.logger.child({ component: 'audio' });
+  // First choice: a pull-callback output, whose jitter buffer knows its true fill level (measured
+  // 24 ms push-to-speaker into PulseAudio at the default target, vs ~120 ms for `speaker`).
+  if (choice === 'audio-io' || choice === 'auto') {
+    const sink = new AudioIoSink({ targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
+    try {
+      await sink.start(params);
+      return sink;
+    } catch (err) {
+      if (choice === 'audio-io') throw err;
+      log.warn(`${(err as Error).message}; trying the speaker package instead`);
+    }
+  }
   if (choice === 'speaker' || choice === 'auto') {
     const sink = new SpeakerSink({ targetMs: o.audioBufferMs, logger: log, volume: o.volume, events: o.events });
     try {
