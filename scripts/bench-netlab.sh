@@ -65,6 +65,9 @@ EOF
     [ -n "$p" ] && line+=",\"ffmpegKB\":$(for c in $(pgrep -P "$p"); do awk '/VmRSS/{print $2}' /proc/"$c"/status 2>/dev/null; done | awk '{s+=$1} END{print s+0}')"
     line+=",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
     echo "$line" >> "$dir/rss.jsonl"
+    # what PulseAudio itself holds for the pacat stream (the sink's audioBufferMs is a wall-clock estimate)
+    PULSE_SERVER="$pulse" pactl list sink-inputs 2>/dev/null | awk -v t="$(date +%s%3N)" '/Buffer Latency/{b=$3} /Sink Latency/{s=$3}
+      END{ if (b!="") printf "{\"type\":\"pulse\",\"atMs\":%s,\"bufferUs\":%s,\"sinkUs\":%s}\n", t, b, s }' >> "$dir/pulse.jsonl"
     [ $(( $(date +%s) - t0 )) -gt $((dur + 90)) ] && break
     sleep 10
   done
@@ -191,17 +194,19 @@ sc_fanout() {  # 4. 8 viewers, one throttled to 1 Mbit/s
   for h in 1 2 3 4 5 6 7 8; do wait_gone "v$h" 60; done
   "$NL" stop serve >/dev/null 2>&1
 }
-sc_ttfp() {  # 5. time to first picture, 10 runs
+sc_ttfp() {  # 5. time to first picture: 10 runs with the capture kept warm, 5 cold
   begin ttfp
-  serve serve 300; creds serve
+  serve serve 300 --keep-warm; creds serve
   local i; for i in $(seq 1 10); do
     watch c1 "run$i" 10 --snapshot "$SC/run$i.jpg"; wait_gone "run$i" 20; sleep 1
   done
-  # cold: 3 s apart, past serve's 2 s capture linger, so each viewer waits for ffmpeg to start
+  "$NL" stop serve >/dev/null 2>&1
+  # cold: default serve, runs 3 s apart (past its 2 s capture linger): each viewer waits for ffmpeg to start
+  serve serve-cold 300; creds serve-cold
   for i in $(seq 1 5); do
     sleep 3; watch c1 "cold$i" 10 --snapshot "$SC/cold$i.jpg"; wait_gone "cold$i" 20
   done
-  "$NL" stop serve >/dev/null 2>&1
+  "$NL" stop serve-cold >/dev/null 2>&1
 }
 sc_fw443() {  # 6. strict 443-only firewall on both sides
   begin fw443
