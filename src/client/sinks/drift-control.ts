@@ -17,7 +17,11 @@ export interface DriftControlOptions {
 
 /** At 0.5 % the pitch moves by ~9 cents: below what listeners notice on speech. */
 const FASTEST_STRIDE = 200;
-const GENTLE_STRIDE = 1000;
+/**
+ * Proportional: 0.1 % of the frames per ms above the band, so a 0.3 % clock difference settles
+ * ~3 ms above it instead of riding up to where a fixed gentle rate finally matches.
+ */
+const RATE_PER_MS = 0.001;
 
 export class DriftControl {
   readonly #targetMs: number;
@@ -59,7 +63,7 @@ export class DriftControl {
     if (this.#levelMs === null) return 0;
     const excess = this.#levelMs - this.#targetMs - this.#deadBandMs;
     if (excess <= 0) return 0;
-    return excess > 10 ? FASTEST_STRIDE : GENTLE_STRIDE;
+    return Math.max(FASTEST_STRIDE, Math.round(1 / (excess * RATE_PER_MS)));
   }
 
   /**
@@ -75,9 +79,10 @@ export class DriftControl {
     }
     // Frame indexes (in this packet) to skip.
     const skips: number[] = [];
-    let next = stride - 1 - this.#sinceDropFrames;
+    // Overdue (the stride just got shorter): drop the first frame now, then every `stride`.
+    let next = Math.max(0, stride - 1 - this.#sinceDropFrames);
     while (next < frames) {
-      skips.push(Math.max(0, next));
+      skips.push(next);
       next += stride;
     }
     this.#sinceDropFrames = skips.length ? frames - 1 - skips[skips.length - 1]! : this.#sinceDropFrames + frames;

@@ -34,7 +34,7 @@ export class JitterBuffer {
     this.#bytesPerMs = (o.sampleRateHz * this.#frameBytes) / 1000;
     this.#targetMs = o.targetMs;
     this.#burstMarginMs = o.burstMarginMs ?? Math.max(40, o.targetMs);
-    this.#drift = new DriftControl({ targetMs: o.targetMs, deadBandMs: 3 });
+    this.#drift = new DriftControl({ targetMs: o.targetMs, deadBandMs: 2 });
   }
 
   get bufferedMs(): number {
