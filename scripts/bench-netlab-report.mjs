@@ -465,7 +465,7 @@ if (parts.some(Boolean)) {
     fw ? `| works through a strict 443-only firewall | ${fw.ok ? 'yes' : 'no'} | ${yes(fw.ok)} |` : '',
     '',
     ...parts.filter(Boolean).map((p) => p.md),
-  ].filter((l) => l !== '').join('\n').replace(/\n## /g, '\n\n## ').replace(/\n\| target/, '\n\n| target') + '\n';
+  ].filter((l) => l !== '').join('\n').replace(/\n## /g, '\n\n## ').replace(/\n\| target/, '\n\n| target').replace(/\n{3,}/g, '\n\n') + '\n';
   const file = outIdx >= 0 ? args[outIdx + 1] : 'bench/results/netlab.md';
   writeFileSync(file, md);
   console.log(`wrote ${file}`);
