@@ -6,9 +6,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
-import { runServe } from './serve-command.js';
-import { runWatch } from './watch-command.js';
-import { runDevices } from './devices-command.js';
 import { Output } from './output.js';
 
 import { VERSION_AGENT } from './common.js';
@@ -27,6 +24,8 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--log-file <file>', 'write logs (pino JSON) to this file instead of stderr').env('LANSTREAM_LOG_FILE'));
 }
 
+// Each command's module is loaded only when that command runs: `watch` does not pay for the
+// server's capture stack at start-up, and the other way round (first picture is a target).
 export function buildProgram(output: Output): Command {
   const program = new Command('lanstream')
     .description('Live camera + microphone between machines on a LAN, over one TLS connection.')
@@ -70,7 +69,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--no-preflight', 'do not open the devices once at start to check them'))
       .addOption(new Option('--key <key>', 'access key viewers must prove (default: generated and kept in the config dir)').env('LANSTREAM_KEY'))
       .addOption(new Option('--new-key', 'generate a new access key (old connect lines stop working)'))
-      .action(async (opts) => runServe(opts, output)),
+      .action(async (opts) => (await import('./serve-command.js')).runServe(opts, output)),
   );
 
   commonOptions(
@@ -97,7 +96,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--record <file.mkv>', 'also write video + audio to this Matroska file (server timestamps; playable even if killed)'))
       .addOption(new Option('--snapshot <file>', 'write one picture (.jpg or .png) and exit 0; implies --no-playback'))
       .addOption(new Option('--snapshot-size <WxH>', 'resize the --snapshot picture (exact size, centre crop)'))
-      .action(async (target, opts) => runWatch(target, opts, output)),
+      .action(async (target, opts) => (await import('./watch-command.js')).runWatch(target, opts, output)),
   );
 
   program
@@ -105,7 +104,7 @@ export function buildProgram(output: Output): Command {
     .description('list the cameras and microphones ffmpeg can open here, with the value to pass')
     .addOption(new Option('--ffmpeg <path>', 'ffmpeg binary').env('LANSTREAM_FFMPEG'))
     .addOption(new Option('--json', 'print JSON'))
-    .action(async (opts) => runDevices(opts, output));
+    .action(async (opts) => (await import('./devices-command.js')).runDevices(opts, output));
 
   for (const cmd of program.commands) {
     cmd.exitOverride().addHelpText('after', `\n${EXIT_CODES_HELP}`).configureOutput({ outputError: () => undefined });

@@ -20,7 +20,7 @@ import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sin
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
 import type { AudioParams } from '../protocol/messages.js';
-import { locateCompanion, locateFfmpeg, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
+import { locateCompanion, locateFfmpeg, resolveExecutable, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
 import { exitCodeFor } from './exit-codes.js';
 import { runUntilDone } from './lifecycle.js';
 import type { Output } from './output.js';
@@ -77,17 +77,41 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const recorder = scripted.recordFfmpeg ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger }) : null;
 
   const wantVideo = flags.video;
-  // Locate ffplay before connecting: a missing window program should fail fast, not after the handshake.
-  let ffplayPath: string | null = null;
-  if (flags.playback && flags.video) {
-    const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
-    ffplayPath = flags.ffplay ? await verifyCompanion('ffplay', flags.ffplay, '--ffplay') : await locateCompanion('ffplay', ffmpegPath);
-  }
   // ASCII only: ffplay (SDL2) sets a non-ASCII title as mojibake in WM_NAME and leaves _NET_WM_NAME,
   // which window managers show, at "ffplay" (seen with an em dash under Xvfb, ffplay 5.1).
   const title = `lanstream - ${target.host}`;
+  const windowWanted = Boolean(flags.playback && flags.video);
+  // Finding ffplay (two `-version` runs) and starting it (SDL, GL) take a few hundred ms: both run
+  // while the connection is made instead of after it. A missing ffplay still fails the command
+  // (exit 5) before anything plays — start() below waits for this too.
+  const ffplayFound: Promise<string | null> = windowWanted
+    ? (async () => {
+        if (flags.ffplay) return verifyCompanion('ffplay', flags.ffplay, '--ffplay');
+        // The usual case, ffplay on PATH: take it without running anything (a broken binary is
+        // still reported, by the window sink when it fails to start).
+        if (!flags.ffmpeg) {
+          const onPath = await resolveExecutable('ffplay', process.env);
+          if (onPath) return onPath;
+        }
+        const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
+        return locateCompanion('ffplay', ffmpegPath);
+      })()
+    : Promise.resolve(null);
+  ffplayFound.catch(() => undefined); // reported where it is awaited
   // The status overlay lives in the window; only with a window.
-  const overlay = flags.playback && ffplayPath ? new OverlayText() : null;
+  const overlay = windowWanted ? new OverlayText() : null;
+  const makeWindow = (ffplayPath: string) =>
+    new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'), overlayFilter: overlay?.filter() });
+  // Speculative: servers send MJPEG unless told otherwise; that window opens now, another codec
+  // replaces it at WELCOME.
+  let earlyWindow: Promise<FfplayWindowSink> | null = windowWanted
+    ? ffplayFound.then(async (ffplayPath) => {
+        const sink = makeWindow(ffplayPath!);
+        await sink.start({ codec: 'mjpeg', width: 0, height: 0, fps: 0 });
+        return sink;
+      })
+    : null;
+  earlyWindow?.catch(() => undefined);
   let viewer: Viewer;
   const sinkEvents = (kind: 'video' | 'audio'): SinkEvents => ({
     onError: (err) => viewer.onSinkEvent(kind, 'error', err),
@@ -110,9 +134,15 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     recorder: recorder ?? undefined,
     ffmpegPath: flags.ffmpeg,
     openVideoSink: async (params) => {
-      const sink = flags.playback && ffplayPath
-        ? new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'), overlayFilter: overlay?.filter() })
-        : new NullVideoSink();
+      const early = earlyWindow;
+      earlyWindow = null; // once: a window reopened after a crash is a new one
+      if (early) {
+        const window = await early;
+        if (params.codec === 'mjpeg') return window;
+        await window.close();
+      }
+      const ffplayPath = await ffplayFound;
+      const sink = ffplayPath ? makeWindow(ffplayPath) : new NullVideoSink();
       await sink.start(params);
       return sink;
     },
@@ -142,9 +172,14 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
   try {
-    await viewer.start();
+    const [started, found] = await Promise.allSettled([viewer.start(), ffplayFound]);
+    // A missing window program is the error to report even if the connection failed too.
+    if (found.status === 'rejected') throw found.reason;
+    if (started.status === 'rejected') throw started.reason;
   } catch (err) {
     controls.close();
+    await viewer.close();
+    await earlyWindow?.then((w) => w.close()).catch(() => undefined);
     overlay?.close();
     await recorder?.close();
     throw err;

@@ -7,7 +7,6 @@
  */
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { LanstreamError, usageError } from '../shared/errors.js';
 
 export type SnapshotFormat = 'jpeg' | 'png';
@@ -82,6 +81,7 @@ export async function writeSnapshot(
   let width: number;
   let height: number;
   try {
+    const { default: sharp } = await import('sharp'); // lazy: ~60 ms at every start-up otherwise
     if (format === 'jpeg' && !o.size) {
       const meta = await sharp(jpeg).metadata(); // proves the bytes decode before we pass them through
       image = jpeg;

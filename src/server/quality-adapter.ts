@@ -7,7 +7,6 @@
  * measured delivery rate would carry the level above with room to spare. Other viewers keep
  * the full stream: one encoder, one slow link, no effect on the rest.
  */
-import sharp from 'sharp';
 
 export interface QualityLevel {
   /** Fraction of the source width/height. */
@@ -90,5 +89,7 @@ export async function reduceJpeg(jpeg: Buffer, level: number, width: number, hei
   const q = QUALITY_LEVELS[level]!;
   const w = Math.max(16, Math.round((width * q.scale) / 2) * 2);
   const h = Math.max(16, Math.round((height * q.scale) / 2) * 2);
+  // Loaded on first use: most sessions never need it, and it costs ~60 ms at start-up.
+  const { default: sharp } = await import('sharp');
   return sharp(jpeg, { sequentialRead: true }).resize(w, h, { fit: 'fill', kernel: 'linear' }).jpeg({ quality: q.jpegQuality, mozjpeg: false }).toBuffer();
 }

@@ -8,7 +8,6 @@
  */
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { LanstreamError } from '../../shared/errors.js';
 
 const VERSION_TIMEOUT_MS = 5_000;
@@ -126,6 +125,9 @@ function installHint(platform: NodeJS.Platform): string {
 
 /** null when `<file> -version` runs and names the expected program, else a short reason. */
 async function versionProblem(file: string, program: string): Promise<string | null> {
+  // Loaded here, not at the top: `watch` finds ffplay while it connects, and execa's ~100 ms of
+  // module loading would otherwise sit on every start-up.
+  const { execa } = await import('execa');
   const result = await execa(file, ['-version'], {
     stdin: 'ignore',
     reject: false,
