@@ -68,6 +68,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--keep-warm', 'keep the camera and microphone open without viewers (faster first picture)'))
       .addOption(new Option('--no-preflight', 'do not open the devices once at start to check them'))
       .addOption(new Option('--key <key>', 'access key viewers must prove (default: generated and kept in the config dir)').env('LANSTREAM_KEY'))
+      .addOption(new Option('--record <file.mkv>', 'also record what is served (video + audio, server timestamps) to this Matroska file'))
       .addOption(new Option('--new-key', 'generate a new access key (old connect lines stop working)'))
       .action(async (opts) => (await import('./serve-command.js')).runServe(opts, output)),
   );

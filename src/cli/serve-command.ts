@@ -8,6 +8,8 @@ import { createLogger } from '../shared/logger.js';
 import { Server } from '../server/serve.js';
 import type { Platform } from '../server/capture/capture-types.js';
 import { runUntilDone } from './lifecycle.js';
+import { checkServeRecord, startServeRecorder } from './serve-recorder.js';
+import type { Viewer } from '../client/watch.js';
 import { ServeStatus } from './serve-status.js';
 import type { Output } from './output.js';
 import { parseDurationMs, parseIntIn, parsePort, parseSize } from './parse.js';
@@ -40,6 +42,7 @@ export interface ServeFlags extends CommonFlags {
   preflight: boolean;
   key?: string;
   newKey?: boolean;
+  record?: string;
 }
 
 export async function runServe(flags: ServeFlags, output: Output): Promise<void> {
@@ -48,6 +51,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   const port = parsePort(flags.port);
   const { width, height } = parseSize(flags.size);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
+  if (flags.record) await checkServeRecord(flags.record);
   const logger = createLogger(loggerOptions(flags));
   const server = new Server({
     port,
@@ -111,9 +115,26 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
     statsTimer.unref();
   }
+  let recording: Viewer | null = null;
+  let recordFailed: (err: Error) => void = () => undefined;
+  const ended = new Promise<void>((_resolve, reject) => (recordFailed = reject)); // only a failed recording ends serve on its own
+  if (flags.record) {
+    try {
+      recording = await startServeRecorder({ file: flags.record, ready, insecure: Boolean(flags.insecure), ffmpeg: flags.ffmpeg, logger, onError: (err) => recordFailed(err) });
+      output.event('recording', { file: flags.record });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
   let code: number;
   try {
-    code = await runUntilDone({ durationMs, close: () => server.close(), ended: new Promise<void>(() => undefined) });
+    // The recorder closes first (its file is finished), then the server.
+    const close = async () => {
+      await recording?.close();
+      await server.close();
+    };
+    code = await runUntilDone({ durationMs, close, ended });
   } finally {
     if (statsTimer) clearInterval(statsTimer);
     status.done();

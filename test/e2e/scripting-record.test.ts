@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { descendants, spawnCli, startServe } from '../helpers/cli.js';
 import { probeMedia } from '../helpers/media-probe.js';
-import { hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { freePort, hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 
 const skip = !hasCommand('ffprobe') && 'ffprobe missing';
 
@@ -63,4 +63,24 @@ t.test('kill -9 of the watch process: the file is finished by ffmpeg and lasts a
   const probe = await probeMedia(file);
   t.same(probe.streams.map((s) => s.codecType), ['video', 'audio'], 'both streams');
   t.ok(probe.durationS !== null && Math.abs(probe.durationS - recordedS) <= 1, `file lasts ${probe.durationS} s for ${recordedS.toFixed(2)} s of recording`);
+});
+
+t.test('serve --record --duration 4s: the server records its own stream (mjpeg + audio, ~4 s), exit 0', { skip }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-serve-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'served.mkv');
+  const proc = spawnCli(['serve', '--source', 'test', '--size', '320x240', '--port', String(await freePort()), '--host', '127.0.0.1', '--config-dir', dir, '--record', file, '--duration', '4s', '--json']);
+  t.teardown(() => proc.destroy());
+  const { code } = await proc.exited;
+  t.equal(code, 0, 'exit 0 when --duration elapsed');
+  t.ok(proc.events().some((e) => e.event === 'recording'), 'a recording event');
+  const probe = await probeMedia(file);
+  t.same(probe.streams.map((s) => `${s.codecType}:${s.codecName}`), ['video:mjpeg', 'audio:pcm_s16le'], 'both streams');
+  t.ok(probe.durationS !== null && probe.durationS >= 2.5 && probe.durationS <= 4.5, `file lasts ${probe.durationS} s (4 s minus start-up)`);
+});
+
+t.test('serve --record to a wrong extension is a usage error before anything starts', async (t) => {
+  const proc = spawnCli(['serve', '--source', 'test', '--port', String(await freePort()), '--record', '/tmp/x.mp4']);
+  const { code } = await proc.exited;
+  t.equal(code, 2);
 });

@@ -1,0 +1,58 @@
+/**
+ * `serve --record <file.mkv>`: the server records its own stream through a viewer on loopback —
+ * the same path (and the same RecorderSink with server timestamps) as `watch --record`, so there is
+ * one recorder, not two. It counts as a viewer, which keeps capture running while it records.
+ * Lives in the CLI layer because it wires client code to the server (they never import each other).
+ */
+import type { Logger } from '../shared/logger.js';
+import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
+import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
+import { Viewer } from '../client/watch.js';
+import type { ServerReady } from '../server/serve.js';
+import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
+import { VERSION_AGENT } from './common.js';
+
+/** Checks the flag before the server starts (exit 2 for a bad path, like watch). */
+export async function checkServeRecord(file: string): Promise<void> {
+  checkRecordFile(file);
+  await assertWritableFile('--record', file);
+}
+
+export async function startServeRecorder(o: {
+  file: string;
+  ready: ServerReady;
+  insecure: boolean;
+  ffmpeg?: string;
+  logger: Logger;
+  onError: (err: Error) => void;
+}): Promise<Viewer> {
+  const recorder = new RecorderSink({ file: o.file, ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }), logger: o.logger });
+  const viewer = new Viewer({
+    host: '127.0.0.1',
+    port: o.ready.port,
+    key: o.ready.accessKey,
+    fingerprint: o.ready.fingerprint ?? undefined,
+    insecure: o.insecure,
+    knownHosts: null,
+    video: true,
+    audio: true,
+    reconnectTimeoutMs: null,
+    avSync: { enabled: false },
+    agent: `${VERSION_AGENT} (serve --record)`,
+    logger: o.logger.child({ component: 'serve-recorder' }),
+    recorder,
+    openVideoSink: async (p) => {
+      const s = new NullVideoSink();
+      await s.start(p);
+      return s;
+    },
+    openAudioSink: async (p) => {
+      const s = new NullAudioSink();
+      await s.start(p);
+      return s;
+    },
+  });
+  viewer.on('record-error', (err) => o.onError(err));
+  await viewer.start();
+  return viewer;
+}
