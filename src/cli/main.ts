@@ -88,7 +88,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--audio-buffer-ms <ms>', 'audio output delay target: jitter buffer + device buffer').default('30').env('LANSTREAM_AUDIO_BUFFER_MS'))
       .addOption(new Option('--audio-output <out>', 'audio-io = pull-callback output (ALSA/Core Audio/MME), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order').choices(['auto', 'audio-io', 'speaker', 'pacat']).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
       .addOption(new Option('--overlay', 'show live stats in the video window from the start (toggle with the o key)'))
-      .addOption(new Option('--no-av-sync', 'show video at once even when its sound comes later (lowest video delay)'))
+      .addOption(new Option('--av-sync', 'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)'))
       .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
       .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))
       .addOption(new Option('--borderless', 'window without decorations'))

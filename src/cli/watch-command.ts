@@ -43,7 +43,7 @@ export interface WatchFlags extends CommonFlags {
   ffplay?: string;
   windowPosition?: string;
   borderless?: boolean;
-  avSync: boolean;
+  avSync?: boolean;
   overlay?: boolean;
   reconnectTimeout?: string;
   wait?: boolean;
@@ -128,7 +128,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     audio: flags.audio && !flags.snapshot,
     reconnectTimeoutMs,
     retryFirst: Boolean(flags.wait),
-    avSync: { enabled: flags.avSync !== false && flags.playback !== false },
+    avSync: { enabled: Boolean(flags.avSync) && flags.playback !== false },
     agent: VERSION_AGENT,
     logger,
     recorder: recorder ?? undefined,

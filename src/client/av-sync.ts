@@ -17,7 +17,12 @@ export interface AvSyncOptions {
   maxHoldMs: number;
 }
 
-export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled: true, displayDelayMs: 34, maxHoldMs: 150 });
+/**
+ * Off unless asked for (`watch --av-sync`): on the glass-to-glass rig (bench batch 2026-11-25
+ * 17:24) the two paths already arrived together (skew +2 ms, video p50 51 ms) and the hold, which
+ * cannot see the capture-side delays, overshot to −23 ms and cost 24 ms of video latency.
+ */
+export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled: false, displayDelayMs: 34, maxHoldMs: 150 });
 
 /** Below this a timer would cost more jitter than it removes. */
 const MIN_HOLD_MS = 4;
