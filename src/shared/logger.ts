@@ -4,7 +4,11 @@
  */
 import { Writable } from 'node:stream';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty only when logs go to a terminal: scripts and the bench never pay its ~25 ms at start-up.
+const require = createRequire(import.meta.url);
 
 export type { Logger };
 
@@ -30,6 +34,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         process.stderr.write(`\r\x1b[2K${chunk.toString()}`, () => done());
       },
     });
+    const pretty = require('pino-pretty') as typeof PinoPretty;
     return pino({ level, base: undefined }, pretty({ destination: toTerminal, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }));
   }
   return pino({ level, base: undefined }, pino.destination({ dest: 2, sync: true }));
