@@ -8,7 +8,7 @@ import path from 'node:path';
 import { VERSION_AGENT } from './cli/common.js';
 import { openAudio } from './cli/watch-command.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from './client/known-hosts.js';
-import { NullAudioSink, NullVideoSink } from './client/sinks/null-sink.js';
+import { NullVideoSink, openNullAudioSink } from './client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from './client/sinks/recorder-sink.js';
 import { FfplayWindowSink } from './client/sinks/window-sink.js';
 import { Viewer } from './client/watch.js';
@@ -158,9 +158,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
     },
     openAudioSink: async (params) => {
       if (playback) return openAudio(params, options.audioOutput ?? 'auto', { volume, audioBufferMs: options.audioBufferMs ?? 30, logger, events: events('audio') });
-      const sink = new NullAudioSink();
-      await sink.start(params);
-      return sink;
+      return openNullAudioSink(params);
     },
   });
   try {

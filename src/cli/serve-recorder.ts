@@ -5,7 +5,7 @@
  * Lives in the CLI layer because it wires client code to the server (they never import each other).
  */
 import type { Logger } from '../shared/logger.js';
-import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
+import { openNullAudioSink, openNullVideoSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
 import { Viewer } from '../client/watch.js';
 import type { ServerReady } from '../server/serve.js';
@@ -41,16 +41,8 @@ export async function startServeRecorder(o: {
     agent: `${VERSION_AGENT} (serve --record)`,
     logger: o.logger.child({ component: 'serve-recorder' }),
     recorder,
-    openVideoSink: async (p) => {
-      const s = new NullVideoSink();
-      await s.start(p);
-      return s;
-    },
-    openAudioSink: async (p) => {
-      const s = new NullAudioSink();
-      await s.start(p);
-      return s;
-    },
+    openVideoSink: openNullVideoSink,
+    openAudioSink: openNullAudioSink,
   });
   viewer.on('record-error', (err) => o.onError(err));
   await viewer.start();

@@ -15,7 +15,7 @@ import { FfplayWindowSink } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { AudioIoSink, DEVICE_BUFFER_MS } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
-import { NullAudioSink, NullVideoSink } from '../client/sinks/null-sink.js';
+import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
@@ -240,11 +240,7 @@ export async function openAudio(
   choice: 'auto' | 'audio-io' | 'speaker' | 'pacat' | 'null',
   o: { volume: number; audioBufferMs: number; logger: Logger; events: SinkEvents },
 ): Promise<AudioSink> {
-  if (choice === 'null') {
-    const sink = new NullAudioSink();
-    await sink.start(params);
-    return sink;
-  }
+  if (choice === 'null') return openNullAudioSink(params);
   const log = o.logger.child({ component: 'audio' });
   // First choice: a pull-callback output, whose jitter buffer knows its true fill level (measured
   // 24 ms push-to-speaker into PulseAudio at the default target, vs ~120 ms for `speaker`).

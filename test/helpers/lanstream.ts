@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Server, type ServeOptions, type ServerReady } from '../../src/server/serve.js';
 import { Viewer, type WatchOptions } from '../../src/client/watch.js';
-import { NullAudioSink, NullVideoSink } from '../../src/client/sinks/null-sink.js';
+import { openNullAudioSink, openNullVideoSink } from '../../src/client/sinks/null-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 
 export interface TestServer {
@@ -82,16 +82,8 @@ export function testViewer(ts: TestServer, overrides: Partial<WatchOptions> = {}
     reconnectTimeoutMs: null,
     agent: 'lanstream-test-viewer',
     logger: silentLogger(),
-    openVideoSink: async (p) => {
-      const s = new NullVideoSink();
-      await s.start(p);
-      return s;
-    },
-    openAudioSink: async (p) => {
-      const s = new NullAudioSink();
-      await s.start(p);
-      return s;
-    },
+    openVideoSink: openNullVideoSink,
+    openAudioSink: openNullAudioSink,
     ...overrides,
   });
   const record: CountingViewer = { viewer, video: [], audio: [], states: [] };

@@ -92,3 +92,16 @@ export class NullAudioSink implements AudioSink {
     this.closed = true;
   }
 }
+
+/** Opened null sinks, for viewers that play nothing (recorders, tests, `--no-playback`). */
+export async function openNullVideoSink(params: VideoParams): Promise<NullVideoSink> {
+  const sink = new NullVideoSink();
+  await sink.start(params);
+  return sink;
+}
+
+export async function openNullAudioSink(params: AudioParams): Promise<NullAudioSink> {
+  const sink = new NullAudioSink();
+  await sink.start(params);
+  return sink;
+}
