@@ -3,6 +3,7 @@
  * the ones only the viewer knows (end-to-end latency and fps, from its STATS message) flattened
  * next to them, and on a terminal one line refreshed in place (stderr), like watch's status line.
  */
+import { drawStatusRow, endStatusRow } from '../shared/status-row.js';
 import type { SessionInfo } from '../server/session.js';
 
 export interface ViewerSummary extends SessionInfo {
@@ -67,7 +68,7 @@ export class ServeStatus {
   }
 
   done(): void {
-    if (this.#printed) process.stderr.write('\n');
+    if (this.#printed) endStatusRow();
     this.#printed = false;
   }
 
@@ -76,6 +77,6 @@ export class ServeStatus {
     const columns = process.stderr.columns || 0;
     const fitted = columns > 1 && line.length >= columns ? `${line.slice(0, columns - 2)}…` : line;
     this.#printed = true;
-    process.stderr.write(`\r\x1b[2K${fitted}`);
+    drawStatusRow(fitted);
   }
 }

@@ -2,6 +2,7 @@
  * The one-line status on a terminal (stderr, refreshed in place): state, end-to-end latency, fps,
  * audio buffer, bitrate, drops, volume. Off when stderr is not a TTY (scripts use --json).
  */
+import { drawStatusRow, endStatusRow } from '../shared/status-row.js';
 import type { StatsSnapshot } from '../client/viewer-stats.js';
 
 export class StatusLine {
@@ -25,13 +26,13 @@ export class StatusLine {
   }
 
   done(): void {
-    if (this.#enabled && this.#last) process.stderr.write('\n');
+    if (this.#enabled && this.#last) endStatusRow();
     this.#last = '';
   }
 
   #print(line: string): void {
     if (!this.#enabled) return;
     this.#last = line;
-    process.stderr.write(`\r\x1b[2K${line}`);
+    drawStatusRow(line);
   }
 }

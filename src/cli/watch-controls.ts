@@ -137,7 +137,8 @@ export class WatchControls {
 
   #render(): void {
     this.#o.overlay?.set(this.overlayText());
-    if (this.#last) this.#o.status.stats(this.#last, this.effectiveVolume);
+    // The last numbers with the current state: a redraw after "reconnecting" must not say "live".
+    if (this.#last) this.#o.status.stats({ ...this.#last, state: this.#state }, this.effectiveVolume);
   }
 
   #repaintWhileDown(): void {

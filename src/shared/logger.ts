@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { createRequire } from 'node:module';
 import type PinoPretty from 'pino-pretty';
+import { writeAboveStatusRow } from './status-row.js';
 
 // pino-pretty only when logs go to a terminal: scripts and the bench never pay its ~25 ms at start-up.
 const require = createRequire(import.meta.url);
@@ -27,11 +28,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   if (usePretty) {
-    // In the main thread, not a worker transport: each log line first clears the terminal row, so
-    // it never lands on the same row as the status line (which redraws itself on its next tick).
+    // In the main thread, not a worker transport: each log line goes above the status line
+    // (src/shared/status-row.ts), never onto its row.
     const toTerminal = new Writable({
       write(chunk: Buffer, _enc, done) {
-        process.stderr.write(`\r\x1b[2K${chunk.toString()}`, () => done());
+        writeAboveStatusRow(chunk.toString(), done);
       },
     });
     const pretty = require('pino-pretty') as typeof PinoPretty;
