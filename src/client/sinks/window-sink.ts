@@ -49,10 +49,15 @@ export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'positi
   return args;
 }
 
-/** One multipart part: boundary, headers with the exact length, the JPEG, CRLF. */
-export function mpjpegPart(jpeg: Buffer): Buffer {
+/** One multipart part as pieces (boundary + headers with the exact length, the JPEG, CRLF): written corked, the JPEG is never copied. */
+export function mpjpegPieces(jpeg: Buffer): Buffer[] {
   const head = Buffer.from(`--${MPJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`, 'latin1');
-  return Buffer.concat([head, jpeg, CRLF]);
+  return [head, jpeg, CRLF];
+}
+
+/** One multipart part as a single buffer (tests, logs). */
+export function mpjpegPart(jpeg: Buffer): Buffer {
+  return Buffer.concat(mpjpegPieces(jpeg));
 }
 const CRLF = Buffer.from('\r\n', 'latin1');
 
@@ -163,7 +168,13 @@ export class FfplayWindowSink implements VideoSink {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed) return;
     this.framesShown++;
-    this.busy = !stdin.write(this.codec === 'h264' ? Buffer.concat([jpeg, AUD_TRAILER]) : mpjpegPart(jpeg));
+    const pieces = this.codec === 'h264' ? [jpeg, AUD_TRAILER] : mpjpegPieces(jpeg);
+    // Corked: one writev for the pieces, no per-frame copy of the picture.
+    stdin.cork();
+    let ok = true;
+    for (const piece of pieces) ok = stdin.write(piece);
+    stdin.uncork();
+    this.busy = !ok;
   }
 
   /**
