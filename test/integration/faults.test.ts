@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { nowUs } from '../../src/shared/clock.js';
 import { Server } from '../../src/server/serve.js';
-import { framesBetween, latencyPercentileMs, startTestServer, testServeOptions, testViewer } from '../helpers/lanstream.js';
+import { framesBetween, latencyPercentileMs, startTestServer, testServeOptions, testViewer, type CountingViewer } from '../helpers/lanstream.js';
 import { sleep, waitFor } from '../helpers/process.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -24,16 +24,23 @@ async function liveViewerThroughProxy(t: Test) {
   return { ts, proxy, v };
 }
 
-t.test('a link slower than the stream: latency stays bounded, audio keeps flowing, a fast viewer is untouched', async (t) => {
+/** A 640x360 server, one viewer through a proxy (to be slowed down) and one direct, both getting frames. */
+async function slowAndFastViewers(t: Test, beforeStart?: (slow: CountingViewer) => void) {
   const ts = await startTestServer({ width: 640, height: 360, quality: 3 });
   t.teardown(() => ts.close());
   const proxy = await startTcpProxy(ts.ready.port);
   t.teardown(() => proxy.close());
   const slow = testViewer(ts, { port: proxy.port });
   const fast = testViewer(ts);
+  beforeStart?.(slow);
   t.teardown(() => Promise.all([slow.viewer.close(), fast.viewer.close()]));
   await Promise.all([slow.viewer.start(), fast.viewer.start()]);
   await waitFor(() => slow.video.length > 10, 5000, 50);
+  return { ts, proxy, slow, fast };
+}
+
+t.test('a link slower than the stream: latency stays bounded, audio keeps flowing, a fast viewer is untouched', async (t) => {
+  const { proxy, slow, fast } = await slowAndFastViewers(t);
   const frameBytes = slow.video.slice(-10).reduce((a, f) => a + f.data.length, 0) / 10;
   // A third of what the stream needs (video at 30 fps + 96 kB/s of audio).
   const rate = Math.round((frameBytes * 30 + 96_000) / 3);
@@ -127,17 +134,8 @@ t.test('capture crash: ffmpeg is restarted and viewers are told', async (t) => {
 });
 
 t.test('adaptive quality: a slow viewer gets smaller frames at a better frame rate, the others the full stream', async (t) => {
-  const ts = await startTestServer({ width: 640, height: 360, quality: 3 });
-  t.teardown(() => ts.close());
-  const proxy = await startTcpProxy(ts.ready.port);
-  t.teardown(() => proxy.close());
-  const slow = testViewer(ts, { port: proxy.port });
-  const fast = testViewer(ts);
   const statuses: string[] = [];
-  slow.viewer.on('status', (s) => statuses.push(`${s.state}: ${s.message ?? ''}`));
-  t.teardown(() => Promise.all([slow.viewer.close(), fast.viewer.close()]));
-  await Promise.all([slow.viewer.start(), fast.viewer.start()]);
-  await waitFor(() => slow.video.length > 10, 5000, 50);
+  const { proxy, slow, fast } = await slowAndFastViewers(t, (v) => v.viewer.on('status', (s) => statuses.push(`${s.state}: ${s.message ?? ''}`)));
   const fullBytes = slow.video.slice(-10).reduce((a, f) => a + f.data.length, 0) / 10;
   proxy.setRate(Math.round((fullBytes * 30 + 96_000) / 4));
   await waitFor(() => statuses.some((s) => s.startsWith('quality: video reduced')), 12_000, 50, 'a quality step down');
