@@ -95,6 +95,21 @@ t.test('shows red, then blue, under its title; close() leaves no ffplay', async 
   sink.pushFrame(red, 0);
 });
 
+t.test('the very first frame is shown on its own, without waiting for a second one', async (t) => {
+  // A paused camera, or the first frame of a stream: ffplay must not spend it on probing the input
+  // (that is what `-fflags nobuffer` did: the picture waited for frame two).
+  const x = await startXvfb({ width: 640, height: 480 });
+  t.teardown(() => x.close());
+  const sink = makeSink(x, 'lanstream-first-frame-test');
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  t.notOk(ffplayArgs({ title: 'x' }).includes('nobuffer'), 'no -fflags nobuffer in the ffplay arguments');
+  sink.pushFrame(await solidJpeg({ r: 0, g: 255, b: 0 }), 0);
+  await waitFor(async () => near(await windowColor(x), { r: 0, g: 255, b: 0 }), 5000, 100, 'the single green frame on screen');
+  t.pass('one frame pushed, one picture shown');
+  t.equal(sink.stats().framesShown, 1, 'exactly one frame was handed to ffplay');
+});
+
 t.test('a changing picture follows the pushed frames quickly (push-to-pixels latency)', async (t) => {
   const x = await startXvfb({ width: 640, height: 480 });
   t.teardown(() => x.close());

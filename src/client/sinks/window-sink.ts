@@ -39,10 +39,11 @@ export interface FfplayWindowSinkOptions {
 /** ffplay arguments, exported for tests and for `--verbose` logs. */
 export function ffplayArgs(opts: Pick<FfplayWindowSinkOptions, 'title' | 'position' | 'borderless' | 'overlayFilter'>, codec: VideoCodec = 'mjpeg'): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostats'];
-  // H.264 without `-fflags nobuffer`: nobuffer throws away the packets avformat_find_stream_info read,
-  // which is the first access unit, the IDR; the decoder then waited for the next IDR (measured:
-  // first write → picture 580 ms with it, 206 ms without, MJPEG 213 ms; docs/codecs.md).
-  if (codec !== 'h264') args.push('-fflags', 'nobuffer');
+  // No `-fflags nobuffer`: it throws away the packets avformat_find_stream_info read, i.e. the first
+  // frame. For H.264 that is the IDR, and the decoder waited for the next one (first write → picture
+  // 580 ms with it, 206 ms without; docs/codecs.md); for MJPEG the first picture waited for the second
+  // frame (one frame interval: 94–102 → 66–72 ms to pixels, median of 4 under Xvfb). Past the first
+  // frame the flag changes nothing (ffplay never buffers for stream info again).
   args.push('-flags', 'low_delay', '-framedrop', '-probesize', '32', '-analyzeduration', '0');
   args.push('-sync', 'ext', '-vf', opts.overlayFilter ? `setpts=N/120/TB,${opts.overlayFilter}` : 'setpts=N/120/TB', '-an', '-sn', '-autoexit');
   args.push('-window_title', opts.title);

@@ -73,6 +73,7 @@ export class CaptureSource {
   #starting: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   #settleStart: ((err?: Error) => void) | null = null;
+  #spawnedAtUs = 0;
   #startTimer: NodeJS.Timeout | null = null;
   #restartTimer: NodeJS.Timeout | null = null;
   #failedAttempts = 0;
@@ -189,6 +190,7 @@ export class CaptureSource {
     });
     this.#process = child;
     this.#liveSinceUs = null;
+    this.#spawnedAtUs = nowUs();
     child.on('data', (chunk) => {
       if (this.#process !== child || this.#closing !== null) return;
       if (this.#framer) this.#framer.push(chunk);
@@ -203,6 +205,8 @@ export class CaptureSource {
     if (this.#closing !== null) return;
     if (this.#liveSinceUs === null) {
       this.#liveSinceUs = nowUs();
+      // Time to first picture is dominated by this on-demand start; keep it visible at debug level.
+      this.#log.debug({ firstChunkAfterMs: Math.round((this.#liveSinceUs - this.#spawnedAtUs) / 1000) }, 'first chunk from ffmpeg');
       this.#setState('live');
       this.#settleStart?.();
     }

@@ -4,8 +4,11 @@
  * PcmPacketiser frame them. One ffmpeg per medium, because one ffmpeg interleaving two live inputs
  * stalls one on the other (DESIGN §2).
  *
- * Latency flags and why: `-fflags nobuffer` and tiny `-probesize`/`-analyzeduration` so the demuxer
- * neither buffers nor probes (device inputs describe themselves); `-flush_packets 1` so every frame or
+ * Latency flags and why: tiny `-probesize`/`-analyzeduration` so the demuxer does not probe (device
+ * inputs describe themselves), and deliberately no `-fflags nobuffer`: it discards the packet that
+ * stream-info probing read, i.e. the first captured frame, so a viewer's first picture waited for the
+ * second one (x11grab 720p30, spawn → first JPEG on the pipe: median 158–171 ms with it, 112–130 ms
+ * without, 6 runs each); past the first packet it changes nothing. `-flush_packets 1` so every frame or
  * packet reaches the pipe at once; `-threads 1` on the MJPEG encoder, whose default frame threading
  * holds whole frames (measured 30–60 ms more glass to glass); pulse `fragment_size` of ~10 ms, because
  * PulseAudio's default fragment is far larger. Arguments are argv elements, never a shell string, so
@@ -18,7 +21,7 @@ import { H264_COPY, h264EncoderArgs } from './h264-args.js';
 import { opusEncoderArgs } from './opus-args.js';
 
 const COMMON_ARGS = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
-const LOW_LATENCY_INPUT_ARGS = ['-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0'];
+const LOW_LATENCY_INPUT_ARGS = ['-probesize', '32', '-analyzeduration', '0'];
 const OUTPUT_PIPE = ['-flush_packets', '1', 'pipe:1'];
 
 /** Audio arrives from capture in pieces of this duration (pulse fragment, test-source frame size). */
