@@ -132,7 +132,6 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     agent: VERSION_AGENT,
     logger,
     recorder: recorder ?? undefined,
-    ffmpegPath: flags.ffmpeg,
     openVideoSink: async (params) => {
       const early = earlyWindow;
       earlyWindow = null; // once: a window reopened after a crash is a new one

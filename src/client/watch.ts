@@ -36,8 +36,6 @@ export interface WatchOptions {
   avSync?: Partial<AvSyncOptions>;
   /** Also fed every frame and PCM packet with its server PTS (--record); started at the first WELCOME, closed last. */
   recorder?: RecorderHook;
-  /** ffmpeg for decoding Opus audio (servers with --audio-codec opus); default "ffmpeg" on PATH. */
-  ffmpegPath?: string;
 }
 
 /** What the viewer needs from a recorder (RecorderSink): one output for both media. */
@@ -230,17 +228,18 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   #startOpus(channels: number): void {
     const opus = new OpusDecoder({
-      ffmpegPath: this.#o.ffmpegPath ?? 'ffmpeg', channels, logger: this.#log,
+      channels, logger: this.#log,
       onPcm: (pcm, ptsUs, discontinuity) => {
         this.#audioSink?.pushPcm(pcm, ptsUs, discontinuity);
         this.#o.recorder?.pushPcm(pcm, ptsUs);
       },
+      // #opus stays set: a failed decoder drops packets, where a null one would let Opus bytes reach the PCM sink.
       onError: (err) => {
-        this.#opus = null;
         this.#sinkFailed('audio', err);
       },
     });
-    opus.start();
+    // Loads the WASM decoder while the audio sink opens; packets before it is ready are dropped.
+    void opus.start();
     this.#opus = opus;
   }
 
