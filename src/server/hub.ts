@@ -4,14 +4,22 @@
  * MediaMTX readers do). It also decides when capture runs: only while at least one viewer is
  * subscribed, plus a short linger, so nothing captured before a viewer joined can reach it
  * (measured: a mic opened before accept() turns the wait into permanent latency).
+ *
+ * A viewer that joins while capture runs is handed the video since the last keyframe (GopCache), so
+ * an H.264 viewer does not wait for the next IDR; the cache is emptied when capture stops, so nothing
+ * from an earlier capture reaches a later viewer.
  */
+import { MediaFlag } from '../protocol/constants.js';
 import type { CapturedChunk } from './capture/capture-types.js';
+import { GopCache } from './gop-cache.js';
 
 export type MediaKind = 'video' | 'audio';
 
 export interface HubSubscriber {
   readonly id: string;
   offer(kind: MediaKind, chunk: CapturedChunk): void;
+  /** Video since the last keyframe, offered once on subscribe before any live chunk (joiners catch up). */
+  offerBacklog?(frames: readonly CapturedChunk[]): void;
 }
 
 export interface HubOptions {
@@ -29,6 +37,7 @@ export class Hub {
   readonly #options: HubOptions;
   #lingerTimer: NodeJS.Timeout | null = null;
   #active = false;
+  readonly #gop = new GopCache();
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -45,6 +54,8 @@ export class Hub {
 
   subscribe(subscriber: HubSubscriber): void {
     this.#subscribers.set(subscriber.id, subscriber);
+    const backlog = this.#active ? this.#gop.frames() : [];
+    if (backlog.length > 0) subscriber.offerBacklog?.(backlog);
     if (this.#lingerTimer) {
       clearTimeout(this.#lingerTimer);
       this.#lingerTimer = null;
@@ -59,6 +70,7 @@ export class Hub {
       this.#lingerTimer = null;
       if (this.#subscribers.size === 0 && this.#active) {
         this.#active = false;
+        this.#gop.clear();
         this.#options.onIdle();
       }
     }, this.#options.lingerMs);
@@ -66,6 +78,7 @@ export class Hub {
   }
 
   publish(kind: MediaKind, chunk: CapturedChunk): void {
+    if (kind === 'video') this.#gop.push(chunk, (chunk.flags & MediaFlag.KEYFRAME) !== 0);
     for (const subscriber of this.#subscribers.values()) subscriber.offer(kind, chunk);
   }
 
@@ -73,6 +86,7 @@ export class Hub {
     if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
     this.#lingerTimer = null;
     this.#subscribers.clear();
+    this.#gop.clear();
     this.#active = false;
   }
 

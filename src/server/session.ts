@@ -9,6 +9,11 @@
  * window sized from the measured delivery rate and RTT, and otherwise the waiting frame is replaced
  * by the newest. Audio is small and goes first; it has its own bound (whole 10 ms packets dropped,
  * the next flagged DISCONTINUITY).
+ *
+ * Joining H.264: the hub hands a new viewer the access units since the last IDR (GopCache). They go
+ * out in order, ahead of live frames, which queue behind them (keyframe-safe: no unit is skipped)
+ * until the queue is empty; the viewer's decoder catches up in a burst instead of waiting up to a
+ * GOP for the next IDR. Measured in docs/codecs.md ("Joining a running stream").
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -94,6 +99,9 @@ export interface SessionOptions {
 
 type State = 'hello' | 'auth' | 'live' | 'closed';
 
+/** Backlog + live frames queued behind it at most (10 s at 30 fps; the hub's cache has the same bound). */
+const MAX_CATCH_UP_FRAMES = 300;
+
 export class Session implements HubSubscriber {
   readonly id = randomUUID().slice(0, 8);
   readonly address: string;
@@ -122,6 +130,8 @@ export class Session implements HubSubscriber {
   #lastVideoSentUs = nowUs();
   #audioQueue: CapturedChunk[] = [];
   #audioDiscontinuity = false;
+  /** H.264 catch-up: the cached GOP, then the live frames behind it, all sent in order. */
+  #catchUp: CapturedChunk[] = [];
   /** A new viewer starts at a keyframe; after a drop of an inter-coded frame, so does the stream. */
   #needKeyframe = true;
   #lastKeyframeAskUs = 0;
@@ -182,12 +192,30 @@ export class Session implements HubSubscriber {
     };
   }
 
+  /**
+   * The hub's GOP cache on join (H.264 only: an MJPEG viewer's next frame is as good as a cached one).
+   * Taken only while this viewer still waits for its first keyframe and the backlog starts at one.
+   */
+  offerBacklog(frames: readonly CapturedChunk[]): void {
+    if (this.#state !== 'live' || !this.#wantVideo || this.#o.video?.codec !== 'h264' || !this.#needKeyframe) return;
+    if (frames.length === 0 || (frames[0]!.flags & MediaFlag.KEYFRAME) === 0) return;
+    this.#catchUp = frames.slice(0, MAX_CATCH_UP_FRAMES);
+    this.#needKeyframe = frames.length > MAX_CATCH_UP_FRAMES;
+    if (this.#needKeyframe) this.#catchUp = [];
+    this.#pump();
+  }
+
   /** Hub fan-out: never blocks, never throws. */
   offer(kind: MediaKind, chunk: CapturedChunk): void {
     if (this.#state !== 'live') return;
     if (kind === 'video') {
       if (!this.#wantVideo) return;
       const keyframe = (chunk.flags & MediaFlag.KEYFRAME) !== 0;
+      if (this.#catchUp.length > 0) {
+        this.#queueBehindCatchUp(chunk, keyframe);
+        this.#pump();
+        return;
+      }
       if (this.#pendingVideo) {
         // Replacing a frame that was never sent drops it. With inter-frame codecs (H.264) the
         // frames after it reference it, so only the next keyframe may follow (MJPEG: all are).
@@ -370,6 +398,26 @@ export class Session implements HubSubscriber {
     this.#o.onLive(this);
   }
 
+  /**
+   * A live frame while the backlog is still going out: queued behind it (every unit references the one
+   * before). A keyframe replaces the queue (nothing before it is needed any more); a queue that grew
+   * past the bound is given up for the next keyframe, as any dropped inter-coded frame is.
+   */
+  #queueBehindCatchUp(chunk: CapturedChunk, keyframe: boolean): void {
+    if (keyframe) {
+      this.#drops.add('video', this.#catchUp.length);
+      this.#catchUp = [chunk];
+      return;
+    }
+    this.#catchUp.push(chunk);
+    if (this.#catchUp.length > MAX_CATCH_UP_FRAMES) {
+      this.#drops.add('video-until-keyframe', this.#catchUp.length);
+      this.#catchUp = [];
+      this.#videoDiscontinuity = true;
+      this.#needKeyframe = true;
+    }
+  }
+
   #transcodeNext(): void {
     const raw = this.#rawVideo;
     const video = this.#o.video;
@@ -417,7 +465,7 @@ export class Session implements HubSubscriber {
       this.#socket.destroy();
       return;
     }
-    if (this.#wantVideo && this.#pendingVideo && now - this.#lastVideoSentUs > this.#limits.maxStallMs * 1000) {
+    if (this.#wantVideo && (this.#pendingVideo || this.#catchUp.length > 0) && now - this.#lastVideoSentUs > this.#limits.maxStallMs * 1000) {
       this.bye(ByeReason.TOO_SLOW, `the link could not carry a single frame for ${this.#limits.maxStallMs / 1000} s`);
       return;
     }
@@ -439,18 +487,30 @@ export class Session implements HubSubscriber {
       this.#sendMedia('audio', flags, this.#audioSeq++, chunk);
       this.#audioSent++;
     }
+    // Catch-up frames one at a time into an empty socket buffer, like live ones, but none is replaced.
+    while (this.#catchUp.length > 0 && this.#socket.writableLength === 0 && !this.#socket.destroyed) {
+      const next = this.#catchUp[0]!;
+      if (inFlight() + next.data.length > Math.max(this.#window.bytes, next.data.length)) return;
+      this.#catchUp.shift();
+      this.#sendVideo(next);
+    }
+    if (this.#catchUp.length > 0) return;
     const video = this.#pendingVideo;
     if (video && this.#socket.writableLength === 0 && inFlight() + video.data.length <= Math.max(this.#window.bytes, video.data.length)) {
       this.#pendingVideo = null;
-      const flags = video.flags | (this.#videoDiscontinuity ? MediaFlag.DISCONTINUITY : 0);
-      this.#videoDiscontinuity = false;
-      this.#sendMedia('video', flags, this.#videoSeq++, video);
-      if (this.#videoSent === 0) this.#log.debug({ keyframe: (flags & MediaFlag.KEYFRAME) !== 0, bytes: video.data.length }, 'first video frame sent');
-      this.#videoSent++;
-      this.#lastVideoSentUs = nowUs();
-      this.#window.onVideoFrame(video.data.length);
+      this.#sendVideo(video);
       this.#transcodeNext();
     }
+  }
+
+  #sendVideo(video: CapturedChunk): void {
+    const flags = video.flags | (this.#videoDiscontinuity ? MediaFlag.DISCONTINUITY : 0);
+    this.#videoDiscontinuity = false;
+    this.#sendMedia('video', flags, this.#videoSeq++, video);
+    if (this.#videoSent === 0) this.#log.debug({ keyframe: (flags & MediaFlag.KEYFRAME) !== 0, bytes: video.data.length, backlog: this.#catchUp.length }, 'first video frame sent');
+    this.#videoSent++;
+    this.#lastVideoSentUs = nowUs();
+    this.#window.onVideoFrame(video.data.length);
   }
 
   #sendMedia(kind: MediaKind, flags: number, seq: number, chunk: CapturedChunk): void {
@@ -481,6 +541,7 @@ export class Session implements HubSubscriber {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#drops.close();
     this.#pendingVideo = null;
+    this.#catchUp = [];
     this.#rawVideo = null;
     this.#audioQueue = [];
     if (wasLive) this.#log.info({ reason, sentBytes: this.#sentBytes }, 'viewer left');

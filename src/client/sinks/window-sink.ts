@@ -21,8 +21,14 @@ export const MPJPEG_BOUNDARY = 'lanstreamframe';
 /** ffplay gets this long to exit after stdin ends (it does at once with -autoexit), then SIGTERM, then SIGKILL. */
 const EXIT_GRACE_MS = 300;
 const KILL_GRACE_MS = 1000;
-/** H.264 frames queued behind a busy ffplay before the queue is dropped and the next IDR awaited (~100 ms at 30 fps). */
-const MAX_PENDING_AUS = 3;
+/**
+ * H.264: ffplay's input may stay busy this long before the queued frames are dropped and the next IDR
+ * awaited (3 frames at 30 fps). Time, not a count: a joining viewer gets the server's cached GOP as a
+ * burst (up to a GOP of frames at once) that ffplay reads in a few ms, and that must not be dropped.
+ */
+const MAX_BUSY_MS = 100;
+/** H.264 frames queued at most, whatever the time (memory bound: 10 s at 30 fps). */
+const MAX_PENDING_AUS = 300;
 
 export interface FfplayWindowSinkOptions {
   ffplayPath: string;
@@ -73,6 +79,10 @@ export class FfplayWindowSink implements VideoSink {
   private child: ChildProcess | null = null;
   private pending: Buffer | null = null;
   private busy = false;
+  /** When ffplay's stdin last became busy (H.264 queue bound). */
+  private busySinceMs = 0;
+  /** ffplay has drained its input once: it is up and reading. */
+  private drained = false;
   private codec: VideoCodec = 'mjpeg';
   /** H.264: frames waiting for 'drain' (all needed: each references the one before). */
   private pendingAus: Buffer[] = [];
@@ -180,12 +190,13 @@ export class FfplayWindowSink implements VideoSink {
     let ok = true;
     for (const piece of pieces) ok = stdin.write(piece);
     stdin.uncork();
+    if (!ok && !this.busy) this.busySinceMs = Date.now();
     this.busy = !ok;
   }
 
   /**
    * H.264 frames depend on the ones before, so "newest only" would break the picture: a busy ffplay
-   * gets a short queue, and beyond it everything is dropped up to the next IDR.
+   * gets a queue of MAX_BUSY_MS, and beyond it everything is dropped up to the next IDR.
    */
   private pushAccessUnit(au: Buffer): void {
     const idr = isIdrAccessUnit(au);
@@ -203,15 +214,19 @@ export class FfplayWindowSink implements VideoSink {
       this.pendingAus = [];
     }
     this.pendingAus.push(au);
-    if (this.pendingAus.length > MAX_PENDING_AUS) {
-      this.framesDropped += this.pendingAus.length;
-      this.pendingAus = [];
-      this.waitIdr = true;
+    // Before its first 'drain' ffplay is still setting up SDL and reads nothing yet (~180 ms): what
+    // arrives meanwhile is the start of the picture, kept (count-bounded), not a sign of a slow window.
+    const stuck = this.drained && Date.now() - this.busySinceMs > MAX_BUSY_MS;
+    if (this.pendingAus.length > MAX_PENDING_AUS || stuck) {
+      this.framesDropped += this.pendingAus.length - (idr ? 1 : 0);
+      this.pendingAus = idr ? [au] : [];
+      this.waitIdr = !idr;
     }
   }
 
   private onDrain(): void {
     this.busy = false;
+    this.drained = true;
     if (this.codec === 'h264') {
       const queued = this.pendingAus;
       this.pendingAus = [];
