@@ -1,0 +1,45 @@
+/**
+ * A viewer that joins a running H.264 stream gets a decodable start at once (the hub's GOP cache)
+ * instead of waiting for the next IDR. The GOP is 3 s here and the joiner comes 1.2 s in, so without
+ * the cache its first frame would come ≥ 1.8 s after it went live; the bound of 400 ms from connect is
+ * the TLS handshake plus loopback transport of the cached ~36 units, with slack for a loaded 2-core
+ * machine.
+ */
+import t from 'tap';
+import { MediaFlag } from '../../src/protocol/constants.js';
+import { nowUs } from '../../src/shared/clock.js';
+import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { decodeAnnexB } from '../helpers/h264-decode.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FIRST_FRAME_BOUND_MS = 400;
+
+t.test('a late H.264 joiner starts at the cached IDR at once and decodes everything from there', { timeout: 30_000 }, async (t) => {
+  const ts = await startTestServer({ videoCodec: 'h264', audio: false, gopFrames: 90, videoBitrateKbps: 500, encoder: 'libx264' });
+  t.teardown(() => ts.close());
+  const a = testViewer(ts, { audio: false });
+  t.teardown(() => a.viewer.close());
+  await a.viewer.start();
+  await sleep(1200);
+
+  const b = testViewer(ts, { audio: false });
+  t.teardown(() => b.viewer.close());
+  const joinUs = nowUs();
+  await b.viewer.start();
+  await sleep(800);
+  await Promise.all([a.viewer.close(), b.viewer.close()]);
+
+  t.ok(b.video.length > 0, 'late joiner got video');
+  const firstMs = (b.video[0]!.arrivalUs - joinUs) / 1000;
+  t.comment(`late joiner: first frame ${firstMs.toFixed(0)} ms after it started connecting, ${b.video.length} units`);
+  t.ok((b.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'its first unit is a keyframe');
+  t.ok(firstMs <= FIRST_FRAME_BOUND_MS, `first frame ${firstMs.toFixed(0)} ms after connecting (bound ${FIRST_FRAME_BOUND_MS} ms; next IDR was ≥ 1800 ms away)`);
+  const keyframesA = a.video.filter((v) => (v.flags & MediaFlag.KEYFRAME) !== 0).length;
+  t.equal(keyframesA, 1, 'no new IDR happened while b joined (GOP 3 s): b started from the cached one');
+  t.ok(b.video.length >= 50, `the cached GOP (~36 units) and live units behind it: ${b.video.length}`);
+  t.same(b.video.map((v) => v.seq), b.video.map((_, i) => i), 'in order, none skipped');
+  t.equal(b.video[b.video.length - 1]!.ptsUs, a.video[a.video.length - 1]!.ptsUs, 'caught up: b ends on the same unit as a');
+  const decoded = await decodeAnnexB(Buffer.concat(b.video.map((v) => v.data)));
+  t.equal(decoded.frames, b.video.length, 'every unit b got decodes to a picture');
+  t.equal(decoded.stderr.trim(), '', 'without decoder errors');
+});
