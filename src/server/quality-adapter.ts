@@ -1,35 +1,58 @@
 /**
- * Per-viewer adaptive quality. When a viewer's link cannot carry the stream, the flow window
- * already drops frames (lower frame rate); past a point, smaller frames are better than fewer
- * frames: the audio queued behind each big frame shrinks too. So a viewer whose link holds back
- * (replaces while waiting for the window) over 40 % of the frames steps down (half size, then quarter size, lower JPEG quality) — its
- * frames are re-encoded with sharp, only the ones actually sent — and steps back up when its
- * measured delivery rate would carry the level above with room to spare. Other viewers keep
- * the full stream: one encoder, one slow link, no effect on the rest.
+ * Per-viewer adaptive quality, between the hub's fan-out and one session's flow window. When a
+ * viewer's link cannot carry the stream, the flow window already drops frames (lower frame rate);
+ * past a point, smaller frames are better than fewer frames: the audio queued behind each big
+ * frame shrinks too. The signal is the share of frames replaced while waiting for the window
+ * (link-bound, not CPU-bound), counted over 2 s windows. Steps, each re-encoded with sharp (only
+ * the frames actually sent): full size at a lower JPEG quality (about half the bytes), half size,
+ * quarter size. Other viewers keep the full stream: one encoder, one slow link, no effect on the rest.
+ *
+ * Why these numbers:
+ * - A link only a little too slow (12.6 Mbit/s through 10 Mbit/s) lost ~25 % of the frames
+ *   (~22 fps) and never reached the old 40 % trigger. Half the bytes at full size keeps 30 fps and
+ *   the picture size; so 15 % in two consecutive windows (4 s) steps down one level — one window
+ *   alone is a burst (a Wi-Fi hiccup, a GC pause), not a link. Over 40 % in a single window is a
+ *   link far too slow: it steps at once, as far down as the delivered share says will fit.
+ * - Probing up: after 3 calm windows (< 5 % replaced). A probe that fails (over 15 % in one of the
+ *   first 2 windows at the new level) steps straight back and doubles the calm windows the next
+ *   probe needs (3 → 6 → 12 → 24, i.e. at most one failed 2 s probe every ~50 s on a link that
+ *   stays slow); 30 windows (60 s) without a step down reset it. A probe that holds means the link
+ *   recovered: the next level up is tried after 1 calm window, so quarter → full takes ~10 s.
  */
 
 export interface QualityLevel {
   /** Fraction of the source width/height. */
   scale: number;
-  /** sharp JPEG quality 1–100. */
+  /** sharp JPEG quality 1–100; 0 = the captured frame, untouched. */
   jpegQuality: number;
+  /**
+   * Bytes per frame relative to the captured frame, measured with sharp on 720p frames captured
+   * at ffmpeg -q:v 5 (testsrc2 and a noisy camera-like picture; see docs/architecture.md).
+   */
+  sizeRatio: number;
 }
 
 export const QUALITY_LEVELS: readonly QualityLevel[] = [
-  { scale: 1, jpegQuality: 0 }, // 0 = the captured frame, untouched
-  { scale: 0.5, jpegQuality: 60 },
-  { scale: 0.25, jpegQuality: 50 },
+  { scale: 1, jpegQuality: 0, sizeRatio: 1 },
+  { scale: 1, jpegQuality: 45, sizeRatio: 0.5 },
+  { scale: 0.5, jpegQuality: 60, sizeRatio: 0.22 },
+  { scale: 0.25, jpegQuality: 50, sizeRatio: 0.07 },
 ];
 
-/** Bytes per frame relative to level 0, measured on the bench's scene (720p, q5): a starting guess. */
-const SIZE_RATIO = [1, 0.22, 0.07];
-
 const EVAL_EVERY_US = 2_000_000;
-/** Share of frames replaced while waiting for the flow window (link-bound, not CPU-bound). */
-const DOWN_ABOVE_BLOCKED = 0.4;
+/** Share of frames replaced while waiting for the flow window, per 2 s window. */
+const DOWN_ABOVE_BLOCKED = 0.15;
+const DOWN_SUSTAINED_WINDOWS = 2;
+const DOWN_AT_ONCE_ABOVE_BLOCKED = 0.4;
+/** The level chosen after a severe window should carry its frames with this much room left. */
+const FIT_MARGIN = 0.9;
 const STABLE_BELOW_BLOCKED = 0.05;
 const UP_HEADROOM = 1.5;
 const PROBE_AFTER_STABLE_WINDOWS = 3;
+const PROBE_AFTER_MAX_WINDOWS = 24;
+/** Windows at the new level during which going over the threshold counts as a failed probe. */
+const PROBE_WINDOWS = 2;
+const BACKOFF_RESET_WINDOWS = 30;
 
 export class QualityAdapter {
   #level = 0;
@@ -38,9 +61,21 @@ export class QualityAdapter {
   #windowStartUs: number | null = null;
   #fullFrameBytes = 0;
   #stableWindows = 0;
+  #overWindows = 0;
+  /** Windows since the last step up; null when the last change was a step down (or none). */
+  #sinceUpWindows: number | null = null;
+  #failedProbes = 0;
+  #climbing = false;
+  #sinceDownWindows = 0;
 
   get level(): number {
     return this.#level;
+  }
+
+  /** Calm windows the next probe up needs (grows after failed probes). */
+  get probeAfterWindows(): number {
+    if (this.#climbing) return 1;
+    return Math.min(PROBE_AFTER_MAX_WINDOWS, PROBE_AFTER_STABLE_WINDOWS * 2 ** this.#failedProbes);
   }
 
   onOffered(fullFrameBytes: number): void {
@@ -60,36 +95,81 @@ export class QualityAdapter {
   evaluate(nowUs: number, rateBytesPerS: number | null, fps: number): number | null {
     if (this.#windowStartUs === null) this.#windowStartUs = nowUs;
     if (nowUs - this.#windowStartUs < EVAL_EVERY_US || this.#offered < fps) return null;
-    const blocked = this.#blocked / this.#offered;
+    const blocked = Math.min(1, this.#blocked / this.#offered);
     this.#offered = 0;
     this.#blocked = 0;
     this.#windowStartUs = nowUs;
-    if (blocked > DOWN_ABOVE_BLOCKED && this.#level < QUALITY_LEVELS.length - 1) {
+
+    const probing = this.#sinceUpWindows !== null && this.#sinceUpWindows < PROBE_WINDOWS;
+    if (this.#sinceUpWindows !== null) this.#sinceUpWindows++;
+    this.#sinceDownWindows++;
+    if (this.#sinceDownWindows >= BACKOFF_RESET_WINDOWS) this.#failedProbes = 0;
+    this.#overWindows = blocked > DOWN_ABOVE_BLOCKED ? this.#overWindows + 1 : 0;
+
+    const last = QUALITY_LEVELS.length - 1;
+    const severe = blocked > DOWN_AT_ONCE_ABOVE_BLOCKED;
+    const stepDown = severe || probing ? this.#overWindows >= 1 : this.#overWindows >= DOWN_SUSTAINED_WINDOWS;
+    if (this.#level < last && stepDown) {
+      if (probing) this.#failedProbes++;
+      this.#climbing = false;
+      this.#sinceUpWindows = null;
+      this.#sinceDownWindows = 0;
       this.#stableWindows = 0;
-      return ++this.#level;
+      this.#overWindows = 0;
+      this.#level = severe ? this.#fittingLevel(blocked) : this.#level + 1;
+      return this.#level;
     }
-    if (blocked < STABLE_BELOW_BLOCKED) this.#stableWindows++;
-    else this.#stableWindows = 0;
+    if (blocked < STABLE_BELOW_BLOCKED) {
+      this.#stableWindows++;
+      if (probing && this.#level > 0) this.#climbing = true;
+    } else {
+      this.#stableWindows = 0;
+      this.#climbing = false;
+    }
     if (this.#level > 0 && this.#stableWindows >= 1) {
-      const needAbove = this.#fullFrameBytes * SIZE_RATIO[this.#level - 1]! * fps + 96_000;
+      const needAbove = this.#fullFrameBytes * QUALITY_LEVELS[this.#level - 1]!.sizeRatio * fps + 96_000;
       // The rate measured at a lower level is app-limited, so a clear surplus proves room at once;
-      // otherwise probe upwards after a few calm windows (a wrong probe steps back down in 2 s).
+      // otherwise probe upwards after some calm windows (a wrong probe steps back down in 2 s).
       const surplus = rateBytesPerS !== null && rateBytesPerS > needAbove * UP_HEADROOM;
-      if (surplus || this.#stableWindows >= PROBE_AFTER_STABLE_WINDOWS) {
+      if (surplus || this.#stableWindows >= this.probeAfterWindows) {
         this.#stableWindows = 0;
-        return --this.#level;
+        this.#overWindows = 0;
+        this.#sinceUpWindows = 0;
+        if (--this.#level === 0) this.#climbing = false;
+        return this.#level;
       }
     }
     return null;
   }
+
+  /** The highest level below the current one whose frames fit in the share that got through. */
+  #fittingLevel(blocked: number): number {
+    const room = QUALITY_LEVELS[this.#level]!.sizeRatio * (1 - blocked) * FIT_MARGIN;
+    let level = this.#level + 1;
+    while (level < QUALITY_LEVELS.length - 1 && QUALITY_LEVELS[level]!.sizeRatio > room) level++;
+    return level;
+  }
 }
 
-/** Re-encodes one JPEG at a quality level (level > 0). */
+/** Output width and height of a level for a source of width × height (even, at least 16). */
+export function levelSize(level: number, width: number, height: number): { width: number; height: number } {
+  const scale = QUALITY_LEVELS[level]!.scale;
+  if (scale === 1) return { width, height };
+  return { width: Math.max(16, Math.round((width * scale) / 2) * 2), height: Math.max(16, Math.round((height * scale) / 2) * 2) };
+}
+
+/**
+ * Re-encodes one JPEG at a quality level (level > 0). sharp decodes and encodes on libuv's
+ * thread pool, so the event loop (audio, ACKs, other viewers) keeps running meanwhile.
+ */
 export async function reduceJpeg(jpeg: Buffer, level: number, width: number, height: number): Promise<Buffer> {
   const q = QUALITY_LEVELS[level]!;
-  const w = Math.max(16, Math.round((width * q.scale) / 2) * 2);
-  const h = Math.max(16, Math.round((height * q.scale) / 2) * 2);
   // Loaded on first use: most sessions never need it, and it costs ~60 ms at start-up.
   const { default: sharp } = await import('sharp');
-  return sharp(jpeg, { sequentialRead: true }).resize(w, h, { fit: 'fill', kernel: 'linear' }).jpeg({ quality: q.jpegQuality, mozjpeg: false }).toBuffer();
+  const image = sharp(jpeg, { sequentialRead: true });
+  if (q.scale !== 1) {
+    const size = levelSize(level, width, height);
+    image.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  }
+  return image.jpeg({ quality: q.jpegQuality, mozjpeg: false }).toBuffer();
 }

@@ -31,7 +31,7 @@ import type { CapturedChunk } from './capture/capture-types.js';
 import type { HubSubscriber, MediaKind } from './hub.js';
 import type { AuthLimiter } from './auth-limiter.js';
 import { FlowWindow } from './flow-window.js';
-import { QUALITY_LEVELS, QualityAdapter, reduceJpeg } from './quality-adapter.js';
+import { levelSize, QUALITY_LEVELS, QualityAdapter, reduceJpeg } from './quality-adapter.js';
 
 export interface SessionLimits {
   /** The handshake must complete within this time (slowloris). */
@@ -216,6 +216,20 @@ export class Session implements HubSubscriber {
         this.#pump();
         return;
       }
+      if (this.#quality.level > 0 && this.#o.video?.codec === 'mjpeg') {
+        // A reduced level: the re-encoded frame waiting for the window stays; the raw frame
+        // behind it is the one replaced (newest wins), and is re-encoded only when it is next.
+        // Replaced while the window holds a frame back: link-bound; while sharp is busy: CPU-bound.
+        this.#quality.onOffered(chunk.data.length);
+        if (this.#rawVideo) {
+          this.#drops.add('video');
+          this.#videoDiscontinuity = true;
+          if (this.#pendingVideo) this.#quality.onBlocked();
+        }
+        this.#rawVideo = chunk;
+        this.#transcodeNext();
+        return;
+      }
       if (this.#pendingVideo) {
         // Replacing a frame that was never sent drops it. With inter-frame codecs (H.264) the
         // frames after it reference it, so only the next keyframe may follow (MJPEG: all are).
@@ -232,16 +246,6 @@ export class Session implements HubSubscriber {
       }
       this.#needKeyframe = false;
       this.#quality.onOffered(chunk.data.length);
-      if (this.#quality.level > 0 && this.#o.video?.codec === 'mjpeg') {
-        // A reduced level: re-encode only the frame that will be sent next (newest wins).
-        if (this.#rawVideo) {
-          this.#drops.add('video');
-          if (this.#pendingVideo) this.#quality.onBlocked();
-        }
-        this.#rawVideo = chunk;
-        this.#transcodeNext();
-        return;
-      }
       this.#pendingVideo = chunk;
     } else {
       if (!this.#wantAudio) return;
@@ -429,6 +433,11 @@ export class Session implements HubSubscriber {
       (data) => {
         this.#transcoding = false;
         if (this.#state !== 'live') return;
+        // Back at full quality meanwhile: the frame already waiting is newer than this one.
+        if (this.#pendingVideo) {
+          this.#drops.add('video');
+          return;
+        }
         this.#pendingVideo = { ...raw, data };
         this.#pump();
       },
@@ -444,8 +453,8 @@ export class Session implements HubSubscriber {
   #adaptQuality(now: number): void {
     const level = this.#quality.evaluate(now, this.#window.rateBytesPerS, this.#o.video?.fps ?? 30);
     if (level === null || this.#o.video?.codec !== 'mjpeg') return;
-    const scale = QUALITY_LEVELS[level]!.scale;
-    const what = level === 0 ? 'full quality' : `reduced to ${Math.round(this.#o.video.width * scale)}x${Math.round(this.#o.video.height * scale)}`;
+    const size = levelSize(level, this.#o.video.width, this.#o.video.height);
+    const what = level === 0 ? 'full quality' : `reduced to ${size.width}x${size.height} JPEG quality ${QUALITY_LEVELS[level]!.jpegQuality}`;
     this.#log.info({ level, rateKbps: Math.round(((this.#window.rateBytesPerS ?? 0) * 8) / 1000) }, `video ${what} for this viewer's link`);
     if (level === 0) this.#rawVideo = null;
     this.status({ state: 'quality', message: `video ${what} for this link` });
