@@ -7,10 +7,15 @@
  * the frames actually sent): full size at a lower JPEG quality (about half the bytes), half size,
  * quarter size. Other viewers keep the full stream: one encoder, one slow link, no effect on the rest.
  *
+ * CPU (this 2-core machine, one frame at a time on libuv's thread pool, off the event loop): full
+ * size q30 costs 8–12 ms per 720p frame (decode + encode), half size 7–9 ms, quarter 4–5 ms:
+ * about a third of a core per viewer at the first level, and ~10 ms more latency per frame.
+ *
  * Why these numbers:
  * - A link only a little too slow (12.6 Mbit/s through 10 Mbit/s) lost ~25 % of the frames
  *   (~22 fps) and never reached the old 40 % trigger. Half the bytes at full size keeps 30 fps and
- *   the picture size; so 15 % in two consecutive windows (4 s) steps down one level — one window
+ *   the picture size; a link that carries the stream replaces none (0 of 266 frames unshaped in
+ *   the same bench). So 15 % in two consecutive windows (4 s) steps down one level — one window
  *   alone is a burst (a Wi-Fi hiccup, a GC pause), not a link. Over 40 % in a single window is a
  *   link far too slow: it steps at once, as far down as the delivered share says will fit.
  * - Probing up: after 3 calm windows (< 5 % replaced). A probe that fails (over 15 % in one of the
@@ -27,16 +32,18 @@ export interface QualityLevel {
   jpegQuality: number;
   /**
    * Bytes per frame relative to the captured frame, measured with sharp on 720p frames captured
-   * at ffmpeg -q:v 5 (testsrc2 and a noisy camera-like picture; see docs/architecture.md).
+   * at ffmpeg -q:v 5 (60 testsrc2 frames; a detailed photo with and without sensor noise).
    */
   sizeRatio: number;
 }
 
 export const QUALITY_LEVELS: readonly QualityLevel[] = [
   { scale: 1, jpegQuality: 0, sizeRatio: 1 },
-  { scale: 1, jpegQuality: 45, sizeRatio: 0.5 },
-  { scale: 0.5, jpegQuality: 60, sizeRatio: 0.22 },
-  { scale: 0.25, jpegQuality: 50, sizeRatio: 0.07 },
+  // q30: 0.43 of the bytes on testsrc2, 0.53–0.59 on a detailed photo (ffmpeg's q5 is finer than
+  // libjpeg's scale suggests); q40 would leave the photo at 0.67–0.74, too little for a 25 % short link.
+  { scale: 1, jpegQuality: 30, sizeRatio: 0.5 },
+  { scale: 0.5, jpegQuality: 60, sizeRatio: 0.25 }, // measured 0.23–0.31
+  { scale: 0.25, jpegQuality: 50, sizeRatio: 0.08 }, // measured 0.07–0.08
 ];
 
 const EVAL_EVERY_US = 2_000_000;
