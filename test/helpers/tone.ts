@@ -10,3 +10,15 @@ export function dominantFrequencyHz(pcm: Buffer, sampleRateHz: number): number {
   }
   return (crossings / 2) * (sampleRateHz / n);
 }
+
+/** Test helper: s16le sine PCM, one frequency per channel (interleaved), half scale, starting at sample `fromSample`. */
+export function sineS16le(frequenciesHz: number[], sampleRateHz: number, samples: number, fromSample = 0): Buffer {
+  const channels = frequenciesHz.length;
+  const pcm = Buffer.alloc(samples * channels * 2);
+  for (let i = 0; i < samples; i++) {
+    for (const [c, hz] of frequenciesHz.entries()) {
+      pcm.writeInt16LE(Math.round(16_000 * Math.sin((2 * Math.PI * hz * (fromSample + i)) / sampleRateHz)), (i * channels + c) * 2);
+    }
+  }
+  return pcm;
+}
