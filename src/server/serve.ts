@@ -15,9 +15,9 @@ import { AuthLimiter } from './auth-limiter.js';
 import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
 import { chooseH264Encoder } from './capture/encoder-probe.js';
 import { H264_COPY, type H264EncodeOptions } from './capture/h264-args.js';
-import { OPUS_SAMPLE_RATE_HZ } from './capture/opus-args.js';
 import { locateFfmpeg } from './capture/ffmpeg-locate.js';
 import { CaptureSource } from './capture/capture-source.js';
+import type { OpusPacketEncoder, OpusPacketEncoderOptions } from './capture/opus-packet-encoder.js';
 import type { Platform } from './capture/capture-types.js';
 import { Hub } from './hub.js';
 import { loadOrCreateIdentity } from './identity.js';
@@ -145,18 +145,20 @@ export class Server extends EventEmitter<ServerEvents> {
       });
     }
     if (o.audio) {
-      const opus = o.audioCodec === 'opus' ? { bitrateKbps: o.audioBitrateKbps ?? 64, frameMs: PACKET_MS } : undefined;
-      // Opus always decodes at 48 kHz, whatever the microphone's rate.
-      const rateHz = opus ? OPUS_SAMPLE_RATE_HZ : o.sampleRateHz;
+      // Opus is encoded here from PCM (OpusPacketEncoder); the WASM is loaded only when chosen, and
+      // now, so a bad bitrate or a broken package fails at start rather than at the first viewer.
+      const opus = o.audioCodec === 'opus' ? await loadOpusEncoder({ channels: o.channels, bitrateKbps: o.audioBitrateKbps ?? 64, packetMs: PACKET_MS }) : undefined;
+      // Opus always runs at 48 kHz: ffmpeg captures (or resamples) at that rate, whatever the microphone's.
+      const rateHz = opus ? opus.sampleRateHz : o.sampleRateHz;
       this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS };
       const args = buildAudioArgs({
         platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
-        sampleRateHz: o.sampleRateHz, channels: o.channels, inputArgs: o.audioInput, opus,
+        sampleRateHz: rateHz, channels: o.channels, inputArgs: o.audioInput,
       });
       this.#makeAudio = () => new CaptureSource({
         kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
-        ...(opus ? { codec: 'opus' as const } : {}),
-        audio: { sampleRateHz: o.sampleRateHz, channels: o.channels, packetMs: PACKET_MS },
+        ...(opus ? { audioEncoder: opus.create() } : {}),
+        audio: { sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS },
         onChunk: (chunk) => this.#hub?.publish('audio', chunk),
         onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
       });
@@ -319,6 +321,17 @@ export class Server extends EventEmitter<ServerEvents> {
   #broadcast(body: StatusBody): void {
     for (const s of this.#sessions) s.status(body);
   }
+}
+
+/** Imports the Opus encoder (and its WASM) and checks the settings by building one encoder. */
+async function loadOpusEncoder(options: OpusPacketEncoderOptions): Promise<{ sampleRateHz: number; create: () => OpusPacketEncoder }> {
+  const { OpusPacketEncoder, OPUS_SAMPLE_RATE_HZ } = await import('./capture/opus-packet-encoder.js');
+  try {
+    new OpusPacketEncoder(options).destroy();
+  } catch (err) {
+    throw new LanstreamError('LS_ERR_USAGE', `Opus encoder: ${(err as Error).message}`, { cause: err });
+  }
+  return { sampleRateHz: OPUS_SAMPLE_RATE_HZ, create: () => new OpusPacketEncoder(options) };
 }
 
 function oldest(sessions: Session[]): Session | undefined {

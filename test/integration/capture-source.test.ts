@@ -5,7 +5,9 @@
  */
 import t from 'tap';
 import sharp from 'sharp';
-import { CaptureSource, type CaptureState } from '../../src/server/capture/capture-source.js';
+import { CaptureSource, type AudioPacketEncoder, type CaptureState } from '../../src/server/capture/capture-source.js';
+import { OpusPacketEncoder } from '../../src/server/capture/opus-packet-encoder.js';
+import { opusSamples } from '../../src/client/decoders/opus-decoder.js';
 import { buildAudioArgs, buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { locateFfmpeg } from '../../src/server/capture/ffmpeg-locate.js';
 import { Platform, type CapturedChunk } from '../../src/server/capture/capture-types.js';
@@ -139,6 +141,55 @@ t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone',
   for (let i = 1; i < samples.length; i++) if ((samples[i - 1]! < 0) !== (samples[i]! < 0)) crossings++;
   const hz = crossings / 2 / (samples.length / 48_000);
   t.ok(Math.abs(hz - 440) < 10, `zero crossings say ${hz.toFixed(1)} Hz`);
+});
+
+t.test('audio with an encoder (Opus): packets go out encoded with their PTS; a failed encode drops one packet and flags the next; restart resets, close() destroys', async (t) => {
+  const calls: string[] = [];
+  const opus = new OpusPacketEncoder({ channels: 1, bitrateKbps: 64, packetMs: 10 });
+  const inputs: CapturedChunk[] = [];
+  const encoder: AudioPacketEncoder = {
+    encode: (pcm) => {
+      inputs.push(pcm);
+      if (inputs.length === 20) throw new RangeError('test: this packet cannot be encoded');
+      return opus.encode(pcm);
+    },
+    reset: () => void calls.push('reset'),
+    destroy: () => {
+      calls.push('destroy');
+      opus.destroy();
+    },
+  };
+  const received: Received[] = [];
+  const source = new CaptureSource({
+    kind: 'audio',
+    ffmpegPath,
+    args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1 }),
+    logger,
+    audio: { sampleRateHz: 48_000, channels: 1, packetMs: 10 },
+    audioEncoder: encoder,
+    onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
+    restart: { backoffMs: [100] },
+  });
+  t.teardown(() => source.close());
+  await source.start();
+  await sleep(500);
+  process.kill(source.pid!, 'SIGKILL');
+  const killedAtUs = nowUs();
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && received.filter((r) => r.arrivalUs > killedAtUs).length < 20) await sleep(20);
+  await source.close();
+  t.same(calls, ['reset', 'destroy'], 'reset() on the restart, destroy() on close()');
+
+  const packets = received.map((r) => r.chunk);
+  t.equal(packets.length, inputs.length - 1, 'every PCM packet but the failed one went out');
+  t.ok(packets.every((p) => opusSamples(p.data) === 480 && p.data.length < 400), 'each one is a 10 ms Opus packet, not PCM');
+  t.same(packets.slice(0, 19).map((p) => p.ptsUs), inputs.slice(0, 19).map((p) => p.ptsUs), 'PTS of the PCM packet kept');
+  t.same(packets.slice(19, 40).map((p) => p.ptsUs), inputs.slice(20, 41).map((p) => p.ptsUs));
+  t.equal(packets[19]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'the packet after the dropped one is flagged DISCONTINUITY');
+  t.equal(packets.slice(0, 19).concat(packets.slice(20, 40)).filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no other flag before the restart');
+  const restarted = inputs.findIndex((p) => p.flags & MediaFlag.DISCONTINUITY);
+  t.ok(restarted > 20, 'the PCM after the restart was flagged by the packetiser');
+  t.equal(packets[restarted - 1]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'and stays flagged once encoded');
 });
 
 t.test('a missing camera rejects start() with DEVICE_NOT_FOUND and ffmpeg stderr', async (t) => {

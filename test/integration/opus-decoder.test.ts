@@ -1,20 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { OggOpusPacketiser } from '../../src/server/capture/ogg-opus-packetiser.js';
+import { OpusPacketEncoder } from '../../src/server/capture/opus-packet-encoder.js';
 import { OpusDecoder, opusSamples } from '../../src/client/decoders/opus-decoder.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { captureLogger } from '../helpers/log-capture.js';
-import { dominantFrequencyHz } from '../helpers/tone.js';
+import { dominantFrequencyHz, sineS16le } from '../helpers/tone.js';
 
-// 0.5 s of a 440 Hz sine, mono, libopus 10 ms frames, one packet per Ogg page (what serve sends).
-const FIXTURE = readFileSync(new URL('../fixtures/opus/sine-440-10ms.ogg', import.meta.url));
-
-function packetsOf(ogg: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  new OggOpusPacketiser({ maxPacketBytes: 4000, clock: () => 0, onPacket: (p) => out.push(Buffer.from(p)) }).push(ogg);
-  return out;
+/** 0.5 s of a sine per channel as serve sends it: 10 ms Opus packets from serve's own encoder. */
+function tonePackets(frequenciesHz: number[], bitrateKbps: number): Buffer[] {
+  const enc = new OpusPacketEncoder({ channels: frequenciesHz.length, bitrateKbps, packetMs: 10 });
+  try {
+    return Array.from({ length: 50 }, (_, n) => enc.encode({ data: sineS16le(frequenciesHz, 48_000, 480, n * 480), ptsUs: 0, flags: 0 }).data);
+  } finally {
+    enc.destroy();
+  }
 }
+const TONE = tonePackets([440], 64);
 
 interface Piece { pcm: Buffer; ptsUs: number; discontinuity: boolean }
 
@@ -34,7 +34,7 @@ function channelOf(pcm: Buffer, channel: number): Buffer {
 }
 
 t.test('each packet comes out as its PCM before push() returns, with its PTS, and the tone is 440 Hz', async (t) => {
-  const packets = packetsOf(FIXTURE);
+  const packets = TONE;
   t.ok(packets.length >= 50, `${packets.length} packets in the fixture`);
   const { dec, pieces, errors } = await started(1);
   t.teardown(() => dec.destroy());
@@ -53,7 +53,7 @@ t.test('each packet comes out as its PCM before push() returns, with its PTS, an
 });
 
 t.test('DISCONTINUITY is passed through, and the tone is back right after the gap', async (t) => {
-  const packets = packetsOf(FIXTURE);
+  const packets = TONE;
   const { dec, pieces } = await started(1);
   t.teardown(() => dec.destroy());
   for (let i = 0; i < 10; i++) dec.push(packets[i]!, i * 10_000, false);
@@ -70,10 +70,7 @@ t.test('DISCONTINUITY is passed through, and the tone is back right after the ga
 });
 
 t.test('stereo comes out interleaved, left and right kept apart', async (t) => {
-  const ff = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'aevalsrc=sin(440*2*PI*t)/2|sin(1000*2*PI*t)/2:s=48000:d=0.5',
-    '-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', '10', '-b:a', '128k', '-page_duration', '1', '-f', 'ogg', 'pipe:1'], { maxBuffer: 1 << 20, timeout: 10_000 });
-  t.equal(ff.status, 0, String(ff.stderr));
-  const packets = packetsOf(ff.stdout);
+  const packets = tonePackets([440, 1000], 128);
   const { dec, pieces } = await started(2);
   t.teardown(() => dec.destroy());
   for (const [i, p] of packets.entries()) dec.push(p, i * 10_000, false);
@@ -87,7 +84,7 @@ t.test('stereo comes out interleaved, left and right kept apart', async (t) => {
 });
 
 t.test('a malformed packet is dropped and logged, the stream goes on, nothing throws or hits stderr', async (t) => {
-  const packets = packetsOf(FIXTURE);
+  const packets = TONE;
   const log = captureLogger('warn');
   const { dec, pieces } = await started(1, log.logger);
   t.teardown(() => dec.destroy());
@@ -117,7 +114,7 @@ t.test('a malformed packet is dropped and logged, the stream goes on, nothing th
 });
 
 t.test('packets before start() finished are dropped; the first PCM is then flagged; close() stops it', async (t) => {
-  const packets = packetsOf(FIXTURE);
+  const packets = TONE;
   const pieces: Piece[] = [];
   const dec = new OpusDecoder({ channels: 1, logger: silentLogger(), onPcm: (pcm, ptsUs, discontinuity) => pieces.push({ pcm, ptsUs, discontinuity }) });
   dec.push(packets[0]!, 0, false);

@@ -1,6 +1,7 @@
 /**
  * One live capture (camera or microphone): an ffmpeg child whose stdout goes through the MJPEG
- * splitter or the PCM packetiser and comes out as stamped chunks for the hub. Owned by serve.ts,
+ * splitter, the FLV H.264 splitter or the PCM packetiser (then, for Opus, the in-process encoder) and
+ * comes out as stamped chunks for the hub. Owned by serve.ts,
  * which starts it when the first viewer arrives and closes it when the last one leaves.
  *
  * start() resolves only when the first chunk arrives, so "ffmpeg runs" is never mistaken for "the
@@ -16,7 +17,6 @@ import type { CapturedChunk } from './capture-types.js';
 import { FfmpegProcess, classifyCaptureFailure, type FfmpegExit } from './ffmpeg-process.js';
 import { FlvH264Splitter } from './flv-h264-splitter.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
-import { OggOpusPacketiser } from './ogg-opus-packetiser.js';
 import { PcmPacketiser } from './pcm-packetiser.js';
 
 export type CaptureState = 'starting' | 'live' | 'restarting' | 'failed';
@@ -32,8 +32,13 @@ export interface CaptureSourceOptions {
   maxFrameBytes?: number;
   /** Required for audio. */
   audio?: { sampleRateHz: number; channels: number; packetMs: number };
-  /** What ffmpeg writes: default MJPEG / s16le; 'h264' = FLV (FlvH264Splitter), 'opus' = Ogg (OggOpusPacketiser). */
-  codec?: 'h264' | 'opus';
+  /** What ffmpeg writes: default MJPEG / s16le; 'h264' = FLV (FlvH264Splitter). */
+  codec?: 'h264';
+  /**
+   * Audio only: encodes each PCM packet (e.g. OpusPacketEncoder) before it goes to onChunk. Owned
+   * from here on: reset() when ffmpeg restarts, destroy() on close().
+   */
+  audioEncoder?: AudioPacketEncoder;
   onChunk: (c: CapturedChunk) => void;
   onStatus?: (state: CaptureState, detail?: string) => void;
   restart?: {
@@ -50,6 +55,13 @@ export interface CaptureSourceOptions {
   env?: Record<string, string>;
 }
 
+export interface AudioPacketEncoder {
+  /** Same ptsUs and flags out; throws on input it cannot encode (the packet is then dropped). */
+  encode(pcm: CapturedChunk): CapturedChunk;
+  reset(): void;
+  destroy(): void;
+}
+
 const DEFAULT_BACKOFF_MS = [250, 500, 1_000, 2_000, 4_000];
 /** A run that stayed live this long resets the failure count: it was a hiccup, not a broken device. */
 const STABLE_RUN_US = 5_000_000;
@@ -63,8 +75,9 @@ export class CaptureSource {
   readonly #backoffMs: number[];
   readonly #splitter: MjpegSplitter | null = null;
   readonly #packetiser: PcmPacketiser | null = null;
-  /** Framing of compressed codecs (h264, opus); the MJPEG/PCM fields above stay null then. */
-  readonly #framer: FlvH264Splitter | OggOpusPacketiser | null = null;
+  /** Framing of H.264; the MJPEG/PCM fields above stay null then. */
+  readonly #framer: FlvH264Splitter | null = null;
+  readonly #encoder: AudioPacketEncoder | null;
 
   #process: FfmpegProcess | null = null;
   /** Children abandoned after a failed start, still within their grace period. */
@@ -79,6 +92,8 @@ export class CaptureSource {
   #failedAttempts = 0;
   #liveSinceUs: number | null = null;
   #flagNextVideoDiscontinuity = false;
+  #flagNextAudioDiscontinuity = false;
+  #failedEncodes = 0;
   #oversizeFrames = 0;
   #lastOversizeLogUs = -Infinity;
   #lastError: LanstreamError | null = null;
@@ -96,13 +111,6 @@ export class CaptureSource {
         onOversize: (bytes) => this.#onOversize(bytes),
         onCorrupt: (reason) => this.#log.error({ reason }, 'unexpected H.264 stream from ffmpeg; video stops until capture restarts'),
       });
-    } else if (opts.codec === 'opus') {
-      this.#framer = new OggOpusPacketiser({
-        maxPacketBytes: DEFAULT_LIMITS.maxAudioBytes,
-        clock: nowUs,
-        onPacket: (data, ptsUs, flags) => this.#emit({ data, ptsUs, flags }),
-        onCorrupt: (reason) => this.#log.error({ reason }, 'unexpected Opus stream from ffmpeg; audio stops until capture restarts'),
-      });
     } else if (opts.kind === 'video') {
       this.#splitter = new MjpegSplitter({
         maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes,
@@ -114,9 +122,10 @@ export class CaptureSource {
       this.#packetiser = new PcmPacketiser({
         ...opts.audio,
         clock: nowUs,
-        onPacket: (data, ptsUs, flags) => this.#emit({ data, ptsUs, flags }),
+        onPacket: (data, ptsUs, flags) => this.#onAudioPacket({ data, ptsUs, flags }),
       });
     }
+    this.#encoder = opts.audioEncoder ?? null;
   }
 
   /** True from start() until close() or a final failure. */
@@ -170,6 +179,8 @@ export class CaptureSource {
     if (this.#closing !== null) return this.#closing;
     this.#clearRestart();
     const children = [this.#process, ...this.#dying].map((c) => c?.close());
+    // Nothing reaches the encoder after this: data events are ignored once closing.
+    this.#encoder?.destroy();
     this.#closing = Promise.all(children).then(() => {
       this.#process = null;
       this.#dying.clear();
@@ -211,6 +222,23 @@ export class CaptureSource {
       this.#settleStart?.();
     }
     this.#o.onChunk(chunk);
+  }
+
+  #onAudioPacket(pcm: CapturedChunk): void {
+    if (this.#encoder === null) return this.#emit(pcm);
+    let encoded: CapturedChunk;
+    try {
+      encoded = this.#encoder.encode(pcm);
+    } catch (err) {
+      // Not expected (the packetiser cuts exact packets); losing a packet beats losing the server.
+      this.#failedEncodes++;
+      this.#flagNextAudioDiscontinuity = true;
+      if (this.#failedEncodes === 1) this.#log.error({ err, bytes: pcm.data.length }, 'audio encoder failed; dropping the packet');
+      return;
+    }
+    if (this.#flagNextAudioDiscontinuity) encoded = { ...encoded, flags: encoded.flags | MediaFlag.DISCONTINUITY };
+    this.#flagNextAudioDiscontinuity = false;
+    this.#emit(encoded);
   }
 
   #onVideoFrame(jpeg: Buffer, keyframe = true): void {
@@ -261,6 +289,7 @@ export class CaptureSource {
       this.#splitter?.reset();
       this.#packetiser?.reset();
       this.#framer?.reset();
+      this.#encoder?.reset();
       this.#flagNextVideoDiscontinuity = true;
       this.#spawn();
     }, delayMs);

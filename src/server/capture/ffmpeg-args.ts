@@ -1,8 +1,9 @@
 /**
  * ffmpeg argument builders (pure): the full argv, without the binary, of the two capture children.
- * Video writes an MJPEG byte stream and audio raw s16le PCM to pipe:1; MjpegSplitter and
- * PcmPacketiser frame them. One ffmpeg per medium, because one ffmpeg interleaving two live inputs
- * stalls one on the other (DESIGN §2).
+ * Video writes an MJPEG byte stream (or FLV H.264) and audio raw s16le PCM to pipe:1; MjpegSplitter
+ * (FlvH264Splitter) and PcmPacketiser frame them. Audio is PCM for Opus too: serve encodes it in-process
+ * (OpusPacketEncoder), so no ffmpeg built with libopus is needed. One ffmpeg per medium, because one
+ * ffmpeg interleaving two live inputs stalls one on the other (DESIGN §2).
  *
  * Latency flags and why: tiny `-probesize`/`-analyzeduration` so the demuxer does not probe (device
  * inputs describe themselves), and deliberately no `-fflags nobuffer`: it discards the packet that
@@ -18,7 +19,6 @@ import shellQuote from 'shell-quote';
 import { LanstreamError } from '../../shared/errors.js';
 import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from './capture-types.js';
 import { H264_COPY, h264EncoderArgs } from './h264-args.js';
-import { opusEncoderArgs } from './opus-args.js';
 
 const COMMON_ARGS = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
 const LOW_LATENCY_INPUT_ARGS = ['-probesize', '32', '-analyzeduration', '0'];
@@ -79,9 +79,6 @@ export function buildAudioArgs(o: AudioCaptureOptions): string[] {
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--audio-input') : audioDeviceInput(o);
   const rate = String(o.sampleRateHz);
   const channels = String(o.channels);
-  if (o.opus !== undefined) {
-    return [...COMMON_ARGS, ...LOW_LATENCY_INPUT_ARGS, ...input, '-vn', ...opusEncoderArgs({ ...o.opus, sampleRateHz: o.sampleRateHz, channels: o.channels }), ...OUTPUT_PIPE];
-  }
   return [
     ...COMMON_ARGS,
     ...LOW_LATENCY_INPUT_ARGS,
