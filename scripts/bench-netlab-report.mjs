@@ -111,7 +111,11 @@ function rate(run) {
   const lat = s.map((e) => e.videoLatencyMs);
   const first10 = s.filter((e) => e.t < t0 + 10_000).map((e) => e.videoLatencyMs);
   const last10 = s.filter((e) => e.t > tEnd - 10_000).map((e) => e.videoLatencyMs);
-  const quality = shapedEvs.filter((e) => e.event === 'server-status' && e.state === 'quality').map((e) => e.message);
+  // Each quality change with its time since the shaped viewer's first live second.
+  const quality = shapedEvs
+    .filter((e) => e.event === 'server-status' && e.state === 'quality')
+    .map((e) => `${e.message} (${f((e.t - t0) / 1000, 1)} s)`);
+  const last20 = s.filter((e) => e.t > tEnd - 20_000);
   const lastStats = stats(shapedEvs).at(-1);
   const p = peer(join(d, 'ffsend.send.jsonl'), join(d, 'ffrecv.recv.jsonl'), null);
   const p99 = pct(lat, 99);
@@ -132,6 +136,7 @@ function rate(run) {
     `| audio latency p50 (capture → arrival; \`--no-playback\` has no output buffer) | unshaped ${f(pct(base.map((e) => e.audioLatencyMs), 50), 1)} ms, through the link ${f(pct(s.map((e) => e.audioLatencyMs), 50), 1)} ms (p99 ${f(pct(s.map((e) => e.audioLatencyMs), 99), 1)}) | no audio in the peer | – |`,
     `| video latency unshaped (p50) | ${f(pct(base.map((e) => e.videoLatencyMs), 50), 1)} ms | – | – |`,
     `| delivered fps | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(p.fps, 1)} (all ${p.frames ?? '–'} of ${p.sent ?? '–'} frames, late) | – |`,
+    `| last 20 s (after adapting): fps, bitrate, video latency p50 / p99 | ${f(mean(last20.map((e) => e.fps)), 1)} fps, ${f(mean(last20.map((e) => e.bitrateKbps)) / 1000, 1)} Mbit/s, ${f(pct(last20.map((e) => e.videoLatencyMs), 50), 1)} / ${f(pct(last20.map((e) => e.videoLatencyMs), 99), 1)} ms | – | – |`,
     `| frames dropped by the server (replaced by newer) | ${lastStats?.drops?.video ?? '–'} | 0 (TCP back-pressure slows the sender instead) | – |`,
     `| adaptive quality | ${quality.length ? quality.join('; ') : 'did not step down (no \`quality\` status)'} | – | lowers quality when the link cannot carry it |`,
     `| max RTT seen by the viewer | ${f(Math.max(...s.map((e) => e.rttMs ?? 0)), 1)} ms | – | – |`,
