@@ -47,9 +47,11 @@ EOF
   timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" --config-dir "$dir/cfg" --json --no-playback \
     --duration "${dur}s" > "$dir/watch-video.jsonl" 2> "$dir/watch-video.log" &
   local wv=$!; pids+=($wv)
-  # Viewer 2: sound only, played into the null sink through pacat (the real jitter buffer + drift control).
-  PULSE_SERVER="$pulse" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" --config-dir "$dir/cfg" --json \
-    --no-video --audio-output pacat --duration "${dur}s" > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &
+  # Viewer 2: sound only, through watch's default output (audio-io: jitter buffer + drift control + a
+  # pull callback) into the null sink; ALSA's default device is the pulse plugin of this daemon.
+  printf '</usr/share/alsa/alsa.conf>\npcm.!default { type pulse }\nctl.!default { type pulse }\n' > "$dir/pulse/asound.conf"
+  PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
+    --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &
   local wa=$!; pids+=($wa)
   log "soak: ${dur}s, serve pid $spid, watch pids $wv (video) $wa (audio); data in $dir"
   # RSS every 10 s (the timeout wrappers' children are the node processes).
@@ -65,7 +67,7 @@ EOF
     [ -n "$p" ] && line+=",\"ffmpegKB\":$(for c in $(pgrep -P "$p"); do awk '/VmRSS/{print $2}' /proc/"$c"/status 2>/dev/null; done | awk '{s+=$1} END{print s+0}')"
     line+=",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
     echo "$line" >> "$dir/rss.jsonl"
-    # what PulseAudio itself holds for the pacat stream (the sink's audioBufferMs is a wall-clock estimate)
+    # what PulseAudio itself holds for the viewer's stream, beside the viewer's own jitter-buffer level
     PULSE_SERVER="$pulse" pactl list sink-inputs 2>/dev/null | awk -v t="$(date +%s%3N)" '/Buffer Latency/{b=$3} /Sink Latency/{s=$3}
       END{ if (b!="") printf "{\"type\":\"pulse\",\"atMs\":%s,\"bufferUs\":%s,\"sinkUs\":%s}\n", t, b, s }' >> "$dir/pulse.jsonl"
     [ $(( $(date +%s) - t0 )) -gt $((dur + 90)) ] && break
