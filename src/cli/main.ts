@@ -55,6 +55,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--video-codec <codec>', 'mjpeg (no encode delay, ~12 Mbit/s at 720p) or h264 (~1/6 of the bitrate; see docs/codecs.md)').choices(['mjpeg', 'h264']).default('mjpeg').env('LANSTREAM_VIDEO_CODEC'))
       .addOption(new Option('--audio-codec <codec>', 'pcm (768 kbit/s) or opus (64 kbit/s, 10 ms packets)').choices(['pcm', 'opus']).default('pcm').env('LANSTREAM_AUDIO_CODEC'))
       .addOption(new Option('--bitrate <kbit/s>', 'H.264 bitrate cap').default('2000').env('LANSTREAM_BITRATE'))
+      .addOption(new Option('--audio-bitrate <kbit/s>', 'Opus bitrate, 6–510').default('64').env('LANSTREAM_AUDIO_BITRATE'))
       .addOption(new Option('--gop <frames>', 'H.264 frames from one keyframe to the next; a joining viewer waits at most this long (default: fps/2)').env('LANSTREAM_GOP'))
       .addOption(new Option('--encoder <name>', 'H.264 encoder: auto (hardware if one works, else libx264), copy (the camera\'s H.264), libx264, h264_vaapi, h264_nvenc, h264_qsv, h264_v4l2m2m, h264_videotoolbox, h264_amf, h264_mf').default('auto').env('LANSTREAM_ENCODER'))
       .addOption(new Option('--size <WxH>', 'video size').default('1280x720').env('LANSTREAM_SIZE'))

@@ -28,6 +28,7 @@ export interface ServeFlags extends CommonFlags {
   videoCodec?: 'mjpeg' | 'h264';
   audioCodec?: 'pcm' | 'opus';
   bitrate?: string;
+  audioBitrate?: string;
   gop?: string;
   encoder?: string;
   size: string;
@@ -73,6 +74,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     videoCodec: flags.videoCodec ?? 'mjpeg',
     audioCodec: flags.audioCodec === 'opus' ? 'opus' : 'pcm_s16le',
     videoBitrateKbps: parseIntIn('--bitrate', flags.bitrate ?? '2000', 100, 100_000),
+    audioBitrateKbps: parseIntIn('--audio-bitrate', flags.audioBitrate ?? '64', 6, 510),
     ...(flags.gop ? { gopFrames: parseIntIn('--gop', flags.gop, 1, 1000) } : {}),
     encoder: flags.encoder ?? 'auto',
     width,

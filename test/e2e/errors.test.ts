@@ -34,6 +34,7 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
     [['serve', '--port', '70000'], ['Invalid --port: 70000', '1–65535']],
     [['serve', '--size', '12x'], ['Invalid --size: 12x', 'WIDTHxHEIGHT']],
     [['serve', '--fps', '0'], ['Invalid --fps: 0', '1–240']],
+    [['serve', '--audio-codec', 'opus', '--audio-bitrate', '1000'], ['Invalid --audio-bitrate: 1000', '6–510']],
     [['watch', '127.0.0.1', '--volume', '101'], ['Invalid --volume: 101', '0–100']],
     [['serve', '--frobnicate'], ["Unknown option '--frobnicate'", 'lanstream --help']],
     [['watch'], ["Missing required argument 'target'"]],

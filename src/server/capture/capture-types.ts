@@ -38,8 +38,6 @@ export interface AudioCaptureOptions {
   inputArgs?: string;
   /** Test source tone. */
   toneHz?: number;
-  /** Encode Opus (Ogg on pipe:1, for OggOpusPacketiser) instead of raw PCM. */
-  opus?: { bitrateKbps: number; frameMs: number };
 }
 
 /** One framed unit from capture: a JPEG frame or a 10 ms PCM packet, stamped on the server clock. */
