@@ -184,3 +184,67 @@ t.test('reset drops a partial packet and flags the next packet DISCONTINUITY', a
   p.push(Buffer.alloc(960));
   t.equal(packets[2]!.flags, 0);
 });
+
+function pushAll(p: PcmPacketiser, chunks: number[]): void {
+  for (const n of chunks) p.push(Buffer.alloc(n));
+}
+
+const fragments = (n: number, bytes = 960): number[] => Array<number>(n).fill(bytes);
+
+t.test('a first chunk of odd size (pulse) no longer makes every later packet wait for the next chunk', async (t) => {
+  const { p, packets, setNow } = make();
+  let now = 1_000_000;
+  const sizes = [1680, ...fragments(100)]; // as captured: 1.75 packets, then 10 ms fragments
+  let arrived = 0;
+  const leftover: number[] = [];
+  for (const n of sizes) {
+    now += 10_000;
+    setNow(now);
+    p.push(ramp(n, arrived));
+    arrived += n;
+    // Bytes of this chunk still waiting for the next one: they make the whole stream that much later.
+    const emitted = packets.reduce((s, x) => s + x.pcm.length, 0);
+    leftover.push(arrived - emitted - p.alignedFrames * 2);
+  }
+  t.same(leftover.slice(0, 3), [720, 720, 720], 'out of phase at first');
+  const tail = leftover.slice(-50);
+  t.ok(tail.every((x) => x === 0), `leftover after each of the last 50 chunks: ${[...new Set(tail)].join(',')} bytes`);
+  t.equal(p.alignedFrames, 360, 'dropped once: the 720-byte leftover (7.5 ms)');
+  const steps = packets.slice(1).map((x, i) => x.ptsUs - packets[i]!.ptsUs);
+  t.ok(steps.every((s) => s === 10_000 || s === 17_500), 'PTS stay on the sample clock');
+  t.equal(steps.filter((s) => s === 17_500).length, 1, 'one 7.5 ms skip where the bytes were dropped');
+  t.ok(packets.every((x) => x.pcm.length === 960 && x.flags === 0), 'whole packets, no discontinuity');
+});
+
+t.test('5 ms chunks out of phase are aligned too; aligned chunks are never touched', async (t) => {
+  const odd = make();
+  pushAll(odd.p, [240, ...fragments(60, 480)]);
+  t.equal(odd.p.alignedFrames, 120, '2.5 ms dropped once');
+  const even = make();
+  pushAll(even.p, fragments(2000, 480));
+  t.equal(even.p.alignedFrames, 0, 'nothing dropped when packets already end on chunk ends');
+  const alsa = make();
+  pushAll(alsa.p, fragments(400, 2048)); // 1024-frame periods: some chunk always ends on a packet end
+  t.equal(alsa.p.alignedFrames, 0);
+});
+
+t.test('alignment drops at most once per cooldown, and never a leftover of 1 ms or less', async (t) => {
+  const twice = make();
+  // Out of phase at start, aligned, then out of phase again 2 s later: the second stays (cooldown).
+  pushAll(twice.p, [1680, ...fragments(200), 500, ...fragments(200)]);
+  t.equal(twice.p.alignedFrames, 360);
+  const small = make();
+  pushAll(small.p, [96, ...fragments(100)]); // 1 ms out of phase
+  t.equal(small.p.alignedFrames, 0);
+  const off = new PcmPacketiser({ sampleRateHz: 48_000, channels: 1, packetMs: 10, clock: () => 0, alignToChunks: false, onPacket: () => undefined });
+  pushAll(off, [1680, ...fragments(100)]);
+  t.equal(off.alignedFrames, 0, 'alignToChunks: false keeps every byte');
+});
+
+t.test('a restarted capture (reset) may align again at once', async (t) => {
+  const { p } = make();
+  pushAll(p, [1680, ...fragments(50)]);
+  p.reset();
+  pushAll(p, [500, ...fragments(50)]);
+  t.equal(p.alignedFrames, 360 + 250);
+});

@@ -15,6 +15,16 @@
  * A corrected packet is flagged DISCONTINUITY so the viewer's jitter buffer can resynchronise.
  * (Measured with ffmpeg -re on a loaded machine: a 130 ms stall followed by a catch-up burst made a
  * symmetric |error| > 20 ms rule re-anchor forward and then twice backward within 200 ms.)
+ *
+ * Packet phase: a packet leaves only when its last byte has arrived, so when packet boundaries do not
+ * fall on ffmpeg's chunk boundaries every packet waits for the next chunk, and the whole stream is late
+ * by the bytes left over after each chunk. ffmpeg's pulse input delivers steady fragment-sized chunks
+ * but its first one is whatever the source had queued (seen: 2, 176, 1680 bytes), so the phase was
+ * random per capture: on the rig, 4 of 4 captures held every packet's oldest byte 10 ms, and the
+ * audio latency differed by up to 10 ms from one run to the next. When the smallest leftover over
+ * ALIGN_WINDOW_CHUNKS chunks is more than 1 ms, that many of the oldest bytes are dropped once (at
+ * most once per ALIGN_COOLDOWN_US; the PTS timeline skips them, so it stays continuous): packets then
+ * end where chunks end. It costs at most one packet of sound at capture start.
  */
 import { MediaFlag } from '../../protocol/constants.js';
 
@@ -28,10 +38,16 @@ export interface PcmPacketiserOptions {
   maxDriftUs?: number;
   /** Lateness must persist this long (its minimum over the window above maxDriftUs); default 500 ms. */
   lateWindowUs?: number;
+  /** Drop leftover bytes once so packets end where capture chunks end (see the header); default true. */
+  alignToChunks?: boolean;
   onPacket: (pcm: Buffer, ptsUs: number, flags: number) => void;
 }
 
 const BYTES_PER_SAMPLE = 2; // s16le
+/** Chunks over which the leftover must stay above the threshold before it is dropped. */
+export const ALIGN_WINDOW_CHUNKS = 16;
+/** At most one alignment drop in this much audio, so odd chunk sizes cannot make it a habit. */
+export const ALIGN_COOLDOWN_US = 10_000_000;
 
 export class PcmPacketiser {
   readonly packetBytes: number;
@@ -54,6 +70,13 @@ export class PcmPacketiser {
   #windowMinLateUs = Infinity;
   #windowStartSamples = 0;
   #reanchors = 0;
+  readonly #alignToChunks: boolean;
+  /** Smallest leftover (bytes) after a chunk in the current alignment window, and chunks seen. */
+  #leftoverMinBytes = Infinity;
+  #leftoverChunks = 0;
+  #totalSamples = 0;
+  #lastAlignSamples = -Infinity;
+  #alignedFrames = 0;
 
   constructor(opts: PcmPacketiserOptions) {
     const { sampleRateHz, channels, packetMs } = opts;
@@ -71,11 +94,17 @@ export class PcmPacketiser {
     this.#maxDriftUs = opts.maxDriftUs ?? 20_000;
     this.#lateWindowUs = opts.lateWindowUs ?? 500_000;
     this.#onPacket = opts.onPacket;
+    this.#alignToChunks = opts.alignToChunks ?? true;
   }
 
   /** How often the PTS was re-anchored to the clock because of drift (for stats/logs). */
   get reanchors(): number {
     return this.#reanchors;
+  }
+
+  /** Sample frames dropped to put packet ends on chunk ends (for stats/logs). */
+  get alignedFrames(): number {
+    return this.#alignedFrames;
   }
 
   push(chunk: Buffer): void {
@@ -100,8 +129,27 @@ export class PcmPacketiser {
       }
       const ptsUs = Math.round(this.#expectedUs());
       this.#samplesSinceAnchor += this.#packetSamples;
+      this.#totalSamples += this.#packetSamples;
       this.#onPacket(pcm, ptsUs, flags);
     }
+    if (this.#alignToChunks && this.#anchorUs !== null) this.#alignPhase();
+  }
+
+  /** Tracks the leftover after each chunk; drops it once when it stays above 1 ms (see header). */
+  #alignPhase(): void {
+    this.#leftoverMinBytes = Math.min(this.#leftoverMinBytes, this.#pendingBytes);
+    if (++this.#leftoverChunks < ALIGN_WINDOW_CHUNKS) return;
+    const leftoverFrames = Math.floor(this.#leftoverMinBytes / this.#frameBytes);
+    this.#leftoverMinBytes = Infinity;
+    this.#leftoverChunks = 0;
+    if (leftoverFrames * 1000 <= this.#sampleRateHz) return; // ≤ 1 ms: not worth a splice
+    if (this.#samplesToUs(this.#totalSamples - this.#lastAlignSamples) < ALIGN_COOLDOWN_US) return;
+    this.#take(leftoverFrames * this.#frameBytes);
+    // The dropped samples keep their place on the timeline, so the next PTS is still its capture time.
+    this.#samplesSinceAnchor += leftoverFrames;
+    this.#totalSamples += leftoverFrames;
+    this.#lastAlignSamples = this.#totalSamples;
+    this.#alignedFrames += leftoverFrames;
   }
 
   /** Forget buffered bytes and the anchor (capture restarted); the next packet is flagged DISCONTINUITY. */
@@ -112,6 +160,10 @@ export class PcmPacketiser {
     this.#anchorUs = null;
     this.#samplesSinceAnchor = 0;
     this.#discontinuityPending = true;
+    this.#leftoverMinBytes = Infinity;
+    this.#leftoverChunks = 0;
+    // A restarted ffmpeg starts with a new phase.
+    this.#lastAlignSamples = -Infinity;
   }
 
   #anchor(ptsUs: number): void {
