@@ -76,6 +76,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #opus: OpusDecoder | null = null;
   readonly #sync: AvSync;
   #lastFrame: { data: Buffer; ptsUs: number } | null = null;
+  /** H.264: the last IDR, the only unit that can be decoded again on its own (repaint()). */
+  #lastKeyframe: { data: Buffer; ptsUs: number } | null = null;
   #sinksOpening: Promise<void> | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
@@ -119,6 +121,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       const hold = this.#sync.holdMs(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000, this.#audioSink?.stats().bufferedMs ?? null);
       this.#stats.onVideoHold(hold);
       this.#lastFrame = { data: msg.data, ptsUs: msg.ptsUs };
+      if ((msg.flags & MediaFlag.KEYFRAME) !== 0) this.#lastKeyframe = this.#lastFrame;
       this.#sync.schedule(hold, () => this.#videoSink?.pushFrame(msg.data, msg.ptsUs));
       this.#o.recorder?.pushFrame(msg.data, msg.ptsUs);
       if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
@@ -180,9 +183,13 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     this.#connection.connect();
   }
 
-  /** Show the last picture again (the overlay text changed while no frames arrive). */
+  /**
+   * Show the last picture again (the overlay text changed while no frames arrive). H.264 repaints its
+   * last IDR instead: a P-frame fed twice decodes against the wrong reference and smears the picture.
+   */
   repaint(): void {
-    if (this.#lastFrame) this.#videoSink?.pushFrame(this.#lastFrame.data, this.#lastFrame.ptsUs);
+    const frame = this.#welcome?.video?.codec === 'h264' ? this.#lastKeyframe : this.#lastFrame;
+    if (frame) this.#videoSink?.pushFrame(frame.data, frame.ptsUs);
   }
 
   close(): Promise<void> {

@@ -10,6 +10,7 @@ import { MediaFlag } from '../../src/protocol/constants.js';
 import { nowUs } from '../../src/shared/clock.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { decodeAnnexB } from '../helpers/h264-decode.js';
+import { NullVideoSink } from '../../src/client/sinks/null-sink.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FIRST_FRAME_BOUND_MS = 400;
@@ -42,4 +43,24 @@ t.test('a late H.264 joiner starts at the cached IDR at once and decodes everyth
   const decoded = await decodeAnnexB(Buffer.concat(b.video.map((v) => v.data)));
   t.equal(decoded.frames, b.video.length, 'every unit b got decodes to a picture');
   t.equal(decoded.stderr.trim(), '', 'without decoder errors');
+});
+
+t.test('repaint() of an H.264 stream shows its last IDR again, never a P-frame (which would smear)', { timeout: 30_000 }, async (t) => {
+  const ts = await startTestServer({ videoCodec: 'h264', audio: false, gopFrames: 90, videoBitrateKbps: 500, encoder: 'libx264' });
+  t.teardown(() => ts.close());
+  const sink = new NullVideoSink();
+  const v = testViewer(ts, { audio: false, openVideoSink: async (params) => (await sink.start(params), sink) });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await sleep(1000);
+  v.viewer.disconnect(); // no more frames: what repaint() pushes is all the sink gets from here
+  await sleep(100);
+  const last = v.video[v.video.length - 1]!;
+  const lastIdr = [...v.video].reverse().find((f) => (f.flags & MediaFlag.KEYFRAME) !== 0)!;
+  t.ok(lastIdr && (last.flags & MediaFlag.KEYFRAME) === 0, 'the stream ended on a P-frame after its IDR (GOP 3 s, ~1 s received)');
+  const shownBefore = sink.stats().framesShown;
+  v.viewer.repaint();
+  t.equal(sink.stats().framesShown, shownBefore + 1, 'repaint pushed one unit');
+  t.same(sink.lastFrame, lastIdr.data, 'the unit repainted is the last IDR');
+  t.equal(sink.lastPtsUs, lastIdr.ptsUs, 'with its own PTS');
 });
