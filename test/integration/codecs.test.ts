@@ -3,7 +3,6 @@
  * with ffmpeg, Opus → the test tone), a viewer joining mid-stream starts at a keyframe, and a missing
  * hardware encoder falls back to libx264 with one warning.
  */
-import { spawn } from 'node:child_process';
 import t from 'tap';
 import { MediaFlag } from '../../src/protocol/constants.js';
 import { NullVideoSink } from '../../src/client/sinks/null-sink.js';
@@ -12,22 +11,9 @@ import { nowUs } from '../../src/shared/clock.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { dominantFrequencyHz } from '../helpers/tone.js';
+import { decodeAnnexB } from '../helpers/h264-decode.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Decodes Annex-B H.264 with ffmpeg and counts the pictures (and decode errors). */
-function decodeH264(annexB: Buffer): Promise<{ frames: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-f', 'framemd5', 'pipe:1']);
-    let out = '';
-    let stderr = '';
-    ff.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    ff.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    ff.on('error', reject);
-    ff.on('close', () => resolve({ frames: out.split('\n').filter((l) => /^0,/.test(l)).length, stderr }));
-    ff.stdin.end(annexB);
-  });
-}
 
 /** An audio sink that keeps the PCM (what the speaker would have played). */
 function pcmSink(): AudioSink & { pcm: Buffer[] } {
@@ -66,13 +52,13 @@ t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a ke
   t.ok((a.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'first viewer starts at a keyframe');
   const keyframes = a.video.filter((v) => (v.flags & MediaFlag.KEYFRAME) !== 0).length;
   t.ok(keyframes >= 4, `${keyframes} keyframes (GOP 15 at 30 fps)`);
-  const decoded = await decodeH264(Buffer.concat(a.video.map((v) => v.data)));
+  const decoded = await decodeAnnexB(Buffer.concat(a.video.map((v) => v.data)));
   t.equal(decoded.frames, a.video.length, 'every access unit decodes to a picture');
   t.equal(decoded.stderr.trim(), '', 'without decoder errors');
 
   t.ok(b.video.length > 0, 'late joiner got video');
   t.ok((b.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'late joiner starts at a keyframe');
-  const lateDecoded = await decodeH264(Buffer.concat(b.video.map((v) => v.data)));
+  const lateDecoded = await decodeAnnexB(Buffer.concat(b.video.map((v) => v.data)));
   t.equal(lateDecoded.frames, b.video.length, 'and all it got decodes');
   t.comment(`first picture after join: ${((b.video[0]!.arrivalUs - joinUs) / 1000).toFixed(0)} ms from connect, ${((b.video[0]!.arrivalUs - liveUs) / 1000).toFixed(0)} ms from live`);
 
