@@ -1,5 +1,5 @@
 import t from 'tap';
-import { JitterBuffer } from '../../src/client/sinks/jitter-buffer.js';
+import { DECAY_EVERY_MS, JitterBuffer, RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
 
 const packet = (value: number) => {
   const b = Buffer.alloc(960);
@@ -20,7 +20,7 @@ t.test('silence until the target is buffered, then the audio in order', async (t
   t.ok(out.every((x) => x === 2), 'then the next');
 });
 
-t.test('an underflow is one gap of silence, then it waits for the target again', async (t) => {
+t.test('an underflow is one gap of silence, then it waits for the raised target', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   const out = new Int16Array(480);
   jb.push(packet(1), 0);
@@ -30,12 +30,14 @@ t.test('an underflow is one gap of silence, then it waits for the target again',
   jb.pull(out);
   t.equal(jb.underruns, 1);
   t.ok(out.every((x) => x === 0));
+  t.equal(jb.targetMs, 20 + RAISE_MS, 'an underrun raises the target');
   jb.push(packet(3), 40);
-  jb.pull(out);
-  t.ok(out.every((x) => x === 0), 'not playing yet at 10 ms buffered');
   jb.push(packet(4), 50);
   jb.pull(out);
-  t.ok(out.every((x) => x === 3), 'plays again at the target');
+  t.ok(out.every((x) => x === 0), 'not playing yet at 20 ms buffered');
+  jb.push(packet(5), 60);
+  jb.pull(out);
+  t.ok(out.every((x) => x === 3), 'plays again at the raised target');
 });
 
 t.test('a burst is cut back to the target at once; the level then holds', async (t) => {
@@ -50,7 +52,7 @@ t.test('a sender clock 0.3 % fast does not make the level creep', async (t) => {
   const out = new Int16Array(480);
   let now = 0;
   let owed = 0;
-  const lastMinute: number[] = [];
+  const atPull: number[] = [];
   for (let step = 0; step < 60_000; step++) {
     // The device pulls 10 ms every 10 ms; the sender delivers 10.03 ms in the same time.
     owed += 481.44;
@@ -58,13 +60,77 @@ t.test('a sender clock 0.3 % fast does not make the level creep', async (t) => {
       jb.push(packet(1), now);
       owed -= 480;
     }
+    if (step >= 54_000) atPull.push(jb.bufferedMs);
     jb.pull(out);
     now += 10;
-    if (step >= 54_000) lastMinute.push(jb.bufferedMs);
   }
-  // The level saws by a packet between pushes and pulls; its mean is what the ear gets as delay.
-  const mean = lastMinute.reduce((a, b) => a + b, 0) / lastMinute.length;
-  t.ok(Math.abs(mean - 20) <= 8, `after 10 minutes the mean level is ${mean.toFixed(1)} ms (target 20; 0.3 % clock difference)`);
+  // What the device finds when it asks for a block is what decides underruns and delay.
+  const least = Math.min(...atPull);
+  const most = Math.max(...atPull);
+  t.ok(least >= 20 && most <= 34, `after 10 minutes the device finds ${least.toFixed(1)}–${most.toFixed(1)} ms (target 20; 0.3 % clock difference)`);
   t.ok(jb.trimmedFrames > 0, `drift trimmed ${jb.trimmedFrames} frames instead of dropping packets`);
   t.equal(jb.droppedMs, 0, 'no packet dropped');
+  t.equal(jb.underruns, 0);
+});
+
+/** Packets and device blocks at one 10 ms cadence; `order(i)` says whether packet i comes before pull i. */
+function run(jb: JitterBuffer, blocks: number, order: (i: number) => boolean, start = 0): { atPull: number[]; underrunsAt: number[] } {
+  const out = new Int16Array(480);
+  const atPull: number[] = [];
+  const underrunsAt: number[] = [];
+  for (let i = start; i < start + blocks; i++) {
+    const before = order(i);
+    if (before) jb.push(packet(1), i * 10);
+    atPull.push(jb.bufferedMs);
+    const u = jb.underruns;
+    jb.pull(out);
+    if (jb.underruns > u) underrunsAt.push(i);
+    if (!before) jb.push(packet(1), i * 10);
+  }
+  return { atPull, underrunsAt };
+}
+
+t.test('the device finds the target when it asks, not a packet more (the level is taken at the pull)', async (t) => {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 15 });
+  for (let i = 0; i < 4; i++) jb.push(packet(1), 0); // 40 ms waiting when playback starts
+  const { atPull } = run(jb, 3000, () => false); // each packet lands just after a pull
+  const last = atPull.slice(-200);
+  t.ok(Math.max(...last) <= 18, `device finds ${Math.min(...last).toFixed(1)}–${Math.max(...last).toFixed(1)} ms (target 15)`);
+  t.ok(Math.min(...last) >= 15);
+  t.equal(jb.underruns, 0);
+});
+
+t.test('packets and blocks racing (coin toss which comes first): underruns stop and the level holds', async (t) => {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 10 });
+  let seed = 7;
+  const coin = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return ((seed >>> 16) & 1) === 0; // high bits: the low bit of this LCG just alternates
+  };
+  const { atPull, underrunsAt } = run(jb, 6000, coin); // 60 s
+  t.ok(underrunsAt.length >= 1 && underrunsAt.length <= 4, `${underrunsAt.length} underruns while the target rose to ${jb.targetMs} ms`);
+  t.ok(underrunsAt.every((i) => i < 500), `all in the first 5 s (at blocks ${underrunsAt.join(',')})`);
+  const last = atPull.slice(-1000);
+  const mean = last.reduce((a, b) => a + b, 0) / last.length;
+  t.ok(Math.min(...last) >= 10, 'never less than a block at the pull');
+  t.ok(mean <= 30, `mean level at the pull ${mean.toFixed(1)} ms`);
+});
+
+t.test('the raised target comes back down to the floor when nothing goes wrong', async (t) => {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  for (let n = 0; n < 3; n++) {
+    // Prime it, then starve it: one underrun each time.
+    for (let k = 0; k * 10 < jb.targetMs; k++) jb.push(packet(1), 0);
+    const before = jb.underruns;
+    while (jb.underruns === before) jb.pull(out);
+  }
+  t.equal(jb.underruns, 3);
+  t.equal(jb.targetMs, 20 + 3 * RAISE_MS);
+  const blocks = ((3 * RAISE_MS + 1) * DECAY_EVERY_MS) / 10;
+  const { underrunsAt, atPull } = run(jb, blocks, () => true, 1000);
+  t.equal(underrunsAt.length, 0);
+  t.equal(jb.targetMs, 20, 'back at the floor');
+  const last = atPull.slice(-100);
+  t.ok(Math.max(...last) <= 23, `and the device finds ${Math.max(...last).toFixed(1)} ms again`);
 });

@@ -24,7 +24,7 @@ const FASTEST_STRIDE = 200;
 const RATE_PER_MS = 0.001;
 
 export class DriftControl {
-  readonly #targetMs: number;
+  #targetMs: number;
   readonly #deadBandMs: number;
   readonly #smoothingMs: number;
   #levelMs: number | null = null;
@@ -48,6 +48,15 @@ export class DriftControl {
     }
     this.#lastMs = nowMs;
     return this.#levelMs;
+  }
+
+  /** Move the target (an adaptive jitter buffer raises it after an underrun and lowers it slowly). */
+  setTargetMs(targetMs: number): void {
+    this.#targetMs = targetMs;
+  }
+
+  get targetMs(): number {
+    return this.#targetMs;
   }
 
   get levelMs(): number | null {

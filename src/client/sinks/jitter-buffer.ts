@@ -1,38 +1,76 @@
 /**
  * The viewer's audio jitter buffer for outputs that pull (a device callback asks for exactly the
  * samples it needs), so the buffer knows its true fill level — which `speaker` cannot report.
- * It starts playing once `targetMs` is buffered, plays silence on underflow and waits for the
- * target again (so one late packet costs one gap, not a stutter, and the delay returns to the
- * target instead of drifting lower), trims drift with DriftControl
- * (≤ 0.5 % of the samples) so the level stays at the target for hours, and after a burst (a link
- * that stalled and caught up) drops the oldest audio down to the target at once. Pure: no timers.
+ * It starts playing once the target is buffered, plays silence on underflow and waits for the
+ * target again (so one late packet costs one gap, not a stutter), trims drift and excess with
+ * DriftControl (≤ 0.5 % of the samples) so the level stays at the target for hours, and after a burst
+ * (a link that stalled and caught up) drops the oldest audio down to the target at once. Pure: no
+ * timers; time is the device's own sample clock (what it has pulled).
+ *
+ * What is held at the target is the *least* audio the device found when it asked for a block over the
+ * last LEVEL_WINDOW_MS, because that is what decides an underrun (fewer ms than the block) and what
+ * sound waits on top of the block. It used to be the smoothed level when a packet arrived, before
+ * adding it: with 10 ms packets against 10 ms device blocks that reads a packet low, so the device
+ * found a packet more than asked (rig, pacat capture: target 20 ms, the device found 32 ms, mouth to
+ * ear 43 ms; 20 ms and 34 ms when measured at the pull). When packets and device blocks come at the
+ * same moment (one clock on both ends, as on the rig, or two close clocks for minutes) which comes
+ * first is a coin toss, so the level at the pull jumps by a packet from one block to the next, and a
+ * late packet takes another one off: a target on the mean then underran dozens of times a minute.
+ *
+ * The target adapts: `targetMs` is the floor; each underrun raises it by RAISE_MS (up to
+ * `maxTargetMs`), and every DECAY_EVERY_MS without one lowers it by 1 ms towards the floor, trimmed
+ * off at ≤ 0.5 %. So a quiet link settles near the floor and a jittery one pays for its jitter with a
+ * few gaps at first, then with delay instead of gaps.
  */
 import { DriftControl } from './drift-control.js';
 
 export interface JitterBufferOptions {
   sampleRateHz: number;
   channels: number;
+  /** Least audio (ms) the device should find when it asks for a block; the floor of the adaptive target. */
   targetMs: number;
+  /** Highest the target may rise after underruns; default targetMs + 60. */
+  maxTargetMs?: number;
   /** Above target + this, the excess is dropped at once (a burst is not drift). */
   burstMarginMs?: number;
 }
 
+/** The least level at the pulls over this much device time is the controlled value. */
+export const LEVEL_WINDOW_MS = 2_000;
+/** Raise of the target per underrun. */
+export const RAISE_MS = 5;
+/** Lower the target by 1 ms after this long without an underrun. */
+export const DECAY_EVERY_MS = 10_000;
+/** Two buckets per window: the minimum covers between one and two windows of pulls. */
+const BUCKET_MS = LEVEL_WINDOW_MS / 2;
+
 export class JitterBuffer {
   readonly #frameBytes: number;
   readonly #bytesPerMs: number;
-  readonly #targetMs: number;
+  readonly #floorMs: number;
+  readonly #maxTargetMs: number;
   readonly #burstMarginMs: number;
   readonly #drift: DriftControl;
+  #targetMs: number;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #playing = false;
+  /** Device clock: ms the device has pulled so far. */
+  #pulledMs = 0;
+  #lastTargetChangeMs = 0;
+  /** Least level at a pull in the previous and the current bucket. */
+  #prevBucketMinMs = Infinity;
+  #bucketMinMs = Infinity;
+  #bucketStartMs = 0;
   underruns = 0;
   droppedMs = 0;
 
   constructor(o: JitterBufferOptions) {
     this.#frameBytes = 2 * o.channels;
     this.#bytesPerMs = (o.sampleRateHz * this.#frameBytes) / 1000;
+    this.#floorMs = o.targetMs;
     this.#targetMs = o.targetMs;
+    this.#maxTargetMs = Math.max(o.targetMs, o.maxTargetMs ?? o.targetMs + 60);
     this.#burstMarginMs = o.burstMarginMs ?? Math.max(40, o.targetMs);
     this.#drift = new DriftControl({ targetMs: o.targetMs, deadBandMs: 2 });
   }
@@ -41,12 +79,23 @@ export class JitterBuffer {
     return this.#bytes / this.#bytesPerMs;
   }
 
+  /** The current (adaptive) target: the floor plus what underruns added and time has not yet taken off. */
+  get targetMs(): number {
+    return this.#targetMs;
+  }
+
+  /** Least level the device found at its pulls over the last one to two windows (null before any). */
+  get recentMinMs(): number | null {
+    const min = Math.min(this.#prevBucketMinMs, this.#bucketMinMs);
+    return Number.isFinite(min) ? min : null;
+  }
+
   get trimmedFrames(): number {
     return this.#drift.removedFrames;
   }
 
-  push(pcm: Buffer, nowMs: number): void {
-    this.#drift.observe(this.bufferedMs, nowMs);
+  /** nowMs is kept for callers; levels are observed at pull(), on the device's sample clock. */
+  push(pcm: Buffer, _nowMs: number): void {
     const trimmed = this.#playing ? this.#drift.apply(pcm, this.#frameBytes) : pcm;
     this.#chunks.push(trimmed);
     this.#bytes += trimmed.length;
@@ -57,6 +106,9 @@ export class JitterBuffer {
   /** Fill `out` (interleaved s16) completely: audio when primed, silence otherwise. */
   pull(out: Int16Array): void {
     const wantBytes = out.length * 2;
+    const deviceMs = this.#pulledMs;
+    this.#pulledMs += wantBytes / this.#bytesPerMs;
+    this.#decay(deviceMs);
     if (!this.#playing) {
       if (this.bufferedMs < this.#targetMs) {
         out.fill(0);
@@ -64,6 +116,7 @@ export class JitterBuffer {
       }
       this.#playing = true;
     }
+    this.#observe(this.bufferedMs, deviceMs);
     const dst = Buffer.from(out.buffer, out.byteOffset, wantBytes);
     let filled = 0;
     while (filled < wantBytes && this.#chunks.length > 0) {
@@ -78,9 +131,31 @@ export class JitterBuffer {
     if (filled < wantBytes) {
       dst.fill(0, filled);
       this.underruns++;
-      // Wait for the target before playing again: one gap, then steady sound at the same delay.
+      // Wait for the (raised) target before playing again: one gap, then steady sound.
       this.#playing = false;
+      this.#setTarget(Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS), deviceMs);
     }
+  }
+
+  #observe(levelMs: number, deviceMs: number): void {
+    if (deviceMs - this.#bucketStartMs >= BUCKET_MS) {
+      this.#prevBucketMinMs = this.#bucketMinMs;
+      this.#bucketMinMs = Infinity;
+      this.#bucketStartMs = deviceMs;
+    }
+    this.#bucketMinMs = Math.min(this.#bucketMinMs, levelMs);
+    this.#drift.observe(Math.min(this.#prevBucketMinMs, this.#bucketMinMs), deviceMs);
+  }
+
+  #decay(deviceMs: number): void {
+    if (this.#targetMs <= this.#floorMs || deviceMs - this.#lastTargetChangeMs < DECAY_EVERY_MS) return;
+    this.#setTarget(Math.max(this.#floorMs, this.#targetMs - 1), deviceMs);
+  }
+
+  #setTarget(targetMs: number, deviceMs: number): void {
+    this.#targetMs = targetMs;
+    this.#lastTargetChangeMs = deviceMs;
+    this.#drift.setTargetMs(targetMs);
   }
 
   #dropOldest(ms: number): void {
