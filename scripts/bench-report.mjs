@@ -169,6 +169,13 @@ for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-vide
   target(`video p50 ${name} / ffmpeg-mjpeg-lowlat`, fmt(r, 2), '×', '≤ 0.6×', r === undefined ? undefined : r <= 0.6,
     `${fmt(s.vP50)} / ${fmt(ff.vP50)} ms (medians over runs)`);
 }
+{
+  // Issue 5 fan-out, glass to glass: the same window viewer with 7 headless viewers beside it, one at 1 Mbit/s.
+  const fo = S['lanstream-fanout8'];
+  const r = ratio(fo?.vP50, L?.vP50);
+  if (fo && L) target('video p50 lanstream-fanout8 / lanstream', fmt(r, 2), '×', '≤ 1.1×', r === undefined ? undefined : r <= 1.1,
+    `${fmt(fo.vP50)} / ${fmt(L.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(L.fps, 1)}`);
+}
 for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-video']]]) {
   if (!s || !gst) continue;
   const r = ratio(s.vP50, gst.vP50);
