@@ -17,6 +17,7 @@ import { chooseH264Encoder } from './capture/encoder-probe.js';
 import { H264_COPY, type H264EncodeOptions } from './capture/h264-args.js';
 import { locateFfmpeg } from './capture/ffmpeg-locate.js';
 import { CaptureSource } from './capture/capture-source.js';
+import { FfmpegStandby } from './capture/ffmpeg-standby.js';
 import type { OpusPacketEncoder, OpusPacketEncoderOptions } from './capture/opus-packet-encoder.js';
 import type { Platform } from './capture/capture-types.js';
 import { Hub } from './hub.js';
@@ -67,6 +68,12 @@ export interface ServeOptions {
   lingerMs: number;
   /** Open the devices once at start so a missing camera fails now, not when the first viewer comes. */
   preflight: boolean;
+  /**
+   * While no viewer watches, keep one ffmpeg per medium spawned and held before it opens the device,
+   * so the first viewer does not wait for ffmpeg to load (FfmpegStandby). Default true; not used with
+   * keepWarm, nor on Windows.
+   */
+  captureStandby?: boolean;
   sessionLimits?: Partial<SessionLimits>;
   agent: string;
   logger: Logger;
@@ -100,6 +107,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #makeAudio: (() => CaptureSource) | null = null;
   #video: CaptureSource | null = null;
   #audio: CaptureSource | null = null;
+  readonly #standbys: { video?: FfmpegStandby; audio?: FfmpegStandby } = {};
   #videoParams: VideoParams | null = null;
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
@@ -117,6 +125,11 @@ export class Server extends EventEmitter<ServerEvents> {
     return { video: this.#video?.pid, audio: this.#audio?.pid };
   }
 
+  /** PIDs of the gated standby children waiting for a viewer (tests, diagnostics). */
+  standbyPids(): { video?: number; audio?: number } {
+    return { video: this.#standbys.video?.pid, audio: this.#standbys.audio?.pid };
+  }
+
   sessions(): SessionInfo[] {
     return [...this.#sessions].map((s) => s.info());
   }
@@ -126,6 +139,10 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!o.video && !o.audio) throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
     const ffmpegPath = await locateFfmpeg({ override: o.ffmpeg });
     const identity = await loadOrCreateIdentity({ configDir: o.configDir, key: o.key, newKey: o.newKey });
+    const standby = (name: 'video' | 'audio', args: string[]) =>
+      o.captureStandby === false || o.keepWarm
+        ? undefined
+        : (this.#standbys[name] = new FfmpegStandby({ ffmpegPath, args, name, platform: o.platform, logger: o.logger.child({ component: `capture-${name}` }) }));
     if (identity.created.cert) this.#log.info({ configDir: o.configDir }, 'created a new certificate');
     if (identity.created.key) this.#log.info({ configDir: o.configDir }, 'created a new access key');
 
@@ -137,9 +154,11 @@ export class Server extends EventEmitter<ServerEvents> {
         platform: o.platform, source: o.source, device: o.videoDevice, width: o.width, height: o.height, fps: o.fps,
         quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg, h264,
       });
+      const videoStandby = standby('video', args);
       this.#makeVideo = () => new CaptureSource({
         kind: 'video', ffmpegPath, args, logger: o.logger.child({ component: 'capture-video' }),
         ...(h264 ? { codec: 'h264' as const } : {}),
+        ...(videoStandby ? { standby: videoStandby } : {}),
         onChunk: (chunk) => this.#hub?.publish('video', chunk),
         onStatus: (state, detail) => this.#captureStatus('video', state, detail),
       });
@@ -155,8 +174,10 @@ export class Server extends EventEmitter<ServerEvents> {
         platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
         sampleRateHz: rateHz, channels: o.channels, inputArgs: o.audioInput,
       });
+      const audioStandby = standby('audio', args);
       this.#makeAudio = () => new CaptureSource({
         kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
+        ...(audioStandby ? { standby: audioStandby } : {}),
         ...(opus ? { audioEncoder: opus.create() } : {}),
         audio: { sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS },
         onChunk: (chunk) => this.#hub?.publish('audio', chunk),
@@ -188,6 +209,8 @@ export class Server extends EventEmitter<ServerEvents> {
       onConnection: (socket, secure) => this.#accept(socket, secure, identity.accessKey),
     });
     const port = await this.#listener.start();
+    // After the preflight (its children are gone) and once serving (a failed start leaves none).
+    await this.#refillStandbys();
     const fingerprint = o.insecure ? null : identity.fingerprint;
     const hosts = o.host && o.host !== '0.0.0.0' && o.host !== '::' ? [o.host] : lanAddresses();
     const connectUrls = (hosts.length ? hosts : ['127.0.0.1']).map((host) =>
@@ -230,6 +253,7 @@ export class Server extends EventEmitter<ServerEvents> {
       for (const s of this.#sessions) s.destroy();
       this.#hub?.close();
       await this.#stopCapture();
+      await Promise.all([this.#standbys.video?.close(), this.#standbys.audio?.close()]);
       await listenerClosed;
     })();
     return this.#closing;
@@ -306,6 +330,12 @@ export class Server extends EventEmitter<ServerEvents> {
     const sources = [this.#video, this.#audio];
     this.#video = this.#audio = null;
     await Promise.all(sources.map((c) => c?.close()));
+    // Only while idle: a viewer may have come back while the old children were closing.
+    if (this.#closing === null && this.#video === null && this.#audio === null) await this.#refillStandbys();
+  }
+
+  async #refillStandbys(): Promise<void> {
+    await Promise.all([this.#standbys.video?.refill(), this.#standbys.audio?.refill()]);
   }
 
   #captureStatus(kind: 'video' | 'audio', state: string, detail?: string): void {
