@@ -5,7 +5,10 @@
  *
  * Why: spawn → first JPEG on the pipe for x11grab 720p MJPEG is 113–137 ms (median of 5 runs),
  * ~63 ms of it ffmpeg loading its shared libraries (`ffmpeg -version` alone takes 63 ms); from an
- * opened gate it is ~62 ms.
+ * opened gate it is ~62 ms. Through serve, viewer start() → first video chunk at the viewer (TLS
+ * included, in-process, 7 runs each, p50): x11grab 720p 147–180 ms cold → 62–81 ms; lavfi test
+ * source 135 → 28 ms. An idle gated ffmpeg costs VmRSS 43.5 MB, of which 9.4 MB anonymous (PSS 13 MB:
+ * the rest is shared library pages).
  *
  * The gate is FFREPORT pointing at a FIFO (mkfifo, in a private 0700 mkdtemp dir): ffmpeg opens the
  * report file for writing in main() before it parses any option, and open() of a FIFO blocks until
