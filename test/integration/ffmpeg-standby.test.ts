@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import t from 'tap';
 import { CaptureSource, type CaptureState } from '../../src/server/capture/capture-source.js';
-import { FfmpegStandby, startGateEnv } from '../../src/server/capture/ffmpeg-standby.js';
+import { FfmpegStandby } from '../../src/server/capture/ffmpeg-standby.js';
 import { buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { locateFfmpeg } from '../../src/server/capture/ffmpeg-locate.js';
 import { Platform } from '../../src/server/capture/capture-types.js';
@@ -29,12 +29,6 @@ function standby(args = testArgs): FfmpegStandby {
 function source(s: FfmpegStandby, onStatus?: (state: CaptureState) => void): CaptureSource {
   return new CaptureSource({ kind: 'video', ffmpegPath, args: testArgs, logger, standby: s, onChunk: () => {}, ...(onStatus ? { onStatus } : {}) });
 }
-
-t.test('startGateEnv: FFREPORT at the FIFO, quiet, escaped; none on Windows', async (t) => {
-  t.same(startGateEnv('/tmp/lanstream-gate-ab/gate-1', Platform.LINUX), { FFREPORT: 'file=/tmp/lanstream-gate-ab/gate-1:level=-8' });
-  t.same(startGateEnv("/tmp/a:b%c'd\\e", Platform.MACOS), { FFREPORT: "file=/tmp/a\\:b%%c\\'d\\\\e:level=-8" });
-  t.equal(startGateEnv('C:\\x', Platform.WINDOWS), null);
-});
 
 t.test('the gate holds: a gated ffmpeg with a missing camera stays alive, silent and without the device until the gate opens', async (t) => {
   const s = standby(missingCameraArgs);
