@@ -123,13 +123,13 @@ t.test('Windows: dshow, names with spaces are one argv element, no quotes', asyn
   usageError(t, () => buildAudioArgs(audio({ platform: Platform.WINDOWS })), /--audio-device/);
 });
 
-t.test('Linux audio: pulse with a 10 ms fragment, or ALSA', async (t) => {
+t.test('Linux audio: pulse with a 5 ms fragment (half a packet), or ALSA', async (t) => {
   const pulse = buildAudioArgs(audio());
   t.equal(valueOf(pulse, '-f'), 'pulse');
-  t.equal(valueOf(pulse, '-fragment_size'), '960', '10 ms of 48 kHz mono s16');
+  t.equal(valueOf(pulse, '-fragment_size'), '480', '5 ms of 48 kHz mono s16');
   t.equal(valueOf(pulse, '-i'), 'default');
   t.equal(defaultAudioDevice(Platform.LINUX), 'default');
-  t.equal(valueOf(buildAudioArgs(audio({ channels: 2, sampleRateHz: 44_100 })), '-fragment_size'), '1764');
+  t.equal(valueOf(buildAudioArgs(audio({ channels: 2, sampleRateHz: 44_100 })), '-fragment_size'), '882');
   t.equal(valueOf(buildAudioArgs(audio({ device: 'alsa_input.usb-mic.mono' })), '-i'), 'alsa_input.usb-mic.mono');
   const alsa = buildAudioArgs(audio({ backend: 'alsa', device: 'hw:1,0' }));
   t.same(inputPart(alsa), ['-f', 'alsa', '-sample_rate', '48000', '-channels', '1', '-i', 'hw:1,0']);

@@ -11,9 +11,9 @@
  * second one (x11grab 720p30, spawn → first JPEG on the pipe: median 158–171 ms with it, 112–130 ms
  * without, 6 runs each); past the first packet it changes nothing. `-flush_packets 1` so every frame or
  * packet reaches the pipe at once; `-threads 1` on the MJPEG encoder, whose default frame threading
- * holds whole frames (measured 30–60 ms more glass to glass); pulse `fragment_size` of ~10 ms, because
- * PulseAudio's default fragment is far larger. Arguments are argv elements, never a shell string, so
- * device names with spaces need no quoting.
+ * holds whole frames (measured 30–60 ms more glass to glass); pulse `fragment_size` of 5 ms, because
+ * PulseAudio's default fragment is far larger and the fragment is capture delay. Arguments are argv
+ * elements, never a shell string, so device names with spaces need no quoting.
  */
 import shellQuote from 'shell-quote';
 import { LanstreamError } from '../../shared/errors.js';
@@ -26,6 +26,8 @@ const OUTPUT_PIPE = ['-flush_packets', '1', 'pipe:1'];
 
 /** Audio arrives from capture in pieces of this duration (pulse fragment, test-source frame size). */
 export const CAPTURE_PIECE_MS = 10;
+/** PulseAudio record fragment (see audioDeviceInput); PcmPacketiser aligns packets to it. */
+export const PULSE_FRAGMENT_MS = 5;
 /** dshow's own buffer; its default is the device's, typically 500 ms or more. */
 const DSHOW_AUDIO_BUFFER_MS = 20;
 
@@ -130,7 +132,9 @@ function audioDeviceInput(o: AudioCaptureOptions): string[] {
     case Platform.LINUX: {
       const channels = String(o.channels);
       if (o.backend === 'alsa') return ['-f', 'alsa', '-sample_rate', rate, '-channels', channels, '-i', device];
-      const fragmentBytes = Math.round((o.sampleRateHz * o.channels * 2 * CAPTURE_PIECE_MS) / 1000);
+      // Half a packet: pulse hands a record stream its audio a fragment at a time, so the fragment is
+      // capture delay (rig, ffmpeg | pacat: 16.4 ms mouth to ear with 10 ms, 10.2 ms with 5 ms).
+      const fragmentBytes = Math.round((o.sampleRateHz * o.channels * 2 * PULSE_FRAGMENT_MS) / 1000);
       return ['-f', 'pulse', '-sample_rate', rate, '-channels', channels, '-fragment_size', String(fragmentBytes), '-i', device];
     }
     case Platform.MACOS:
