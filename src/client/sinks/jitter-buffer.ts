@@ -1,8 +1,8 @@
 /**
  * The viewer's audio jitter buffer for outputs that pull (a device callback asks for exactly the
  * samples it needs), so the buffer knows its true fill level — which `speaker` cannot report.
- * It starts playing once the target is buffered, plays silence on underflow and waits for the
- * target again (so one late packet costs one gap, not a stutter), trims drift and excess with
+ * It starts playing once the target plus one device block is buffered, plays silence on underflow
+ * and waits for that again (so one late packet costs one gap, not a stutter), trims drift and excess with
  * DriftControl (≤ 0.5 % of the samples) so the level stays at the target for hours, and after a burst
  * (a link that stalled and caught up) drops the oldest audio down to the target at once. Pure: no
  * timers; time is the device's own sample clock (what it has pulled).
@@ -110,7 +110,10 @@ export class JitterBuffer {
     this.#pulledMs += wantBytes / this.#bytesPerMs;
     this.#decay(deviceMs);
     if (!this.#playing) {
-      if (this.bufferedMs < this.#targetMs) {
+      // Target + one block: primed in the moment a packet has just landed, the next pull may find a
+      // packet less, and that must still be the target (rig: priming at the target alone underran
+      // within the first second in 4 of 4 runs).
+      if (this.bufferedMs < this.#targetMs + wantBytes / this.#bytesPerMs) {
         out.fill(0);
         return;
       }
