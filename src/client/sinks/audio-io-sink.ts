@@ -4,8 +4,22 @@
  * install). The device asks for exactly the samples it needs, so the jitter buffer knows its true
  * fill level and can hold it at the target — what the `speaker` package cannot do (it keeps up to
  * 0.5 s in its own ALSA buffer and reports nothing; measured on the rig: 116–158 ms mouth to ear
- * with wall-clock pacing, clicks lost). DESIGN.md measured this path at 30–35 ms with a 10 ms device
- * buffer and a 20 ms jitter target.
+ * with wall-clock pacing, clicks lost).
+ *
+ * Where the time goes (rig, PCM, audio only, mouth to ear; 2 shared cores, so ±5 ms run to run):
+ *  - capture: pulse hands ffmpeg a fragment at a time; ffmpeg | pacat was 16.4 ms with 10 ms
+ *    fragments, 10.2 ms with 5 ms (pacat -r | pacat -p alone: 6.5 ms);
+ *  - PcmPacketiser: packets out of phase with ffmpeg's chunks waited up to a chunk (4 of 4 captures);
+ *    now aligned once at start;
+ *  - network and TLS on loopback: packets land every 10 ± 2 ms;
+ *  - JitterBuffer: the device used to find 32 ms at a 20 ms target, now the target (pacat capture,
+ *    no network: 43.2 → 33.7 ms mouth to ear);
+ *  - device: this addon sets a 10 ms ALSA period but no buffer size (the pulse plugin then gives
+ *    10.24 s), and refills DEVICE_BUFFER_MS whenever ALSA holds no more than that, so PulseAudio holds
+ *    20 ms of this stream at each refill (pactl Buffer Latency) plus the sink's 2–5 ms. A 5 ms
+ *    bufferDuration underran inside PulseAudio (click SNR 19 dB) and 2.5 ms played nothing.
+ * End to end with --audio-buffer-ms 30 (target 20): 50–52 ms before (1–4 underruns per 24 s run),
+ * 39–48 ms after (0–1); with 25: 35–41 ms.
  */
 import { createRequire } from 'node:module';
 import { nowMs } from '../../shared/clock.js';
@@ -16,7 +30,8 @@ import { JitterBuffer } from './jitter-buffer.js';
 import { PcmGain } from './pcm-gain.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
-/** The device's own buffer: small, since the jitter buffer in front of it is the one we can see. */
+/** The device's own buffer: small, since the jitter buffer in front of it is the one we can see (10 ms
+ * is also the addon's fixed ALSA period; see the header for why not less). */
 export const DEVICE_BUFFER_MS = 10;
 
 interface AudioIoModule {

@@ -17,7 +17,7 @@
  * first is a coin toss, so the level at the pull jumps by a packet from one block to the next, and a
  * late packet takes another one off: a target on the mean then underran dozens of times a minute.
  *
- * The target adapts: `targetMs` is the floor; each underrun raises it by RAISE_MS (up to
+ * The target adapts: `targetMs` is the floor; each underrun (after STARTUP_GRACE_MS) raises it by RAISE_MS (up to
  * `maxTargetMs`), and every DECAY_EVERY_MS without one lowers it by 1 ms towards the floor, trimmed
  * off at ≤ 0.5 %. So a quiet link settles near the floor and a jittery one pays for its jitter with a
  * few gaps at first, then with delay instead of gaps.
@@ -41,6 +41,12 @@ export const LEVEL_WINDOW_MS = 2_000;
 export const RAISE_MS = 5;
 /** Lower the target by 1 ms after this long without an underrun. */
 export const DECAY_EVERY_MS = 10_000;
+/**
+ * Underruns this soon after playback first starts do not raise the target: the device fills its own
+ * buffer at start (audio-io pulls two blocks back to back), which is no sign of jitter; on the rig
+ * that one start-up underrun otherwise cost RAISE_MS for the first ~50 s.
+ */
+export const STARTUP_GRACE_MS = 1_000;
 /** Two buckets per window: the minimum covers between one and two windows of pulls. */
 const BUCKET_MS = LEVEL_WINDOW_MS / 2;
 
@@ -58,6 +64,7 @@ export class JitterBuffer {
   /** Device clock: ms the device has pulled so far. */
   #pulledMs = 0;
   #lastTargetChangeMs = 0;
+  #firstPlayMs: number | null = null;
   /** Least level at a pull in the previous and the current bucket. */
   #prevBucketMinMs = Infinity;
   #bucketMinMs = Infinity;
@@ -118,6 +125,7 @@ export class JitterBuffer {
         return;
       }
       this.#playing = true;
+      this.#firstPlayMs ??= deviceMs;
     }
     this.#observe(this.bufferedMs, deviceMs);
     const dst = Buffer.from(out.buffer, out.byteOffset, wantBytes);
@@ -136,7 +144,9 @@ export class JitterBuffer {
       this.underruns++;
       // Wait for the (raised) target before playing again: one gap, then steady sound.
       this.#playing = false;
-      this.#setTarget(Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS), deviceMs);
+      if (deviceMs - (this.#firstPlayMs ?? deviceMs) >= STARTUP_GRACE_MS) {
+        this.#setTarget(Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS), deviceMs);
+      }
     }
   }
 
