@@ -18,8 +18,8 @@
  *    10.24 s), and refills DEVICE_BUFFER_MS whenever ALSA holds no more than that, so PulseAudio holds
  *    20 ms of this stream at each refill (pactl Buffer Latency) plus the sink's 2–5 ms. A 5 ms
  *    bufferDuration underran inside PulseAudio (click SNR 19 dB) and 2.5 ms played nothing.
- * End to end with --audio-buffer-ms 30 (target 20): 50–52 ms before (1–4 underruns per 24 s run),
- * 39–48 ms after (0–1); with 25: 35–41 ms.
+ * End to end with --audio-buffer-ms 30 (target 20), p50 of 24 s runs: 50–52 ms before (1–4 underruns
+ * each), 38–48 ms after (0–1); with 25: 35–42 ms (0–1).
  */
 import { createRequire } from 'node:module';
 import { nowMs } from '../../shared/clock.js';
