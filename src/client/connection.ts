@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ALPN_PROTOCOL, ByeReason, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeMessage } from '../protocol/encoder.js';
-import { MessageDecoder } from '../protocol/decoder.js';
+import { MessageDecoder, ProtocolError } from '../protocol/decoder.js';
 import type { Message, MessageOf, StatusBody, WelcomeBody } from '../protocol/messages.js';
 import { exportAuthEkm, computeAuthProof, newNonce } from '../protocol/auth.js';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
@@ -311,7 +311,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       try {
         messages = decoder.push(chunk);
       } catch (err) {
-        fail(isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err)));
+        fail(unsupportedCodecError(err, `${o.host}:${o.port}`) ?? (isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err))));
         return;
       }
       for (const msg of messages) handle(msg, arrivalUs);
@@ -341,7 +341,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
 
   #afterClose(err: LanstreamError, wasLive: boolean): void {
     if (this.#paused) return;
-    const fatal = ['LS_ERR_AUTH_REFUSED', 'LS_ERR_FINGERPRINT_MISMATCH', 'LS_ERR_VERSION_MISMATCH', 'LS_ERR_CONFIG'].includes(err.code);
+    const fatal = ['LS_ERR_AUTH_REFUSED', 'LS_ERR_FINGERPRINT_MISMATCH', 'LS_ERR_VERSION_MISMATCH', 'LS_ERR_CODEC_UNSUPPORTED', 'LS_ERR_CONFIG'].includes(err.code);
     if (!this.#everLive && !this.#o.retryFirst) {
       this.#state = 'closed';
       this.#firstResult?.reject(err);
@@ -372,6 +372,23 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     this.#setState('reconnecting', err.message);
     this.#reconnectTimer = setTimeout(() => this.#dial(), wasLive ? 0 : delay);
   }
+}
+
+/**
+ * A WELCOME announcing a codec this build does not know (a newer server) is not line noise: say
+ * which codec, and the two ways out, instead of a protocol error — and do not retry it forever.
+ */
+export function unsupportedCodecError(err: unknown, where: string): LanstreamError | null {
+  if (!(err instanceof ProtocolError) || err.reason !== 'bad-field') return null;
+  const m = /^WELCOME\.(video|audio)\.codec$/.exec(String(err.details.path ?? ''));
+  if (!m) return null;
+  const kind = m[1] as 'video' | 'audio';
+  const value = err.details.value;
+  return new LanstreamError(
+    'LS_ERR_CODEC_UNSUPPORTED',
+    `${where} sends ${kind} as ${typeof value === 'string' ? `"${value}"` : 'an unknown codec'}, which this lanstream cannot decode: update lanstream here, or run serve with --${kind}-codec ${kind === 'video' ? 'mjpeg' : 'pcm'}`,
+    { cause: err },
+  );
 }
 
 function byeError(reason: string, message: string, where: string): LanstreamError {

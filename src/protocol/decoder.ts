@@ -470,7 +470,7 @@ class FieldChecker {
   ) {}
 
   #bad(key: string, expected: string): never {
-    throw new ProtocolError('bad-field', `${this.label}.${key} is ${describe(this.o[key])} (expected ${expected})`, { field: key });
+    throw new ProtocolError('bad-field', `${this.label}.${key} is ${describe(this.o[key])} (expected ${expected})`, { field: key, path: `${this.label}.${key}`, value: this.o[key] });
   }
 
   version(): void {

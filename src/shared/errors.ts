@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   LS_ERR_SERVER_CLOSED: { kind: 'connection', summary: 'the server ended the session (reason given)' },
   LS_ERR_PROTOCOL: { kind: 'connection', summary: 'the peer sent bytes that break the lanstream protocol' },
   LS_ERR_VERSION_MISMATCH: { kind: 'connection', summary: 'the peer speaks another protocol version' },
+  LS_ERR_CODEC_UNSUPPORTED: { kind: 'connection', summary: 'the server sends a codec this lanstream cannot decode' },
   LS_ERR_AUTH_REFUSED: { kind: 'auth', summary: 'the access key was missing or wrong' },
   LS_ERR_AUTH_RATE_LIMITED: { kind: 'auth', summary: 'too many wrong keys from this address; wait and retry' },
   LS_ERR_FINGERPRINT_MISMATCH: { kind: 'auth', summary: 'the server certificate is not the pinned one (possible man in the middle)' },
