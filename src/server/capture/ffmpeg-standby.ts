@@ -20,11 +20,14 @@
  * files switch ffmpeg ≤ 6 to input threads whose main loop polls device inputs with 10 ms sleeps,
  * i.e. up to 10 ms more on every frame and audio packet for the whole session.
  *
- * No FIFOs on Windows: there start() spawns cold, as it always did. If serve is SIGKILLed, a gated
- * child stays blocked (it never opens the device); every other exit kills it (execa's cleanup).
+ * No FIFOs on Windows: there start() spawns cold, as it always did. Every exit of serve kills its
+ * gated children (execa's cleanup) except SIGKILL: those stay blocked at the gate (they never open a
+ * device). So each gate dir names its owner's PID, and the next standby on this machine (Linux,
+ * where /proc shows a process's environment) kills the gated children of dead owners and removes
+ * their dirs (sweepOrphanGates).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, constants as fsConstants, mkdtempSync, openSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,11 +43,13 @@ const execFileAsync = promisify(execFile);
  */
 export function startGateEnv(fifoPath: string, platform: Platform): Record<string, string> | null {
   if (platform === Platform.WINDOWS) return null;
-  // FFREPORT: '%' is ffmpeg's file-name template escape (%p, %t, %%); '\', ':' and "'" are
-  // av_get_token's escape, separator and quote.
-  const file = fifoPath.replace(/%/g, '%%').replace(/[\\:']/g, (c) => `\\${c}`);
   // level=-8 (quiet): nothing but the header goes to the report, so the pipe never fills.
-  return { FFREPORT: `file=${file}:level=-8` };
+  return { FFREPORT: `file=${escapeReportPath(fifoPath)}:level=-8` };
+}
+
+/** FFREPORT: '%' is ffmpeg's file-name template escape (%p, %t, %%); '\', ':' and "'" are av_get_token's escape, separator and quote. */
+function escapeReportPath(p: string): string {
+  return p.replace(/%/g, '%%').replace(/[\\:']/g, (c) => `\\${c}`);
 }
 
 export interface FfmpegStandbyOptions {
@@ -56,6 +61,69 @@ export interface FfmpegStandbyOptions {
   logger: Logger;
   graceMs?: number;
   env?: Record<string, string>;
+}
+
+const GATE_DIR_PREFIX = 'lanstream-gate-';
+const OWNER_FILE = 'owner';
+let swept = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Kills gated ffmpeg children left behind by a serve that was SIGKILLed (their gate dir's owner PID
+ * is gone) and removes those dirs. A child is matched by its FFREPORT pointing into that dir (a
+ * unique mkdtemp name), so nothing else is touched. Linux only (/proc/<pid>/environ); returns the
+ * PIDs it killed.
+ */
+export function sweepOrphanGates(tmp: string = tmpdir(), procDir = '/proc'): number[] {
+  const killed: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(tmp).filter((e) => e.startsWith(GATE_DIR_PREFIX));
+  } catch {
+    return killed;
+  }
+  const stale = entries.map((e) => path.join(tmp, e)).filter((dir) => {
+    try {
+      const owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+      return !(Number.isInteger(owner) && owner > 0 && alive(owner));
+    } catch {
+      return false; // no owner file (yet): not ours to judge
+    }
+  });
+  if (stale.length === 0) return killed;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync(procDir).filter((e) => /^\d+$/.test(e));
+  } catch {
+    // No /proc (macOS): the dirs stay; their children (if any) stay blocked without a device.
+    return killed;
+  }
+  const markers = stale.map((dir) => Buffer.from(`FFREPORT=file=${escapeReportPath(dir + path.sep)}`));
+  for (const pid of pids) {
+    let environ: Buffer;
+    try {
+      environ = readFileSync(path.join(procDir, pid, 'environ'));
+    } catch {
+      continue; // gone, or another user's
+    }
+    if (!markers.some((m) => environ.includes(m))) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+      killed.push(Number(pid));
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of stale) rmSync(dir, { recursive: true, force: true });
+  return killed;
 }
 
 interface Waiting {
@@ -150,7 +218,15 @@ export class FfmpegStandby {
     if (this.#disabled || this.#closing !== null || this.#spawning || this.#waiting?.child.running === true) return;
     this.#spawning = true;
     try {
-      this.#dir ??= mkdtempSync(path.join(tmpdir(), 'lanstream-gate-'));
+      if (this.#dir === null) {
+        if (!swept) {
+          swept = true;
+          const killed = sweepOrphanGates();
+          if (killed.length) this.#log.info({ pids: killed }, 'stopped gated ffmpeg left behind by a serve that was killed');
+        }
+        this.#dir = mkdtempSync(path.join(tmpdir(), GATE_DIR_PREFIX));
+        writeFileSync(path.join(this.#dir, OWNER_FILE), String(process.pid), { mode: 0o600 });
+      }
       const fifoPath = path.join(this.#dir, `gate-${++this.#seq}`);
       // Node has no mkfifo(); this runs only while capture is idle, so its few ms cost nobody.
       await execFileAsync('mkfifo', ['-m', '600', fifoPath]);
