@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import t from 'tap';
+import path from 'node:path';
 import { CaptureSource, type CaptureState } from '../../src/server/capture/capture-source.js';
 import { FfmpegStandby } from '../../src/server/capture/ffmpeg-standby.js';
 import { buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
@@ -70,7 +71,8 @@ t.test('close() leaves no child and no FIFO dir', async (t) => {
   await s.refill();
   const pid = s.pid!;
   const dir = s.dir!;
-  t.ok(existsSync(dir) && readdirSync(dir).length === 1, 'one FIFO in the private dir while waiting');
+  t.ok(existsSync(dir) && readdirSync(dir).filter((e) => e.startsWith('gate-')).length === 1, 'one FIFO in the private dir while waiting');
+  t.equal(readFileSync(path.join(dir, 'owner'), 'utf8'), String(process.pid), 'and the owner PID, for the orphan sweep');
   await s.close();
   t.notOk(pidAlive(pid), 'the gated child is gone');
   t.notOk(existsSync(dir), 'the FIFO dir is removed');
