@@ -98,16 +98,22 @@ t.test('test-source video: valid JPEG frames at about 30 fps', async (t) => {
   t.equal(received.length, after, 'nothing after close');
 });
 
-t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone', async (t) => {
-  const received: Received[] = [];
-  const source = new CaptureSource({
+/** The test source's 440 Hz tone as 10 ms mono 48 kHz packets, collected into `received`. */
+function testToneSource(received: Received[], extra: Partial<ConstructorParameters<typeof CaptureSource>[0]> = {}): CaptureSource {
+  return new CaptureSource({
     kind: 'audio',
     ffmpegPath,
     args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1 }),
     logger,
     audio: { sampleRateHz: 48_000, channels: 1, packetMs: 10 },
     onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
+    ...extra,
   });
+}
+
+t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone', async (t) => {
+  const received: Received[] = [];
+  const source = testToneSource(received);
   t.teardown(() => source.close());
   await source.start();
   await sleep(2_000);
@@ -160,16 +166,7 @@ t.test('audio with an encoder (Opus): packets go out encoded with their PTS; a f
     },
   };
   const received: Received[] = [];
-  const source = new CaptureSource({
-    kind: 'audio',
-    ffmpegPath,
-    args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1 }),
-    logger,
-    audio: { sampleRateHz: 48_000, channels: 1, packetMs: 10 },
-    audioEncoder: encoder,
-    onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
-    restart: { backoffMs: [100] },
-  });
+  const source = testToneSource(received, { audioEncoder: encoder, restart: { backoffMs: [100] } });
   t.teardown(() => source.close());
   await source.start();
   await sleep(500);
