@@ -169,7 +169,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
 
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });
-  const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, logger, output) : null;
+  const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, flags.ffmpeg, logger, output) : null;
   try {
     const [started, found] = await Promise.allSettled([viewer.start(), ffplayFound]);
     // A missing window program is the error to report even if the connection failed too.
@@ -224,8 +224,8 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
   return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
 }
 
-function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, logger: Logger, output: Output): Promise<void> {
-  const done = takeSnapshot(viewer, { file, size })
+function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, ffmpeg: string | undefined, logger: Logger, output: Output): Promise<void> {
+  const done = takeSnapshot(viewer, { file, size, ffmpegPath: () => locateFfmpeg({ override: ffmpeg }) })
     .then((result) => {
       logger.info({ ...result }, `snapshot written to ${file}`);
       output.event('snapshot', { ...result });

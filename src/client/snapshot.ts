@@ -4,10 +4,15 @@
  * this viewer is still adjusting its exposure), and writes one with sharp: the camera's own JPEG bytes
  * when no resize is asked (no quality loss, no CPU), a re-encode for PNG or --snapshot-size. The file
  * is written beside the target and renamed, so a web page serving it never shows half a picture.
+ * An H.264 stream has no picture in a single unit past its IDR: the units from the first IDR up to
+ * the settled one are decoded by an ffmpeg child and its last picture is taken.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { LanstreamError, usageError } from '../shared/errors.js';
+import { isIdrAccessUnit } from './decoders/h264-annexb.js';
 
 export type SnapshotFormat = 'jpeg' | 'png';
 
@@ -16,10 +21,11 @@ export const SNAPSHOT_SKIP_FRAMES = 2;
 export const SNAPSHOT_FRAME_TIMEOUT_MS = 15_000;
 const JPEG_QUALITY = 90;
 
-/** What a snapshot needs from a Viewer: its 'frame' event. */
+/** What a snapshot needs from a Viewer: its 'frame' event, and the codec its WELCOME announced. */
 export interface FrameSource {
   on(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
   off(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
+  readonly welcome?: { video: { codec: string } | null } | null;
 }
 
 export interface SnapshotSize {
@@ -45,18 +51,29 @@ export function snapshotFormat(file: string, flag = '--snapshot'): SnapshotForma
   throw usageError(flag, file, 'a file name ending in .jpg, .jpeg or .png');
 }
 
-/** Resolves with the (skipFrames+1)-th frame; the newest one if fewer arrive before the timeout. */
+/**
+ * Resolves with the (skipFrames+1)-th frame; the newest one if fewer arrive before the timeout. For
+ * H.264 (the viewer's WELCOME says so) `jpeg` is every unit from the first IDR to that frame, concatenated.
+ */
 export function waitForSnapshotFrame(
   viewer: FrameSource,
   opts: { skipFrames?: number; timeoutMs?: number } = {},
-): Promise<{ jpeg: Buffer; ptsUs: number }> {
+): Promise<{ jpeg: Buffer; ptsUs: number; codec: string }> {
   const skip = opts.skipFrames ?? SNAPSHOT_SKIP_FRAMES;
   const timeoutMs = opts.timeoutMs ?? SNAPSHOT_FRAME_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     let seen = 0;
-    let newest: { jpeg: Buffer; ptsUs: number } | null = null;
-    const onFrame = (jpeg: Buffer, ptsUs: number): void => {
-      newest = { jpeg, ptsUs };
+    let newest: { jpeg: Buffer; ptsUs: number; codec: string } | null = null;
+    const units: Buffer[] = [];
+    const onFrame = (data: Buffer, ptsUs: number): void => {
+      const codec = viewer.welcome?.video?.codec ?? 'mjpeg';
+      if (codec === 'h264') {
+        if (units.length === 0 && !isIdrAccessUnit(data)) return; // nothing decodes before an IDR
+        units.push(data);
+        newest = { jpeg: Buffer.concat(units), ptsUs, codec };
+      } else {
+        newest = { jpeg: data, ptsUs, codec };
+      }
       if (seen++ >= skip) finish();
     };
     const finish = (): void => {
@@ -116,11 +133,35 @@ export interface TakeSnapshotOptions {
   size?: SnapshotSize;
   skipFrames?: number;
   timeoutMs?: number;
+  /** ffmpeg for H.264 streams (called only then); default "ffmpeg" on PATH. */
+  ffmpegPath?: () => Promise<string>;
 }
 
 /** Waits for a settled frame of a live viewer and writes it (what `watch --snapshot` does). */
 export async function takeSnapshot(viewer: FrameSource, o: TakeSnapshotOptions): Promise<SnapshotResult> {
   const format = snapshotFormat(o.file, 'file');
   const frame = await waitForSnapshotFrame(viewer, o);
-  return writeSnapshot(frame.jpeg, { file: o.file, format, size: o.size, ptsUs: frame.ptsUs });
+  const jpeg = frame.codec === 'h264' ? await lastH264Picture(frame.jpeg, o.ffmpegPath ? await o.ffmpegPath() : 'ffmpeg') : frame.jpeg;
+  return writeSnapshot(jpeg, { file: o.file, format, size: o.size, ptsUs: frame.ptsUs });
+}
+
+/** Decodes Annex-B units (from an IDR on) with ffmpeg and returns the last picture as a JPEG. */
+export async function lastH264Picture(annexB: Buffer, ffmpegPath: string): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-snapshot-'));
+  const out = path.join(dir, 'last.jpg');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // -update 1: every decoded picture overwrites the same file, so the last one stays.
+      const child = execFile(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-update', '1', '-q:v', '2', '-y', out], { timeout: 10_000 }, (err, _stdout, stderr) =>
+        err ? reject(new Error(`${err.message.split('\n')[0]}${stderr ? `: ${String(stderr).trim().split('\n').slice(-1)[0]}` : ''}`)) : resolve(),
+      );
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(annexB);
+    });
+    return await readFile(out);
+  } catch (err) {
+    throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `The H.264 picture could not be decoded with ${ffmpegPath}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -87,3 +87,39 @@ t.test('watch shows the test picture in its window and plays the tone, then exit
   const stoppedAt = Date.parse(String(events.at(-1)?.time));
   t.ok(Math.abs(stoppedAt - liveAt - 6000) < 1000, `--duration counts from the first picture: live → stopped ${stoppedAt - liveAt} ms`);
 });
+
+t.test('the compressed pair end to end: H.264 + Opus from serve, shown and heard by watch', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
+  const [xvfb, pulse, serve] = await Promise.all([
+    startXvfb({ width: 640, height: 480 }),
+    startPulse(),
+    startServe({ args: ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500', '--audio-codec', 'opus'] }),
+  ]);
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
+  });
+  const watch = spawnCli(
+    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', '4s', '--json'],
+    { env: { ...xvfb.env, ...pulse.env } },
+  );
+  t.teardown(() => watch.destroy());
+  await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  const recording = pulse.startRecording();
+
+  const region = { x: 0, y: 0, width: 640, height: 360 };
+  const first = await waitFor(async () => {
+    const img = crop(await grabScreen(xvfb.display), region);
+    return imageStats(img).stddev > 40 ? img : null;
+  }, 5000, 100, 'a decoded H.264 picture in the window');
+  await sleep(500);
+  const second = crop(await grabScreen(xvfb.display), region);
+  t.ok(imageStats(first).mean > 20, 'the H.264 window is not black');
+  t.ok(meanAbsDiff(first, second) > 0.5, 'and the picture moves');
+  await sleep(700);
+  const pcm = await recording.stop();
+  const freq = dominantFrequencyHz(pcm, RECORD_RATE_HZ);
+  t.ok(Math.abs(freq - 440) <= 5, `the speaker plays the Opus-coded 440 Hz tone (dominant ${freq.toFixed(1)} Hz)`);
+  t.ok(rmsDbfs(pcm) > -40, `well above silence (${rmsDbfs(pcm).toFixed(1)} dBFS)`);
+  const { code } = await Promise.race([watch.exited, sleep(10_000).then(() => ({ code: null }))]);
+  t.equal(code, 0, 'watch exits 0 after --duration', { stderr: watch.stderr.slice(-1500) });
+});

@@ -153,3 +153,32 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
   });
 });
 
+
+t.test('Opus audio is recorded as the PCM the viewer decoded; H.264 video is refused with a way out', { skip: !hasCommand('ffprobe') && 'ffprobe missing' }, async (t) => {
+  const ts = await startTestServer({ fps: FPS, audioCodec: 'opus' });
+  t.teardown(() => ts.close());
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-record-opus-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'rec.mkv');
+  const recorder = new RecorderSink({ file, ffmpegPath: 'ffmpeg', logger: silentLogger() });
+  const v = testViewer(ts, { recorder });
+  const recordErrors: LanstreamError[] = [];
+  v.viewer.on('record-error', (err) => recordErrors.push(err));
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
+  await sleep(2000);
+  await v.viewer.close();
+  t.same(recordErrors, [], 'no recorder error with an Opus stream');
+  const probe = await probeMedia(file);
+  t.equal(probe.streams.find((s) => s.codecType === 'video')?.codecName, 'mjpeg', 'video stream');
+  t.equal(probe.streams.find((s) => s.codecType === 'audio')?.codecName, 'pcm_s16le', 'audio stream: the decoded Opus as PCM');
+  t.ok(probe.durationS !== null && Math.abs(probe.durationS - 2) < 0.5, `about 2 s recorded (${probe.durationS} s)`);
+
+  const refused = new RecorderSink({ file: path.join(dir, 'h264.mkv'), ffmpegPath: 'ffmpeg', logger: silentLogger() });
+  const errors: LanstreamError[] = [];
+  refused.start({ video: { codec: 'h264', width: 640, height: 360, fps: 30 }, audio: null }, (err) => errors.push(err));
+  t.equal(errors[0]?.code, 'LS_ERR_RECORD_FAILED', 'H.264 video: a record error');
+  t.match(errors[0]?.message, /supports MJPEG video; this server sends h264: record with --no-video/, 'naming the way out');
+  await refused.close();
+});

@@ -54,3 +54,21 @@ t.test('watch() rejects with a coded LanstreamError when nothing listens', async
   t.ok(err instanceof LanstreamError, 'a LanstreamError');
   t.equal((err as LanstreamError).code, 'LS_ERR_CONNECT_REFUSED', 'with its code');
 });
+
+t.test('an H.264 stream: the snapshot is the decoded picture (units from the IDR on, through ffmpeg), not the raw unit', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-h264-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = await serve({ port: 0, host: '127.0.0.1', configDir: dir, source: 'test', width: 640, height: 360, preflight: false, videoCodec: 'h264', encoder: 'libx264', videoBitrateKbps: 500 });
+  t.teardown(() => server.close());
+  const viewer = await watch({ target: server.ready.connectUrls[0]!, configDir: dir, audio: false });
+  t.teardown(() => viewer.close());
+  t.equal(viewer.welcome?.video?.codec, 'h264', 'the server sends H.264');
+  const file = path.join(dir, 'pic.jpg');
+  const result = await takeSnapshot(viewer, { file });
+  const bytes = await readFile(file);
+  const meta = await sharp(bytes).metadata();
+  t.same([meta.format, meta.width, meta.height], ['jpeg', 640, 360], 'a JPEG at the stream size');
+  t.same([result.width, result.height], [640, 360], 'result says so');
+  const stats = await sharp(bytes).stats();
+  t.ok(stats.channels.some((c) => c.stdev > 20), `the test picture (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+});

@@ -247,10 +247,12 @@ export class RecorderSink implements RecorderHook {
       this.#fail('Nothing to record: the server sends neither the video nor the audio this viewer asked for');
       return;
     }
-    // The constant-rate inputs below are raw MJPEG and raw PCM; other codecs need another input.
-    const unsupported = [media.video && media.video.codec !== 'mjpeg' ? media.video.codec : null, media.audio && media.audio.codec !== 'pcm_s16le' ? media.audio.codec : null].filter(Boolean);
-    if (unsupported.length > 0) {
-      this.#fail(`--record supports MJPEG video and PCM audio; this server sends ${unsupported.join(' and ')}: record with --no-video/--no-audio, or serve MJPEG/PCM`);
+    // The constant-rate inputs below are raw MJPEG and raw PCM. Opus arrives here already decoded to
+    // PCM by the viewer; H.264 would need another input (its units cannot be repeated or dropped to
+    // fit the frame grid without breaking the decoding).
+    const unsupported = media.video && media.video.codec !== 'mjpeg' ? media.video.codec : null;
+    if (unsupported) {
+      this.#fail(`--record supports MJPEG video; this server sends ${unsupported}: record with --no-video (sound only), or serve --video-codec mjpeg`);
       return;
     }
     this.#timeline = new RecordingTimeline(media);
