@@ -19,8 +19,8 @@ import { hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const FPS = 30;
 
-async function recordingSetup(t: Test) {
-  const ts = await startTestServer({ fps: FPS });
+async function recordingSetup(t: Test, serveOverrides: Parameters<typeof startTestServer>[0] = {}) {
+  const ts = await startTestServer({ fps: FPS, ...serveOverrides });
   t.teardown(() => ts.close());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-record-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -155,16 +155,8 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
 
 
 t.test('Opus audio is recorded as the PCM the viewer decoded; H.264 video is refused with a way out', { skip: !hasCommand('ffprobe') && 'ffprobe missing' }, async (t) => {
-  const ts = await startTestServer({ fps: FPS, audioCodec: 'opus' });
-  t.teardown(() => ts.close());
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-record-opus-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'rec.mkv');
-  const recorder = new RecorderSink({ file, ffmpegPath: 'ffmpeg', logger: silentLogger() });
-  const v = testViewer(ts, { recorder });
-  const recordErrors: LanstreamError[] = [];
-  v.viewer.on('record-error', (err) => recordErrors.push(err));
-  t.teardown(() => v.viewer.close());
+  const { file, recorder, v, recordErrors } = await recordingSetup(t, { audioCodec: 'opus' });
+  const dir = path.dirname(file);
   await v.viewer.start();
   await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
   await sleep(2000);
