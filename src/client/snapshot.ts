@@ -70,16 +70,14 @@ export function waitForSnapshotFrame(
       if (codec === 'h264') {
         if (units.length === 0 && !isIdrAccessUnit(data)) return; // nothing decodes before an IDR
         units.push(data);
-        newest = { jpeg: Buffer.concat(units), ptsUs, codec };
-      } else {
-        newest = { jpeg: data, ptsUs, codec };
       }
+      newest = { jpeg: data, ptsUs, codec };
       if (seen++ >= skip) finish();
     };
     const finish = (): void => {
       clearTimeout(timer);
       viewer.off('frame', onFrame);
-      if (newest) resolve(newest);
+      if (newest) resolve(newest.codec === 'h264' ? { ...newest, jpeg: Buffer.concat(units) } : newest);
       else reject(new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`));
     };
     // Unref'd: if the connection fails first, this wait must not keep the process alive.

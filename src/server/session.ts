@@ -31,6 +31,7 @@ import type { CapturedChunk } from './capture/capture-types.js';
 import type { HubSubscriber, MediaKind } from './hub.js';
 import type { AuthLimiter } from './auth-limiter.js';
 import { FlowWindow } from './flow-window.js';
+import { DEFAULT_GOP_CACHE_MAX_FRAMES } from './gop-cache.js';
 import { levelSize, QUALITY_LEVELS, QualityAdapter, reduceJpeg } from './quality-adapter.js';
 
 export interface SessionLimits {
@@ -99,8 +100,8 @@ export interface SessionOptions {
 
 type State = 'hello' | 'auth' | 'live' | 'closed';
 
-/** Backlog + live frames queued behind it at most (10 s at 30 fps; the hub's cache has the same bound). */
-const MAX_CATCH_UP_FRAMES = 300;
+/** Backlog + live frames queued behind it at most: the hub's cache bound (10 s at 30 fps). */
+const MAX_CATCH_UP_FRAMES = DEFAULT_GOP_CACHE_MAX_FRAMES;
 
 export class Session implements HubSubscriber {
   readonly id = randomUUID().slice(0, 8);
@@ -198,10 +199,9 @@ export class Session implements HubSubscriber {
    */
   offerBacklog(frames: readonly CapturedChunk[]): void {
     if (this.#state !== 'live' || !this.#wantVideo || this.#o.video?.codec !== 'h264' || !this.#needKeyframe) return;
-    if (frames.length === 0 || (frames[0]!.flags & MediaFlag.KEYFRAME) === 0) return;
-    this.#catchUp = frames.slice(0, MAX_CATCH_UP_FRAMES);
-    this.#needKeyframe = frames.length > MAX_CATCH_UP_FRAMES;
-    if (this.#needKeyframe) this.#catchUp = [];
+    if (frames.length === 0 || frames.length > MAX_CATCH_UP_FRAMES || (frames[0]!.flags & MediaFlag.KEYFRAME) === 0) return;
+    this.#catchUp = [...frames];
+    this.#needKeyframe = false;
     this.#pump();
   }
 

@@ -5,7 +5,7 @@
  * window by its title, a moving test picture in it, a 440 Hz tone out of the speaker, and a clean
  * exit after --duration with no ffplay left behind.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
 import { descendants, jsonLines, spawnCli, startServe } from '../helpers/cli.js';
 import { hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
@@ -19,19 +19,27 @@ t.teardown(() => killAll());
 
 const missing = ['Xvfb', 'xdotool', 'xprop', 'pulseaudio', 'parec', 'ffplay'].filter((c) => !hasCommand(c));
 
-t.test('watch shows the test picture in its window and plays the tone, then exits 0 after --duration', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
-  const [xvfb, pulse, serve] = await Promise.all([startXvfb({ width: 640, height: 480 }), startPulse(), startServe()]);
+/**
+ * `serve --source test` (plus serveArgs) and a `watch --json` of it for `duration`, its window on a
+ * private Xvfb and its sound into a private PulseAudio; everything is torn down with the test.
+ */
+async function serveAndWatch(t: Test, serveArgs: string[], duration: string) {
+  const [xvfb, pulse, serve] = await Promise.all([startXvfb({ width: 640, height: 480 }), startPulse(), startServe({ args: serveArgs })]);
   t.teardown(async () => {
     await serve.proc.destroy();
     await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
-
   // Same config dir as serve: on 127.0.0.1 watch reads the access key from it (same user, same machine).
   const watch = spawnCli(
-    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', '6s', '--json'],
+    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', duration, '--json'],
     { env: { ...xvfb.env, ...pulse.env } },
   );
   t.teardown(() => watch.destroy());
+  return { xvfb, pulse, serve, watch };
+}
+
+t.test('watch shows the test picture in its window and plays the tone, then exits 0 after --duration', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
+  const { xvfb, pulse, watch } = await serveAndWatch(t, [], '6s');
   await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
   const recording = pulse.startRecording();
 
@@ -89,20 +97,7 @@ t.test('watch shows the test picture in its window and plays the tone, then exit
 });
 
 t.test('the compressed pair end to end: H.264 + Opus from serve, shown and heard by watch', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
-  const [xvfb, pulse, serve] = await Promise.all([
-    startXvfb({ width: 640, height: 480 }),
-    startPulse(),
-    startServe({ args: ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500', '--audio-codec', 'opus'] }),
-  ]);
-  t.teardown(async () => {
-    await serve.proc.destroy();
-    await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
-  });
-  const watch = spawnCli(
-    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', '4s', '--json'],
-    { env: { ...xvfb.env, ...pulse.env } },
-  );
-  t.teardown(() => watch.destroy());
+  const { xvfb, pulse, watch } = await serveAndWatch(t, ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500', '--audio-codec', 'opus'], '4s');
   await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
   const recording = pulse.startRecording();
 

@@ -10,11 +10,11 @@ const packet = (value: number) => {
 t.test('silence until the target and one device block are buffered, then the audio in order', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   const out = new Int16Array(480);
-  jb.push(packet(1), 0);
-  jb.push(packet(2), 10);
+  jb.push(packet(1));
+  jb.push(packet(2));
   jb.pull(out);
   t.ok(out.every((x) => x === 0), 'primed with silence at the target: the next pull could find 10 ms');
-  jb.push(packet(3), 20);
+  jb.push(packet(3));
   jb.pull(out);
   t.ok(out.every((x) => x === 1), 'first packet once 30 ms are buffered');
   jb.pull(out);
@@ -29,10 +29,10 @@ t.test('an underflow is one gap of silence, then it waits for the raised target'
   while (jb.underruns === 0) jb.pull(out); // the packets stop
   t.equal(out[out.length - 1], 0, 'the gap is silence');
   t.equal(jb.targetMs, 20 + RAISE_MS, 'an underrun raises the target');
-  for (let i = 0; i < 3; i++) jb.push(packet(3 + i), 0);
+  for (let i = 0; i < 3; i++) jb.push(packet(3 + i));
   jb.pull(out);
   t.ok(out.every((x) => x === 0), 'not playing yet at 30 ms buffered');
-  jb.push(packet(6), 0);
+  jb.push(packet(6));
   jb.pull(out);
   t.ok(out.every((x) => x === 3), 'plays again at the raised target plus a block');
 });
@@ -40,7 +40,7 @@ t.test('an underflow is one gap of silence, then it waits for the raised target'
 t.test('an underrun in the first second of playback (the device filling its own buffer) does not raise the target', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   const out = new Int16Array(480);
-  for (let i = 0; i < 3; i++) jb.push(packet(1), 0);
+  for (let i = 0; i < 3; i++) jb.push(packet(1));
   for (let i = 0; i < 4; i++) jb.pull(out);
   t.equal(jb.underruns, 1);
   t.equal(jb.targetMs, 20);
@@ -48,7 +48,7 @@ t.test('an underrun in the first second of playback (the device filling its own 
 
 t.test('a burst is cut back to the target at once; the level then holds', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20, burstMarginMs: 40 });
-  for (let i = 0; i < 30; i++) jb.push(packet(i), 0); // 300 ms at once (a stall that caught up)
+  for (let i = 0; i < 30; i++) jb.push(packet(i)); // 300 ms at once (a stall that caught up)
   t.ok(jb.bufferedMs <= 60, `buffer cut to ${jb.bufferedMs} ms`);
   t.ok(jb.droppedMs >= 240, `${jb.droppedMs} ms of old audio dropped`);
 });
@@ -63,7 +63,7 @@ t.test('a sender clock 0.3 % fast does not make the level creep', async (t) => {
     // The device pulls 10 ms every 10 ms; the sender delivers 10.03 ms in the same time.
     owed += 481.44;
     while (owed >= 480) {
-      jb.push(packet(1), now);
+      jb.push(packet(1));
       owed -= 480;
     }
     if (step >= 54_000) atPull.push(jb.bufferedMs);
@@ -86,19 +86,19 @@ function run(jb: JitterBuffer, blocks: number, order: (i: number) => boolean, st
   const underrunsAt: number[] = [];
   for (let i = start; i < start + blocks; i++) {
     const before = order(i);
-    if (before) jb.push(packet(1), i * 10);
+    if (before) jb.push(packet(1));
     atPull.push(jb.bufferedMs);
     const u = jb.underruns;
     jb.pull(out);
     if (jb.underruns > u) underrunsAt.push(i);
-    if (!before) jb.push(packet(1), i * 10);
+    if (!before) jb.push(packet(1));
   }
   return { atPull, underrunsAt };
 }
 
 t.test('the device finds the target when it asks, not a packet more (the level is taken at the pull)', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 15 });
-  for (let i = 0; i < 4; i++) jb.push(packet(1), 0); // 40 ms waiting when playback starts
+  for (let i = 0; i < 4; i++) jb.push(packet(1)); // 40 ms waiting when playback starts
   const { atPull } = run(jb, 3000, () => false); // each packet lands just after a pull
   const last = atPull.slice(-200);
   t.ok(Math.max(...last) <= 18, `device finds ${Math.min(...last).toFixed(1)}–${Math.max(...last).toFixed(1)} ms (target 15)`);
@@ -130,7 +130,7 @@ t.test('the raised target comes back down to the floor when nothing goes wrong',
     // Starve it, then prime it again: one underrun each time.
     const before = jb.underruns;
     while (jb.underruns === before) jb.pull(out);
-    for (let k = 0; k * 10 < jb.targetMs + 10; k++) jb.push(packet(1), 0);
+    for (let k = 0; k * 10 < jb.targetMs + 10; k++) jb.push(packet(1));
   }
   t.equal(jb.underruns, 3);
   t.equal(jb.targetMs, 20 + 3 * RAISE_MS);

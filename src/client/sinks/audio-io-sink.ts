@@ -22,7 +22,6 @@
  * each), 38–48 ms after (0–1); with 25: 35–42 ms (0–1).
  */
 import { createRequire } from 'node:module';
-import { nowMs } from '../../shared/clock.js';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
@@ -98,7 +97,7 @@ export class AudioIoSink implements AudioSink {
     if (!this.#buffer || this.#closing || pcm.length === 0) return;
     // Copy: the gain may return the same buffer, and the socket's chunk must not be kept alive.
     const data = this.#gain ? this.#gain.apply(Buffer.from(pcm)) : Buffer.from(pcm);
-    this.#buffer.push(data, nowMs());
+    this.#buffer.push(data);
   }
 
   setVolume(volume: number): void {

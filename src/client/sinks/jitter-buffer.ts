@@ -101,8 +101,8 @@ export class JitterBuffer {
     return this.#drift.removedFrames;
   }
 
-  /** nowMs is kept for callers; levels are observed at pull(), on the device's sample clock. */
-  push(pcm: Buffer, _nowMs: number): void {
+  /** Levels are observed at pull(), on the device's sample clock, so no wall-clock time is needed here. */
+  push(pcm: Buffer): void {
     const trimmed = this.#playing ? this.#drift.apply(pcm, this.#frameBytes) : pcm;
     this.#chunks.push(trimmed);
     this.#bytes += trimmed.length;
