@@ -10,7 +10,7 @@ import { openAudio } from './cli/watch-command.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from './client/known-hosts.js';
 import { NullVideoSink, openNullAudioSink } from './client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from './client/sinks/recorder-sink.js';
-import { FfplayWindowSink } from './client/sinks/window-sink.js';
+import { WindowSink } from './client/sinks/window-sink.js';
 import { Viewer } from './client/watch.js';
 import type { Platform } from './server/capture/capture-types.js';
 import { locateCompanion, locateFfmpeg } from './server/capture/ffmpeg-locate.js';
@@ -151,7 +151,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
     recorder,
     openVideoSink: async (params) => {
       const sink = ffplayPath
-        ? new FfplayWindowSink({ ffplayPath, title: `lanstream - ${target.host}`, logger: logger.child({ component: 'window' }), events: events('video') })
+        ? new WindowSink({ playerPath: ffplayPath, title: `lanstream - ${target.host}`, logger: logger.child({ component: 'window' }), events: events('video') })
         : new NullVideoSink();
       await sink.start(params);
       return sink;

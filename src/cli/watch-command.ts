@@ -11,7 +11,7 @@ import { LanstreamError, isLanstreamError, usageError } from '../shared/errors.j
 import { createLogger, type Logger } from '../shared/logger.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
-import { FfplayWindowSink } from '../client/sinks/window-sink.js';
+import { WINDOW_BACKENDS, WindowSink } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { AudioIoSink, DEVICE_BUFFER_MS } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
@@ -41,6 +41,8 @@ export interface WatchFlags extends CommonFlags {
   audioBufferMs: string;
   audioOutput: string;
   ffplay?: string;
+  window: string;
+  gstLaunch?: string;
   windowPosition?: string;
   borderless?: boolean;
   avSync?: boolean;
@@ -64,6 +66,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
   const reconnectTimeoutMs = flags.reconnectTimeout ? parseDurationMs(flags.reconnectTimeout, '--reconnect-timeout') : null;
   const position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
+  const backend = parseChoice('--window', flags.window ?? 'ffplay', WINDOW_BACKENDS);
   const fingerprint = flags.fingerprint ? normalizeFingerprint(flags.fingerprint) : target.fingerprint;
   const configDir = flags.configDir ?? defaultConfigDir();
   const logger = createLogger(loggerOptions(flags));
@@ -84,27 +87,32 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // Finding ffplay (two `-version` runs) and starting it (SDL, GL) take a few hundred ms: both run
   // while the connection is made instead of after it. A missing ffplay still fails the command
   // (exit 5) before anything plays — start() below waits for this too.
-  const ffplayFound: Promise<string | null> = windowWanted
-    ? (async () => {
-        if (flags.ffplay) return verifyCompanion('ffplay', flags.ffplay, '--ffplay');
-        // The usual case, ffplay on PATH: take it without running anything (a broken binary is
-        // still reported, by the window sink when it fails to start).
-        if (!flags.ffmpeg) {
-          const onPath = await resolveExecutable('ffplay', process.env);
-          if (onPath) return onPath;
-        }
-        const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
-        return locateCompanion('ffplay', ffmpegPath);
-      })()
-    : Promise.resolve(null);
+  const ffplayFound: Promise<string | null> = !windowWanted
+    ? Promise.resolve(null)
+    : backend === 'gstreamer'
+      ? locateGstLaunch(flags.gstLaunch)
+      : (async () => {
+          if (flags.ffplay) return verifyCompanion('ffplay', flags.ffplay, '--ffplay');
+          // The usual case, ffplay on PATH: take it without running anything (a broken binary is
+          // still reported, by the window sink when it fails to start).
+          if (!flags.ffmpeg) {
+            const onPath = await resolveExecutable('ffplay', process.env);
+            if (onPath) return onPath;
+          }
+          const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
+          return locateCompanion('ffplay', ffmpegPath);
+        })();
   ffplayFound.catch(() => undefined); // reported where it is awaited
   // The status overlay lives in the window; only with a window.
   const overlay = windowWanted ? new OverlayText() : null;
-  const makeWindow = (ffplayPath: string) =>
-    new FfplayWindowSink({ ffplayPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'), overlayFilter: overlay?.filter() });
+  const makeWindow = (playerPath: string) =>
+    new WindowSink({
+      backend, playerPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'),
+      overlayFilter: overlay?.filter(), overlay: overlay ?? undefined,
+    });
   // Speculative: servers send MJPEG unless told otherwise; that window opens now, another codec
   // replaces it at WELCOME.
-  let earlyWindow: Promise<FfplayWindowSink> | null = windowWanted
+  let earlyWindow: Promise<WindowSink> | null = windowWanted
     ? ffplayFound.then(async (ffplayPath) => {
         const sink = makeWindow(ffplayPath!);
         await sink.start({ codec: 'mjpeg', width: 0, height: 0, fps: 0 });
@@ -206,6 +214,16 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
     output.stopped(Number(process.exitCode ?? 1), { totals: viewer.snapshot().totals });
   }
+}
+
+/** `--window gstreamer`: gst-launch-1.0 from --gst-launch or PATH; its plugins are checked when it starts. */
+async function locateGstLaunch(explicit: string | undefined): Promise<string> {
+  const found = await resolveExecutable(explicit ?? 'gst-launch-1.0', process.env);
+  if (found) return found;
+  throw new LanstreamError(
+    'LS_ERR_GSTREAMER_NOT_FOUND',
+    `${explicit ? `--gst-launch ${explicit} is not runnable` : 'gst-launch-1.0 is not on PATH'}: install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay`,
+  );
 }
 
 /** Checks --record / --snapshot before anything connects: a bad path is a usage error (exit 2) now. */

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   LS_ERR_USAGE: { kind: 'usage', summary: 'a flag or argument has a wrong value' },
   LS_ERR_FFMPEG_NOT_FOUND: { kind: 'dependency', summary: 'ffmpeg (or ffplay/ffprobe) is not installed or not runnable' },
   LS_ERR_FFPLAY_NOT_FOUND: { kind: 'dependency', summary: 'ffplay is needed for the video window and is missing' },
+  LS_ERR_GSTREAMER_NOT_FOUND: { kind: 'dependency', summary: 'gst-launch-1.0 is needed for `--window gstreamer` and is missing' },
   LS_ERR_CAPTURE_FAILED: { kind: 'failure', summary: 'ffmpeg could not open or keep reading the camera or microphone' },
   LS_ERR_DEVICE_NOT_FOUND: { kind: 'failure', summary: 'the camera or microphone does not exist' },
   LS_ERR_DEVICE_BUSY: { kind: 'failure', summary: 'the camera or microphone is used by another program' },

@@ -23,7 +23,7 @@ const missing = ['Xvfb', 'xdotool', 'xprop', 'pulseaudio', 'parec', 'ffplay'].fi
  * `serve --source test` (plus serveArgs) and a `watch --json` of it for `duration`, its window on a
  * private Xvfb and its sound into a private PulseAudio; everything is torn down with the test.
  */
-async function serveAndWatch(t: Test, serveArgs: string[], duration: string) {
+async function serveAndWatch(t: Test, serveArgs: string[], duration: string, watchArgs: string[] = []) {
   const [xvfb, pulse, serve] = await Promise.all([startXvfb({ width: 640, height: 480 }), startPulse(), startServe({ args: serveArgs })]);
   t.teardown(async () => {
     await serve.proc.destroy();
@@ -31,7 +31,7 @@ async function serveAndWatch(t: Test, serveArgs: string[], duration: string) {
   });
   // Same config dir as serve: on 127.0.0.1 watch reads the access key from it (same user, same machine).
   const watch = spawnCli(
-    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', duration, '--json'],
+    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--duration', duration, '--json', ...watchArgs],
     { env: { ...xvfb.env, ...pulse.env } },
   );
   t.teardown(() => watch.destroy());
@@ -118,3 +118,25 @@ t.test('the compressed pair end to end: H.264 + Opus from serve, shown and heard
   const { code } = await Promise.race([watch.exited, sleep(10_000).then(() => ({ code: null }))]);
   t.equal(code, 0, 'watch exits 0 after --duration', { stderr: watch.stderr.slice(-1500) });
 });
+
+const gstMissing = [...missing, 'gst-launch-1.0'].filter((c) => !hasCommand(c));
+for (const codec of ['mjpeg', 'h264'] as const) {
+  t.test(`watch --window gstreamer shows the ${codec === 'h264' ? 'H.264' : 'MJPEG'} picture in a GStreamer window instead of ffplay`, { skip: gstMissing.length ? `missing ${gstMissing.join(', ')}` : false }, async (t) => {
+    const serveArgs = codec === 'h264' ? ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500'] : [];
+    const { xvfb, watch } = await serveAndWatch(t, serveArgs, '4s', ['--window', 'gstreamer', '--no-audio']);
+    await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+    const region = { x: 0, y: 0, width: 640, height: 360 };
+    const first = await waitFor(async () => {
+      const img = crop(await grabScreen(xvfb.display), region);
+      return imageStats(img).stddev > 40 ? img : null;
+    }, 5000, 100, 'a detailed picture in the window');
+    const players = descendants(watch.pid);
+    t.equal(players.filter((p) => p.comm === 'gst-launch-1.0').length, 1, 'one gst-launch-1.0 draws the window');
+    t.equal(players.filter((p) => p.comm === 'ffplay').length, 0, 'and no ffplay');
+    await sleep(500);
+    t.ok(meanAbsDiff(first, crop(await grabScreen(xvfb.display), region)) > 0.5, 'the picture moves');
+    const { code } = await Promise.race([watch.exited, sleep(10_000).then(() => ({ code: null }))]);
+    t.equal(code, 0, 'watch exits 0 after --duration', { stderr: watch.stderr.slice(-1500) });
+    for (const p of players) t.notOk(pidAlive(p.pid), `${p.comm} (pid ${p.pid}) is gone after watch exited`);
+  });
+}

@@ -1,5 +1,5 @@
 /**
- * FfplayWindowSink against a real ffplay on a private Xvfb: what the user would see (colours on the
+ * WindowSink against a real ffplay on a private Xvfb: what the user would see (colours on the
  * screen, the window title), how long a pushed frame takes to reach the pixels, and that every way
  * the window can end (close(), user quit, crash) is reported once and leaves no ffplay behind.
  */
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, findWindowByName, grabScreen, meanColor, startScreenWatch } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
-import { FfplayWindowSink, ffplayArgs, mpjpegPart } from '../../src/client/sinks/window-sink.js';
+import { WindowSink, ffplayArgs, mpjpegPart } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
@@ -39,12 +39,12 @@ async function windowColor(x: XvfbDisplay): Promise<Rgb> {
   return meanColor(crop(await grabScreen(x.display), { x: 20, y: 20, width: W - 40, height: H - 40 }));
 }
 
-function makeSink(x: XvfbDisplay, title: string, events: SinkEvents = {}, ffplayPath = 'ffplay'): FfplayWindowSink {
-  return new FfplayWindowSink({ ffplayPath, title, logger: silentLogger(), position: { x: 0, y: 0 }, borderless: true, env: x.env, events });
+function makeSink(x: XvfbDisplay, title: string, events: SinkEvents = {}, ffplayPath = 'ffplay'): WindowSink {
+  return new WindowSink({ playerPath: ffplayPath, title, logger: silentLogger(), position: { x: 0, y: 0 }, borderless: true, env: x.env, events });
 }
 
 /** Pushes `jpeg` at 30 fps until `stop()` (a live camera keeps sending; ffplay must show the newest). */
-function feed(sink: FfplayWindowSink, frame: () => Buffer): { stop(): void } {
+function feed(sink: WindowSink, frame: () => Buffer): { stop(): void } {
   const timer = setInterval(() => sink.pushFrame(frame(), 0), 33);
   return { stop: () => clearInterval(timer) };
 }
@@ -168,7 +168,7 @@ t.test('when ffplay does not keep up, only the newest frame waits', async (t) =>
   await writeFile(stuck, '#!/bin/sh\nexec sleep 30\n');
   await chmod(stuck, 0o755);
   const errors: Error[] = [];
-  const sink = new FfplayWindowSink({ ffplayPath: stuck, title: 't', logger: silentLogger(), events: { onError: (e) => errors.push(e) } });
+  const sink = new WindowSink({ playerPath: stuck, title: 't', logger: silentLogger(), events: { onError: (e) => errors.push(e) } });
   await sink.start(PARAMS);
   const pid = sink.pid!;
   const big = Buffer.alloc(100_000, 0xab);
@@ -218,7 +218,7 @@ t.test('user closes the window (q) → onUserClose once; crash → onError once'
 });
 
 t.test('a missing ffplay rejects start() with a hint', async (t) => {
-  const sink = new FfplayWindowSink({ ffplayPath: '/nonexistent/ffplay', title: 't', logger: silentLogger() });
+  const sink = new WindowSink({ playerPath: '/nonexistent/ffplay', title: 't', logger: silentLogger() });
   await t.rejects(sink.start(PARAMS), { code: 'LS_ERR_FFPLAY_NOT_FOUND', message: /apt-get install ffmpeg/ });
   await sink.close();
 });

@@ -18,6 +18,7 @@ t.test('exit code table', async (t) => {
     ['LS_ERR_USAGE', 2],
     ['LS_ERR_FFMPEG_NOT_FOUND', 5],
     ['LS_ERR_FFPLAY_NOT_FOUND', 5],
+    ['LS_ERR_GSTREAMER_NOT_FOUND', 5],
     ['LS_ERR_PORT_BUSY', 1],
     ['LS_ERR_PORT_PRIVILEGED', 1],
     ['LS_ERR_DEVICE_NOT_FOUND', 1],
