@@ -169,17 +169,30 @@ for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-vide
   target(`video p50 ${name} / ffmpeg-mjpeg-lowlat`, fmt(r, 2), '×', '≤ 0.6×', r === undefined ? undefined : r <= 0.6,
     `${fmt(s.vP50)} / ${fmt(ff.vP50)} ms (medians over runs)`);
 }
-{
+for (const single of ['lanstream', 'lanstream-gst']) {
   // Issue 5 fan-out, glass to glass: the same window viewer with 7 headless viewers beside it, one at 1 Mbit/s.
-  const fo = S['lanstream-fanout8'];
-  const r = ratio(fo?.vP50, L?.vP50);
-  if (fo && L) target('video p50 lanstream-fanout8 / lanstream', fmt(r, 2), '×', '≤ 1.1×', r === undefined ? undefined : r <= 1.1,
-    `${fmt(fo.vP50)} / ${fmt(L.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(L.fps, 1)}`);
+  const fo = S[`${single}-fanout8`];
+  const one = S[single];
+  const r = ratio(fo?.vP50, one?.vP50);
+  if (fo && one) target(`video p50 ${single}-fanout8 / ${single}`, fmt(r, 2), '×', '≤ 1.1× (issue 5)', r === undefined ? undefined : r <= 1.1,
+    `${fmt(fo.vP50)} / ${fmt(one.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(one.fps, 1)}`);
 }
-for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-video']]]) {
+for (const name of ['lanstream', 'lanstream-gst', 'lanstream-video']) {
+  const s = S[name];
   if (!s || !gst) continue;
   const r = ratio(s.vP50, gst.vP50);
-  target(`video p50 ${name} / gst-mjpeg`, fmt(r, 2), '×', '(reference, no target)', undefined, `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms`);
+  target(`video p50 ${name} / gst-mjpeg`, fmt(r, 2), '×', '≤ 1.0× (issue 5)', r === undefined ? undefined : r <= 1.0,
+    `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms (medians over runs; per-run ${s.vP50range || fmt(s.vP50)} / ${gst.vP50range || fmt(gst.vP50)})`);
+}
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5']) {
+  const s = S[name];
+  if (!s || s.aP50 === undefined) continue;
+  target(`audio p50 ${name} (issue 5)`, fmt(s.aP50), ' ms', '≤ 40 ms', s.aP50 <= 40, `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing`);
+}
+for (const name of ['lanstream', 'lanstream-gst', 'lanstream-gst-join5']) {
+  const s = S[name];
+  if (!s || s.firstS === undefined) continue;
+  target(`first picture ${name} (issue 5)`, fmt(s.firstS * 1000), ' ms', '≤ 300 ms', s.firstS <= 0.3, `runs ${s.firstRange || fmt(s.firstS, 2)} s`);
 }
 for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
@@ -188,7 +201,7 @@ for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstrea
     `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing` +
       (pac ? `; ratio to ffmpeg-pcm-pacat-rxlisten ${fmt(ratio(s.aP50, pac.aP50), 2)}× (${fmt(pac.aP50)} ms)` : ''));
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm', 'lanstream-nosync']) {
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm', 'lanstream-nosync']) {
   const s = S[name];
   if (!s || s.skew === undefined) continue;
   target(`|A/V skew p50| ${name}`, fmt(Math.abs(s.skew)), ' ms', '≤ 40 ms', Math.abs(s.skew) <= 40,

@@ -58,6 +58,34 @@ t.test('part framing: exact Content-Length, boundary, CRLF', async (t) => {
   t.match(args.join(' '), /-f mpjpeg -i pipe:0$/);
   t.match(args.join(' '), /-vf setpts=N\/120\/TB/);
   t.match(args.join(' '), /-left 5 -top 6 -noborder/);
+  t.match(args.join(' '), /-vf setpts=N\/120\/TB,scale=in_range=pc:out_range=pc,format=yuv420p /, 'MJPEG: full range kept, no per-frame rescale');
+  t.notMatch(ffplayArgs({ title: 'x' }, 'h264').join(' '), /in_range=pc/, 'H.264 (limited range) is not declared full range');
+});
+
+t.test('grey levels arrive on screen as sent: no range squeeze or stretch', async (t) => {
+  // A full-range JPEG shown as limited range lifts black to ~16 and dims white to ~235; the other
+  // way round crushes 40 to ~28. Five bars, 4:2:0 like serve sends.
+  const x = await startXvfb({ width: 640, height: 480 });
+  t.teardown(() => x.close());
+  const levels = [0, 40, 128, 200, 250];
+  const raw = Buffer.alloc(W * H * 3);
+  for (let y = 0; y < H; y++) for (let i = 0; i < W; i++) raw.fill(levels[Math.floor((i * levels.length) / W)]!, (y * W + i) * 3, (y * W + i) * 3 + 3);
+  const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer();
+  const sink = makeSink(x, 'lanstream-levels-test');
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  const camera = feed(sink, () => jpeg);
+  t.teardown(() => camera.stop());
+  const barW = W / levels.length;
+  const shown = async (): Promise<number[]> => {
+    const img = await grabScreen(x.display);
+    return levels.map((_, i) => meanColor(crop(img, { x: Math.round(i * barW + barW / 4), y: 40, width: Math.round(barW / 2), height: H - 80 })).g);
+  };
+  const seen = await waitFor(async () => {
+    const g = await shown();
+    return g[4]! > 100 ? g : null;
+  }, 5000, 100, 'the bars on screen');
+  levels.forEach((level, i) => t.ok(Math.abs(seen[i]! - level) <= 6, `grey ${level} shown as ${seen[i]!.toFixed(1)}`));
 });
 
 t.test('shows red, then blue, under its title; close() leaves no ffplay', async (t) => {

@@ -76,6 +76,7 @@ t.test('video: MJPEG out, single-threaded encoder, quality', async (t) => {
   t.equal(valueOf(argv, '-c:v'), 'mjpeg');
   t.equal(valueOf(argv, '-threads'), '1');
   t.equal(valueOf(argv, '-q:v'), '7');
+  t.equal(valueOf(argv, '-pix_fmt'), 'yuvj420p', '4:2:0 JPEG whatever the input chroma');
   t.ok(argv.indexOf('-threads') > argv.indexOf('-i'), '-threads applies to the encoder (after -i)');
   t.equal(valueOf(argv, '-f'), 'v4l2');
   t.equal(argv[argv.lastIndexOf('-f') + 1], 'mjpeg');
@@ -96,6 +97,7 @@ t.test('copy mode asks the camera for MJPEG and does not re-encode', async (t) =
   t.equal(valueOf(argv, '-c:v'), 'copy');
   t.notOk(argv.includes('-q:v'), 'no encoder options');
   t.notOk(argv.includes('-threads'));
+  t.notOk(argv.includes('-pix_fmt'), 'the camera\'s JPEG as it is');
   const win = buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'USB Cam', copyMjpeg: true }));
   t.equal(valueOf(win, '-vcodec'), 'mjpeg', 'dshow selects the MJPEG mode');
   t.equal(valueOf(win, '-c:v'), 'copy');

@@ -71,7 +71,12 @@ export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 
   // frame (one frame interval: 94–102 → 66–72 ms to pixels, median of 4 under Xvfb). Past the first
   // frame the flag changes nothing (ffplay never buffers for stream info again).
   args.push('-flags', 'low_delay', '-framedrop', '-probesize', '32', '-analyzeduration', '0');
-  args.push('-sync', 'ext', '-vf', opts.overlayFilter ? `setpts=N/120/TB,${opts.overlayFilter}` : 'setpts=N/120/TB', '-an', '-sn', '-autoexit');
+  // MJPEG is full-range YUV (yuvj420p), which SDL cannot take as is: left alone, the filter graph
+  // rescales every frame to limited range. Declared full range on both sides, the same planes pass as
+  // yuv420p and ffplay tells SDL to convert them as JPEG (colours checked on grey bars 0–250).
+  // H.264 is limited range already and gets no such filter.
+  const filters = ['setpts=N/120/TB', ...(codec === 'h264' ? [] : ['scale=in_range=pc:out_range=pc', 'format=yuv420p']), ...(opts.overlayFilter ? [opts.overlayFilter] : [])];
+  args.push('-sync', 'ext', '-vf', filters.join(','), '-an', '-sn', '-autoexit');
   args.push('-window_title', opts.title);
   if (opts.position) args.push('-left', String(Math.round(opts.position.x)), '-top', String(Math.round(opts.position.y)));
   if (opts.borderless) args.push('-noborder');
