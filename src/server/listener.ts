@@ -1,7 +1,11 @@
 /**
  * The one listening port: TLS 1.3 with ALPN "lanstream/1" by default (443, so a viewer behind a
  * firewall that only lets it dial out to 443 gets through), plain TCP only with --insecure.
- * Enforces the connection-level limits before any session allocates: viewers, pending handshakes.
+ * Enforces the connection-level limits before any session allocates: sockets still in the TLS
+ * handshake are bounded (handshake-slots.ts: a flood from one address only evicts its own oldest), so
+ * connections that say nothing cannot use up file descriptors or memory for the 5 s handshake timeout
+ * (without the bound, 1000 silent connects a second held 5000 sockets open, past a default ulimit of
+ * 1024). Failed handshakes and evictions are logged as counts, at most one line a second each.
  * Turns bind failures into one-line errors that say what to do.
  */
 import net from 'node:net';
@@ -9,6 +13,12 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ALPN_PROTOCOL } from '../protocol/constants.js';
 import { LanstreamError } from '../shared/errors.js';
+import { handshakeToEvict, type HandshakeLimits } from './handshake-slots.js';
+
+/** Default bound on sockets still in the TLS handshake: in all, and from one address. */
+export const DEFAULT_TLS_HANDSHAKE_LIMITS: HandshakeLimits = { total: 64, perAddress: 8 };
+/** A flood of failures is summarised in one log line per this interval. */
+const LOG_EVERY_MS = 1000;
 
 export interface ListenerOptions {
   host?: string;
@@ -19,16 +29,61 @@ export interface ListenerOptions {
   logger: Logger;
   /** A connection that passed TLS (or accepted as plain TCP with --insecure). */
   onConnection: (socket: tls.TLSSocket | net.Socket, secure: boolean) => void;
+  /** Sockets still in the TLS handshake (default DEFAULT_TLS_HANDSHAKE_LIMITS). */
+  tlsHandshakeLimits?: HandshakeLimits;
+}
+
+interface Handshaking {
+  readonly socket: net.Socket;
+  readonly address: string;
+  readonly sinceMs: number;
+}
+
+/** Counts events and logs them at most once per LOG_EVERY_MS; what a window held back is logged at its end. */
+class LogThrottle {
+  #count = 0;
+  #lastMs = -Infinity;
+  #timer: NodeJS.Timeout | null = null;
+  constructor(private readonly emit: (count: number) => void) {}
+  note(): void {
+    this.#count++;
+    const waitMs = this.#lastMs + LOG_EVERY_MS - Date.now();
+    if (waitMs <= 0) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), waitMs).unref();
+  }
+  #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#count === 0) return;
+    this.emit(this.#count);
+    this.#count = 0;
+    this.#lastMs = Date.now();
+  }
 }
 
 export class Listener {
   readonly #o: ListenerOptions;
   readonly #server: net.Server;
   #closing: Promise<void> | null = null;
+  /** Sockets accepted whose TLS handshake has not finished, by "address:port". */
+  readonly #handshaking = new Map<string, Handshaking>();
 
   constructor(options: ListenerOptions) {
     this.#o = options;
     const log = options.logger;
+    const limits = options.tlsHandshakeLimits ?? DEFAULT_TLS_HANDSHAKE_LIMITS;
+    // What failed in the window being counted: a few distinct reasons and addresses, not one line each.
+    let reasons = new Map<string, number>();
+    let addresses = new Set<string>();
+    const failures = new LogThrottle((n) => {
+      log.info({ failed: n, reasons: Object.fromEntries(reasons), addresses: [...addresses] }, `closed ${n} connection(s) that failed the TLS handshake`);
+      reasons = new Map();
+      addresses = new Set();
+    });
+    let lastEvicted: string | undefined;
+    const evictions = new LogThrottle((n) =>
+      log.warn({ address: lastEvicted, dropped: n }, `dropped ${n} unfinished TLS handshake(s) to make room (limits: ${limits.total} in all, ${limits.perAddress} per address)`),
+    );
     if (options.insecure) {
       this.#server = net.createServer((socket) => options.onConnection(socket, false));
     } else {
@@ -42,6 +97,7 @@ export class Listener {
           handshakeTimeout: 5000,
         },
         (socket) => {
+          this.#handshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
           if (socket.alpnProtocol !== ALPN_PROTOCOL) {
             log.info({ address: socket.remoteAddress, alpn: socket.alpnProtocol }, 'closed a TLS client that does not speak lanstream');
             socket.destroy();
@@ -51,14 +107,39 @@ export class Listener {
         },
       );
       server.on('tlsClientError', (err, socket) => {
-        log.info({ address: socket.remoteAddress, err: err.message }, 'closed a connection that failed the TLS handshake');
+        this.#handshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+        const reason = (err as NodeJS.ErrnoException).code ?? err.message; // e.g. ERR_SSL_HTTP_REQUEST
+        if (reasons.size < 8 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+        const address = socket.remoteAddress;
+        if (addresses.size < 8 && address) addresses.add(address);
+        failures.note();
         // With a tlsClientError listener Node leaves the socket open, even after the handshake
         // timeout (measured on Node 20: a silent TCP client stayed connected indefinitely).
         socket.destroy();
       });
+      server.on('connection', (raw: net.Socket) => {
+        const address = raw.remoteAddress ?? 'unknown';
+        const victim = handshakeToEvict(this.#handshaking.values(), address, limits);
+        if (victim) {
+          this.#handshaking.delete(`${victim.address}:${victim.socket.remotePort}`);
+          victim.socket.destroy();
+          lastEvicted = victim.address;
+          evictions.note();
+        }
+        const key = `${address}:${raw.remotePort}`;
+        this.#handshaking.set(key, { socket: raw, address, sinceMs: Date.now() });
+        raw.once('close', () => {
+          if (this.#handshaking.get(key)?.socket === raw) this.#handshaking.delete(key);
+        });
+      });
       this.#server = server;
     }
     this.#server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+  }
+
+  /** Sockets accepted that have not finished the TLS handshake yet (tests, stats). */
+  get tlsHandshakesInProgress(): number {
+    return this.#handshaking.size;
   }
 
   /** Resolves with the bound port once listening; rejects with a one-line LanstreamError. */

@@ -23,6 +23,7 @@ import type { Platform } from './capture/capture-types.js';
 import { Hub } from './hub.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { Listener } from './listener.js';
+import { handshakeToEvict } from './handshake-slots.js';
 import { Session, type SessionInfo, type SessionLimits } from './session.js';
 
 export interface ServeOptions {
@@ -283,26 +284,15 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * Slowloris defence that cannot lock a real viewer out: a newcomer is never refused for lack of
-   * handshake slots; instead the oldest pending handshake of its own address (beyond
-   * maxPendingPerAddress) or of the address holding the most slots (beyond maxPendingHandshakes)
-   * is dropped with BYE server-full. An honest handshake takes milliseconds, so the oldest one is
-   * almost always a stalled one. Logged at most every 5 s, so a flood cannot fill the log.
+   * Slowloris defence that cannot lock a real viewer out (policy in handshake-slots.ts): the
+   * pending handshake that gives way is dropped with BYE server-full. Logged at most every 5 s, so a
+   * flood cannot fill the log.
    */
   #makeRoomForHandshake(address: string): void {
     const o = this.#o;
-    const pending = [...this.#sessions].filter((s) => s.pending);
     const perAddress = o.maxPendingPerAddress ?? 8;
-    const mine = pending.filter((s) => s.address === address);
-    let victim: Session | undefined;
-    if (mine.length >= perAddress) {
-      victim = oldest(mine);
-    } else if (pending.length >= o.maxPendingHandshakes) {
-      const byAddress = new Map<string, Session[]>();
-      for (const s of pending) byAddress.set(s.address, [...(byAddress.get(s.address) ?? []), s]);
-      const busiest = [...byAddress.values()].reduce((a, b) => (b.length > a.length ? b : a));
-      victim = oldest(busiest);
-    }
+    const pending = [...this.#sessions].filter((s) => s.pending).map((session) => ({ address: session.address, sinceMs: session.connectedAtMs, session }));
+    const victim = handshakeToEvict(pending, address, { total: o.maxPendingHandshakes, perAddress })?.session;
     if (!victim) return;
     victim.bye(ByeReason.SERVER_FULL, 'too many handshakes in progress: the oldest unfinished one was dropped');
     this.#droppedHandshakes++;
@@ -364,6 +354,3 @@ async function loadOpusEncoder(options: OpusPacketEncoderOptions): Promise<{ sam
   return { sampleRateHz: OPUS_SAMPLE_RATE_HZ, create: () => new OpusPacketEncoder(options) };
 }
 
-function oldest(sessions: Session[]): Session | undefined {
-  return sessions.reduce<Session | undefined>((a, b) => (a === undefined || b.connectedAtMs < a.connectedAtMs ? b : a), undefined);
-}
