@@ -70,6 +70,9 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const fingerprint = flags.fingerprint ? normalizeFingerprint(flags.fingerprint) : target.fingerprint;
   const configDir = flags.configDir ?? defaultConfigDir();
   const logger = createLogger(loggerOptions(flags));
+  if (backend === 'gstreamer' && (position || flags.borderless)) {
+    logger.warn('--window gstreamer cannot place its window or remove its border: --window-position / --borderless are ignored (they work with --window ffplay)');
+  }
   const key = flags.key ?? target.key ?? (await localKey(target.host, configDir));
   if (!key) {
     throw new LanstreamError('LS_ERR_USAGE', 'No access key: paste the whole `lanstream watch lanstream://…` line that `lanstream serve` printed, or pass --key');
