@@ -4,7 +4,6 @@
  * is any, a user closing the window and a crash are told apart, and nothing is left running.
  */
 import t from 'tap';
-import sharp from 'sharp';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, grabScreen, meanColor, type RgbImage } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
@@ -12,11 +11,11 @@ import { WindowSink, gstLaunchArgs } from '../../src/client/sinks/window-sink.js
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
+import { feedFrames, nearColor, solidJpeg as solidJpegOf, type Rgb } from '../helpers/window-frames.js';
 
 const W = 640;
 const H = 360;
 const PARAMS = { codec: 'mjpeg', width: W, height: H, fps: 30 } as const;
-type Rgb = { r: number; g: number; b: number };
 
 t.test('pipelines per codec and platform', async (t) => {
   t.match(gstLaunchArgs('mjpeg', 'linux').join(' '), /^-q fdsrc fd=0 ! multipartdemux .* ! ximagesink sync=false$/);
@@ -37,18 +36,15 @@ if (missing.length) {
 } else {
   t.teardown(() => killAll());
 
-  const solidJpeg = (c: Rgb): Promise<Buffer> => sharp({ create: { width: W, height: H, channels: 3, background: c } }).jpeg({ quality: 90 }).toBuffer();
-  const near = (a: Rgb, b: Rgb, tolerance = 40): boolean => Math.abs(a.r - b.r) < tolerance && Math.abs(a.g - b.g) < tolerance && Math.abs(a.b - b.b) < tolerance;
+  const solidJpeg = (c: Rgb): Promise<Buffer> => solidJpegOf(W, H, c);
+  const near = nearColor;
   /** The window opens at 0,0 on an Xvfb without a window manager. */
   const middle = async (x: XvfbDisplay): Promise<Rgb> => meanColor(crop(await grabScreen(x.display), { x: 100, y: 150, width: W - 200, height: H - 200 }));
   const overlayCorner = async (x: XvfbDisplay): Promise<RgbImage> => crop(await grabScreen(x.display), { x: 12, y: 12, width: 200, height: 20 });
   const overlay = { text: '' };
   const makeSink = (x: XvfbDisplay, events: SinkEvents = {}): WindowSink =>
     new WindowSink({ backend: 'gstreamer', playerPath: 'gst-launch-1.0', title: 't', logger: silentLogger(), env: x.env, events, overlay });
-  const feed = (sink: WindowSink, frame: () => Buffer): { stop(): void } => {
-    const timer = setInterval(() => sink.pushFrame(frame(), 0), 33);
-    return { stop: () => clearInterval(timer) };
-  };
+  const feed = feedFrames;
   /** Share of pixels near white: the overlay's letters. */
   const whiteShare = (img: RgbImage): number => {
     let white = 0;

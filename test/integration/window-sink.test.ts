@@ -15,24 +15,19 @@ import { WindowSink, ffplayArgs, mpjpegPart } from '../../src/client/sinks/windo
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
+import { feedFrames, nearColor, solidJpeg as solidJpegOf, type Rgb } from '../helpers/window-frames.js';
 
 const W = 320;
 const H = 240;
 const PARAMS = { codec: 'mjpeg', width: W, height: H, fps: 30 } as const;
-type Rgb = { r: number; g: number; b: number };
 
 const missing = ['ffplay', 'ffmpeg', 'Xvfb', 'xdotool', 'xdpyinfo'].filter((c) => !hasCommand(c));
 if (missing.length) t.plan(0, `missing tools: ${missing.join(', ')}`);
 
 t.teardown(() => killAll());
 
-function solidJpeg(c: Rgb): Promise<Buffer> {
-  return sharp({ create: { width: W, height: H, channels: 3, background: c } }).jpeg({ quality: 90 }).toBuffer();
-}
-
-function near(a: Rgb, b: Rgb, tolerance = 40): boolean {
-  return Math.abs(a.r - b.r) < tolerance && Math.abs(a.g - b.g) < tolerance && Math.abs(a.b - b.b) < tolerance;
-}
+const solidJpeg = (c: Rgb): Promise<Buffer> => solidJpegOf(W, H, c);
+const near = nearColor;
 
 /** Mean colour of the middle of where the window sits (0,0 borderless). */
 async function windowColor(x: XvfbDisplay): Promise<Rgb> {
@@ -43,11 +38,7 @@ function makeSink(x: XvfbDisplay, title: string, events: SinkEvents = {}, ffplay
   return new WindowSink({ playerPath: ffplayPath, title, logger: silentLogger(), position: { x: 0, y: 0 }, borderless: true, env: x.env, events });
 }
 
-/** Pushes `jpeg` at 30 fps until `stop()` (a live camera keeps sending; ffplay must show the newest). */
-function feed(sink: WindowSink, frame: () => Buffer): { stop(): void } {
-  const timer = setInterval(() => sink.pushFrame(frame(), 0), 33);
-  return { stop: () => clearInterval(timer) };
-}
+const feed = feedFrames;
 
 t.test('part framing: exact Content-Length, boundary, CRLF', async (t) => {
   const jpeg = Buffer.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
