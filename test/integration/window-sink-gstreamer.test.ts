@@ -19,7 +19,7 @@ const PARAMS = { codec: 'mjpeg', width: W, height: H, fps: 30 } as const;
 
 t.test('pipelines per codec and platform', async (t) => {
   t.match(gstLaunchArgs('mjpeg', 'linux').join(' '), /^-q fdsrc fd=0 ! multipartdemux .* ! ximagesink sync=false$/);
-  t.match(gstLaunchArgs('h264', 'linux').join(' '), /fdsrc fd=0 ! h264parse ! decodebin ! videoconvert ! ximagesink sync=false$/);
+  t.match(gstLaunchArgs('h264', 'linux').join(' '), /fdsrc fd=0 ! h264parse ! avdec_h264 thread-type=slice ! videoconvert ! ximagesink sync=false$/);
   t.match(gstLaunchArgs('mjpeg', 'darwin').join(' '), /! autovideosink sync=false$/, 'macOS: the platform sink');
   t.match(gstLaunchArgs('mjpeg', 'win32').join(' '), /! autovideosink sync=false$/, 'Windows: the platform sink');
 });
@@ -86,6 +86,25 @@ if (missing.length) {
     t.notOk(pidAlive(pid!), 'gst-launch-1.0 is gone after close()');
     t.same(errors, [], 'no error for a requested close');
     t.ok(sink.stats().framesShown > 10, `frames handed to GStreamer: ${sink.stats().framesShown}`);
+  });
+
+  t.test('H.264: a single access unit is shown on its own, without waiting for the next frame', async (t) => {
+    // One IDR of a solid colour, Annex-B, as serve sends it (SPS/PPS in front). h264parse holds an
+    // access unit until the NAL after it is complete: the sink's trailer must complete it by itself.
+    const { stdout } = await run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=0x00c800:s=${W}x${H}:r=30`, '-frames:v', '1',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-f', 'h264', '-',
+    ]);
+    t.ok(stdout.length > 100, `one encoded frame (${stdout.length} bytes)`);
+    const x = await startXvfb({ width: W, height: H });
+    t.teardown(() => x.close());
+    const sink = makeSink(x);
+    await sink.start({ ...PARAMS, codec: 'h264' });
+    t.teardown(() => sink.close());
+    sink.pushFrame(stdout, 0);
+    await waitFor(async () => near(await middle(x), { r: 0, g: 200, b: 0 }), 5000, 100, 'the single H.264 frame on screen');
+    t.pass('one access unit pushed, one picture shown');
+    t.equal(sink.stats().framesShown, 1, 'exactly one frame handed to GStreamer');
   });
 
   t.test('the window closed by its user → onUserClose once; a crash → onError once', async (t) => {
