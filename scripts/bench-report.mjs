@@ -177,19 +177,19 @@ for (const single of ['lanstream', 'lanstream-gst']) {
   if (fo && one) target(`video p50 ${single}-fanout8 / ${single}`, fmt(r, 2), '×', '≤ 1.1× (issue 5)', r === undefined ? undefined : r <= 1.1,
     `${fmt(fo.vP50)} / ${fmt(one.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(one.fps, 1)}`);
 }
-for (const name of ['lanstream', 'lanstream-gst', 'lanstream-video']) {
+for (const name of ['lanstream', 'lanstream-gst', 'lanstream-h264', 'lanstream-h264-gst', 'lanstream-video']) {
   const s = S[name];
   if (!s || !gst) continue;
   const r = ratio(s.vP50, gst.vP50);
   target(`video p50 ${name} / gst-mjpeg`, fmt(r, 2), '×', '≤ 1.0× (issue 5)', r === undefined ? undefined : r <= 1.0,
     `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms (medians over runs; per-run ${s.vP50range || fmt(s.vP50)} / ${gst.vP50range || fmt(gst.vP50)})`);
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5']) {
+for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-h264-gst']) {
   const s = S[name];
   if (!s || s.aP50 === undefined) continue;
   target(`audio p50 ${name} (issue 5)`, fmt(s.aP50), ' ms', '≤ 40 ms', s.aP50 <= 40, `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing`);
 }
-for (const name of ['lanstream', 'lanstream-gst', 'lanstream-gst-join5']) {
+for (const name of ['lanstream', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-h264-gst']) {
   const s = S[name];
   if (!s || s.firstS === undefined) continue;
   target(`first picture ${name} (issue 5)`, fmt(s.firstS * 1000), ' ms', '≤ 300 ms', s.firstS <= 0.3, `runs ${s.firstRange || fmt(s.firstS, 2)} s`);
