@@ -87,10 +87,10 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // which window managers show, at "ffplay" (seen with an em dash under Xvfb, ffplay 5.1).
   const title = `lanstream - ${target.host}`;
   const windowWanted = Boolean(flags.playback && flags.video);
-  // Finding ffplay (two `-version` runs) and starting it (SDL, GL) take a few hundred ms: both run
+  // Finding the window program (ffplay: two `-version` runs) and starting it (SDL, GL) take a few hundred ms: both run
   // while the connection is made instead of after it. A missing ffplay still fails the command
   // (exit 5) before anything plays — start() below waits for this too.
-  const ffplayFound: Promise<string | null> = !windowWanted
+  const playerFound: Promise<string | null> = !windowWanted
     ? Promise.resolve(null)
     : backend === 'gstreamer'
       ? locateGstLaunch(flags.gstLaunch)
@@ -105,7 +105,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
           const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
           return locateCompanion('ffplay', ffmpegPath);
         })();
-  ffplayFound.catch(() => undefined); // reported where it is awaited
+  playerFound.catch(() => undefined); // reported where it is awaited
   // The status overlay lives in the window; only with a window.
   const overlay = windowWanted ? new OverlayText() : null;
   const makeWindow = (playerPath: string) =>
@@ -116,8 +116,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // Speculative: servers send MJPEG unless told otherwise; that window opens now, another codec
   // replaces it at WELCOME.
   let earlyWindow: Promise<WindowSink> | null = windowWanted
-    ? ffplayFound.then(async (ffplayPath) => {
-        const sink = makeWindow(ffplayPath!);
+    ? playerFound.then(async (playerPath) => {
+        const sink = makeWindow(playerPath!);
         await sink.start({ codec: 'mjpeg', width: 0, height: 0, fps: 0 });
         return sink;
       })
@@ -151,8 +151,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
         if (params.codec === 'mjpeg') return window;
         await window.close();
       }
-      const ffplayPath = await ffplayFound;
-      const sink = ffplayPath ? makeWindow(ffplayPath) : new NullVideoSink();
+      const playerPath = await playerFound;
+      const sink = playerPath ? makeWindow(playerPath) : new NullVideoSink();
       await sink.start(params);
       return sink;
     },
@@ -182,7 +182,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, flags.ffmpeg, logger, output) : null;
   try {
-    const [started, found] = await Promise.allSettled([viewer.start(), ffplayFound]);
+    const [started, found] = await Promise.allSettled([viewer.start(), playerFound]);
     // A missing window program is the error to report even if the connection failed too.
     if (found.status === 'rejected') throw found.reason;
     if (started.status === 'rejected') throw started.reason;

@@ -6,7 +6,7 @@
  * second (Viewer.repaint) to let the new text appear.
  *
  * The GStreamer window cannot re-read a file, so for it burnOverlay() draws the same text into the
- * JPEG with sharp (decode, composite an SVG, encode: about 20 ms of CPU for 720p), only while the text
+ * JPEG with sharp (decode, composite an SVG, encode: about 15 ms of CPU for 720p), only while the text
  * is not blank — the live picture itself is never re-encoded.
  */
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
