@@ -90,7 +90,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--audio-output <out>', 'audio-io = pull-callback output (ALSA/Core Audio/MME), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order').choices(['auto', 'audio-io', 'speaker', 'pacat']).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
       .addOption(new Option('--overlay', 'show live stats in the video window from the start (toggle with the o key)'))
       .addOption(new Option('--av-sync', 'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)'))
-      .addOption(new Option('--window <player>', 'what draws the video window: ffplay, or gstreamer (gst-launch-1.0; measured ~15 ms sooner on the picture)').choices(['ffplay', 'gstreamer']).default('ffplay').env('LANSTREAM_WINDOW'))
+      .addOption(new Option('--window <player>', 'what draws the video window: ffplay, or gstreamer (gst-launch-1.0; on the test rig the picture arrived 13–18 ms sooner)').choices(['ffplay', 'gstreamer']).default('ffplay').env('LANSTREAM_WINDOW'))
       .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
       .addOption(new Option('--gst-launch <path>', 'gst-launch-1.0 binary for --window gstreamer (default: PATH)').env('LANSTREAM_GST_LAUNCH'))
       .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))
