@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ALPN_PROTOCOL } from '../protocol/constants.js';
 import { LanstreamError } from '../shared/errors.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import { handshakeToEvict, type HandshakeLimits } from './handshake-slots.js';
 
 /** Default bound on sockets still in the TLS handshake: in all, and from one address. */
@@ -39,28 +40,6 @@ interface Handshaking {
   readonly sinceMs: number;
 }
 
-/** Counts events and logs them at most once per LOG_EVERY_MS; what a window held back is logged at its end. */
-class LogThrottle {
-  #count = 0;
-  #lastMs = -Infinity;
-  #timer: NodeJS.Timeout | null = null;
-  constructor(private readonly emit: (count: number) => void) {}
-  note(): void {
-    this.#count++;
-    const waitMs = this.#lastMs + LOG_EVERY_MS - Date.now();
-    if (waitMs <= 0) this.#flush();
-    else this.#timer ??= setTimeout(() => this.#flush(), waitMs).unref();
-  }
-  #flush(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    if (this.#count === 0) return;
-    this.emit(this.#count);
-    this.#count = 0;
-    this.#lastMs = Date.now();
-  }
-}
-
 export class Listener {
   readonly #o: ListenerOptions;
   readonly #server: net.Server;
@@ -75,13 +54,13 @@ export class Listener {
     // What failed in the window being counted: a few distinct reasons and addresses, not one line each.
     let reasons = new Map<string, number>();
     let addresses = new Set<string>();
-    const failures = new LogThrottle((n) => {
+    const failures = new LogThrottle(LOG_EVERY_MS, (n) => {
       log.info({ failed: n, reasons: Object.fromEntries(reasons), addresses: [...addresses] }, `closed ${n} connection(s) that failed the TLS handshake`);
       reasons = new Map();
       addresses = new Set();
     });
     let lastEvicted: string | undefined;
-    const evictions = new LogThrottle((n) =>
+    const evictions = new LogThrottle(LOG_EVERY_MS, (n) =>
       log.warn({ address: lastEvicted, dropped: n }, `dropped ${n} unfinished TLS handshake(s) to make room (limits: ${limits.total} in all, ${limits.perAddress} per address)`),
     );
     if (options.insecure) {
@@ -97,7 +76,7 @@ export class Listener {
           handshakeTimeout: 5000,
         },
         (socket) => {
-          this.#handshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+          this.#handshaking.delete(handshakeKey(socket));
           if (socket.alpnProtocol !== ALPN_PROTOCOL) {
             log.info({ address: socket.remoteAddress, alpn: socket.alpnProtocol }, 'closed a TLS client that does not speak lanstream');
             socket.destroy();
@@ -107,7 +86,7 @@ export class Listener {
         },
       );
       server.on('tlsClientError', (err, socket) => {
-        this.#handshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+        this.#handshaking.delete(handshakeKey(socket));
         const reason = (err as NodeJS.ErrnoException).code ?? err.message; // e.g. ERR_SSL_HTTP_REQUEST
         if (reasons.size < 8 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         const address = socket.remoteAddress;
@@ -121,12 +100,12 @@ export class Listener {
         const address = raw.remoteAddress ?? 'unknown';
         const victim = handshakeToEvict(this.#handshaking.values(), address, limits);
         if (victim) {
-          this.#handshaking.delete(`${victim.address}:${victim.socket.remotePort}`);
+          this.#handshaking.delete(handshakeKey(victim.socket));
           victim.socket.destroy();
           lastEvicted = victim.address;
           evictions.note();
         }
-        const key = `${address}:${raw.remotePort}`;
+        const key = handshakeKey(raw);
         this.#handshaking.set(key, { socket: raw, address, sinceMs: Date.now() });
         raw.once('close', () => {
           if (this.#handshaking.get(key)?.socket === raw) this.#handshaking.delete(key);
@@ -161,6 +140,11 @@ export class Listener {
     this.#closing ??= new Promise((resolve) => this.#server.close(() => resolve()));
     return this.#closing;
   }
+}
+
+/** Raw socket and the TLSSocket made from it share this key (the TLS callbacks never see the raw one). */
+function handshakeKey(socket: net.Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 export function listenError(err: NodeJS.ErrnoException, host: string | undefined, port: number): LanstreamError {

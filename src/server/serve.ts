@@ -24,6 +24,7 @@ import { Hub } from './hub.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { Listener } from './listener.js';
 import { handshakeToEvict } from './handshake-slots.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import { Session, type SessionInfo, type SessionLimits } from './session.js';
 
 export interface ServeOptions {
@@ -112,8 +113,11 @@ export class Server extends EventEmitter<ServerEvents> {
   #videoParams: VideoParams | null = null;
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
-  #droppedHandshakes = 0;
-  #droppedLoggedAtMs = 0;
+  /** Stalled handshakes dropped to make room, logged as a count at most every 5 s (a flood cannot fill the log). */
+  readonly #dropLog = new LogThrottle(5000, (n) =>
+    this.#log.warn({ address: this.#lastDropped, dropped: n }, `dropped ${n} stalled handshake(s) to make room (limits: ${this.#o.maxPendingHandshakes} in all, ${this.#o.maxPendingPerAddress ?? 8} per address)`),
+  );
+  #lastDropped: string | undefined;
 
   constructor(options: ServeOptions) {
     super();
@@ -295,13 +299,8 @@ export class Server extends EventEmitter<ServerEvents> {
     const victim = handshakeToEvict(pending, address, { total: o.maxPendingHandshakes, perAddress })?.session;
     if (!victim) return;
     victim.bye(ByeReason.SERVER_FULL, 'too many handshakes in progress: the oldest unfinished one was dropped');
-    this.#droppedHandshakes++;
-    const nowMs = Date.now();
-    if (nowMs - this.#droppedLoggedAtMs >= 5000) {
-      this.#log.warn({ address: victim.address, dropped: this.#droppedHandshakes }, `dropped ${this.#droppedHandshakes} stalled handshake(s) to make room (limits: ${o.maxPendingHandshakes} in all, ${perAddress} per address)`);
-      this.#droppedHandshakes = 0;
-      this.#droppedLoggedAtMs = nowMs;
-    }
+    this.#lastDropped = victim.address;
+    this.#dropLog.note();
   }
 
   #startCapture(): void {

@@ -27,6 +27,8 @@ import type { SinkEvents, VideoSink } from './sink.js';
 /** Which program draws the window. */
 export type WindowBackend = 'ffplay' | 'gstreamer';
 export const WINDOW_BACKENDS: readonly WindowBackend[] = ['ffplay', 'gstreamer'];
+/** What to do when gst-launch-1.0 is missing (the CLI's lookup and the sink's spawn say the same). */
+export const GSTREAMER_INSTALL_HINT = 'install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay';
 
 /** Multipart boundary; any token works, ffmpeg 5.1's demuxer only needs each part to start with `--`. */
 export const MPJPEG_BOUNDARY = 'lanstreamframe';
@@ -136,10 +138,17 @@ export class WindowSink implements VideoSink {
   private exited: Promise<void> = Promise.resolve();
   /** GStreamer: a frame is being drawn on (the overlay), so the next one waits like for 'drain'. */
   private composing = false;
+  /**
+   * H.264: an AUD after each access unit closes it for ffmpeg's parser. GStreamer's h264parse also
+   * waits for the end of that AUD (the next start code), i.e. for the next frame: a second AUD ends
+   * the first (an empty access unit, which decoders skip). Rig, --window gstreamer: 54–64 → 27–30 ms.
+   */
+  private readonly auTrailer: readonly Buffer[];
 
   constructor(opts: WindowSinkOptions) {
     this.opts = opts;
     this.backend = opts.backend ?? 'ffplay';
+    this.auTrailer = this.backend === 'gstreamer' ? [AUD_TRAILER, AUD_TRAILER] : [AUD_TRAILER];
     this.log = opts.logger.child({ component: 'window-sink' });
   }
 
@@ -174,7 +183,7 @@ export class WindowSink implements VideoSink {
           reject(
             new LanstreamError(
               'LS_ERR_GSTREAMER_NOT_FOUND',
-              `Cannot run gst-launch-1.0 (${this.opts.playerPath}) for --window gstreamer: install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay`,
+              `Cannot run gst-launch-1.0 (${this.opts.playerPath}) for --window gstreamer: ${GSTREAMER_INSTALL_HINT}`,
               { cause: err, details: { playerPath: this.opts.playerPath } },
             ),
           );
@@ -261,10 +270,7 @@ export class WindowSink implements VideoSink {
     if (!stdin || stdin.destroyed) return;
     if (this.framesShown === 0) this.log.debug({ bytes: jpeg.length }, 'first frame written to ffplay');
     this.framesShown++;
-    // H.264: an AUD after each access unit closes it for ffmpeg's parser. GStreamer's h264parse also
-    // waits for the end of that AUD (the next start code), i.e. for the next frame: a second AUD ends
-    // the first (an empty access unit, which decoders skip). Rig, --window gstreamer: 54–64 → 27–30 ms.
-    const pieces = this.codec === 'h264' ? [jpeg, ...(this.backend === 'gstreamer' ? [AUD_TRAILER, AUD_TRAILER] : [AUD_TRAILER])] : mpjpegPieces(jpeg);
+    const pieces = this.codec === 'h264' ? [jpeg, ...this.auTrailer] : mpjpegPieces(jpeg);
     // Corked: one writev for the pieces, no per-frame copy of the picture.
     stdin.cork();
     let ok = true;
