@@ -1,11 +1,14 @@
 /**
  * AudioIoSink (pull callback, @echogarden/audio-io) against a private PulseAudio through ALSA:
  * the tone comes out at the right pitch, volume works, clicks come out with the jitter-buffer
- * target plus the device buffer, and a missing device is a clear error.
+ * target plus the device buffer, and a process that ends with the output open keeps its exit code.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
-import { hasCommand, killAll, sleep } from '../helpers/process.js';
+import { hasCommand, killAll, sleep, spawnTracked, waitForExit } from '../helpers/process.js';
 import { dominantFrequencyHz, onsets, rmsDbfs, sineS16 } from '../helpers/signal.js';
 import { AudioIoSink, loadAudioIo } from '../../src/client/sinks/audio-io-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -88,4 +91,33 @@ t.test('clicks come out after about the jitter target plus the device buffer', a
   t.equal(delays.length, pushedAt.length, 'every click came out');
   // A loose functional bound (the number itself belongs to the bench): far below speaker's ~120 ms.
   t.ok(p50 < 90, 'clicks are not held in a hidden buffer');
+});
+
+t.test('a process that ends with the sound output open keeps its exit code', async (t) => {
+  // The addon's own thread calls into JS: a version that ran the output in a worker thread took the
+  // process down at exit with SIGSEGV or SIGABRT instead of the exit code scripts rely on.
+  const dir = await mkdtemp(join(tmpdir(), 'ls-audio-exit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sinkUrl = new URL('../../src/client/sinks/audio-io-sink.ts', import.meta.url).href;
+  const endings: Array<[string, string, number]> = [
+    ['process.exit(3)', 'process.exit(3)', 3],
+    ['an uncaught error', "throw new Error('boom')", 1],
+  ];
+  for (const [name, ending, code] of endings) {
+    const script = join(dir, `${code}.mjs`);
+    await writeFile(
+      script,
+      [
+        `const { AudioIoSink } = await import(${JSON.stringify(sinkUrl)});`,
+        'const log = { child: () => log, debug() {}, info() {}, warn() {}, error() {} };',
+        'const sink = new AudioIoSink({ targetMs: 20, logger: log });',
+        "await sink.start({ codec: 'pcm_s16le', sampleRateHz: 48000, channels: 1, packetMs: 10 });",
+        'const feed = setInterval(() => sink.pushPcm(Buffer.alloc(960), 0, false), 10);',
+        `setTimeout(() => { ${ending}; }, 300);`,
+      ].join('\n'),
+    );
+    const child = spawnTracked(process.execPath, [...process.execArgv, script], { env: process.env, stdio: 'ignore' });
+    const exit = await waitForExit(child, 15_000);
+    t.same(exit, { code, signal: null }, `${name}: exit code ${code}`);
+  }
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DECAY_EVERY_MS, JitterBuffer, RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
+import { DECAY_EVERY_MS, JitterBuffer, MAX_LATE_MS, RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
 
 const packet = (value: number) => {
   const b = Buffer.alloc(960);
@@ -21,20 +21,55 @@ t.test('silence until the target and one device block are buffered, then the aud
   t.ok(out.every((x) => x === 2), 'then the next');
 });
 
-t.test('an underflow is one gap of silence, then it waits for the raised target', async (t) => {
+t.test('a late packet is one gap of silence; the audio due in the gap is dropped when it lands, so the delay stays', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   const out = new Int16Array(480);
-  run(jb, 150, () => true); // 1.5 s of steady sound: past the start-up grace
+  let next = 1;
+  const played: number[] = [];
+  const step = (pushes: number) => {
+    for (let i = 0; i < pushes; i++) jb.push(packet(next++ % 30_000));
+    const level = jb.bufferedMs;
+    jb.pull(out);
+    played.push(out[0]!, out[out.length - 1]!);
+    return level;
+  };
+  const steady: number[] = [];
+  for (let i = 0; i < 150; i++) steady.push(step(1)); // 1.5 s of steady sound: past the start-up grace
+  const before = Math.max(...steady.slice(-20));
   t.equal(jb.underruns, 0);
-  while (jb.underruns === 0) jb.pull(out); // the packets stop
-  t.equal(out[out.length - 1], 0, 'the gap is silence');
+  // Two packets 20 ms late: they land together with the next one.
+  step(0);
+  step(0);
+  const gapPlayed = played.slice(-4);
+  t.equal(jb.underruns, 1, 'one gap, one underrun');
+  t.ok(gapPlayed.includes(0), 'the gap is silence');
   t.equal(jb.targetMs, 20 + RAISE_MS, 'an underrun raises the target');
-  for (let i = 0; i < 3; i++) jb.push(packet(3 + i));
+  const after: number[] = [step(3)];
+  for (let i = 0; i < 20; i++) after.push(step(1));
+  t.equal(jb.underruns, 1, 'and plays on as soon as the late audio lands');
+  t.ok(Math.max(...after) <= before + RAISE_MS + 0.5, `the device finds ${Math.max(...after).toFixed(1)} ms after the gap, ${before.toFixed(1)} before: only the raise is added`);
+  t.ok(jb.droppedMs > 0 && jb.droppedMs <= 10, `${jb.droppedMs.toFixed(1)} ms of the late audio dropped (the silence played, less the raise)`);
+  // What plays after the gap is the audio due then, not the head of the late packets.
+  const resumed = played.slice(-42).filter((x, i) => x !== 0 && i % 2 === 0);
+  t.ok(resumed.every((x, i) => i === 0 || x === resumed[i - 1]! + 1), 'in order after the gap');
+});
+
+t.test('audio that stops for longer than MAX_LATE_MS is a stop: it primes again and keeps what comes next', async (t) => {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  for (let i = 0; i < 150; i++) {
+    jb.push(packet(1));
+    jb.pull(out);
+  }
+  for (let i = 0; i * 10 <= MAX_LATE_MS + 20; i++) jb.pull(out); // silence from here on
+  t.equal(jb.underruns, 1, 'the whole stop counts once');
+  for (let i = 0; i < 3; i++) jb.push(packet(7 + i));
   jb.pull(out);
-  t.ok(out.every((x) => x === 0), 'not playing yet at 30 ms buffered');
-  jb.push(packet(6));
+  t.ok(out.every((x) => x === 0), 'waiting for the target again');
+  jb.push(packet(10));
   jb.pull(out);
-  t.ok(out.every((x) => x === 3), 'plays again at the raised target plus a block');
+  t.ok(out.every((x) => x === 7), 'then the first packet after the stop, not dropped');
+  t.equal(jb.droppedMs, 0);
 });
 
 t.test('an underrun in the first second of playback (the device filling its own buffer) does not raise the target', async (t) => {

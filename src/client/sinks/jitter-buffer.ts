@@ -17,8 +17,19 @@
  * first is a coin toss, so the level at the pull jumps by a packet from one block to the next, and a
  * late packet takes another one off: a target on the mean then underran dozens of times a minute.
  *
+ * A packet that comes after the device asked for it is late, and late audio is dropped, as in any
+ * real-time playout: the device plays silence for what was missing (one gap, counted as one underrun),
+ * keeps playing, and when the late audio lands that much of its head is thrown away, so the sound goes
+ * on where it would have been and the delay stays what it was. It used to stop, wait for the target
+ * and a block again and then play the late audio: every late packet then added its lateness to the
+ * delay for good (on the rig a capture chunk 10–22 ms late every few seconds, each adding 8–16 ms
+ * glass to glass until drift control trimmed it). It primes again only when audio stops for longer
+ * than MAX_LATE_MS (a stall, a capture restart; the burst rule then cuts what the stall left) and in
+ * the start-up grace below.
+ *
  * The target adapts: `targetMs` is the floor; each underrun (after STARTUP_GRACE_MS) raises it by RAISE_MS (up to
- * `maxTargetMs`), and every DECAY_EVERY_MS without one lowers it by 1 ms towards the floor, trimmed
+ * `maxTargetMs`), paid for by dropping that much less of the late audio, and every DECAY_EVERY_MS
+ * without one lowers it by 1 ms towards the floor, trimmed
  * off at ≤ 0.5 %. So a quiet link settles near the floor and a jittery one pays for its jitter with a
  * few gaps at first, then with delay instead of gaps.
  */
@@ -47,6 +58,11 @@ export const DECAY_EVERY_MS = 10_000;
  * that one start-up underrun otherwise cost RAISE_MS for the first ~50 s.
  */
 export const STARTUP_GRACE_MS = 1_000;
+/**
+ * Audio missing for longer than this is not a late packet but a stop (stall, capture restart, mute):
+ * playback then waits for the target again instead of dropping what comes next.
+ */
+export const MAX_LATE_MS = 100;
 /** Two buckets per window: the minimum covers between one and two windows of pulls. */
 const BUCKET_MS = LEVEL_WINDOW_MS / 2;
 
@@ -65,6 +81,10 @@ export class JitterBuffer {
   #pulledMs = 0;
   #lastTargetChangeMs = 0;
   #firstPlayMs: number | null = null;
+  /** Silence played in place of audio not yet here: dropped from that audio when it lands. */
+  #lateMs = 0;
+  /** In a gap: the device found less than a block and has not been served a full block since. */
+  #inGap = false;
   /** Least level at a pull in the previous and the current bucket. */
   #prevBucketMinMs = Infinity;
   #bucketMinMs = Infinity;
@@ -106,6 +126,11 @@ export class JitterBuffer {
     const trimmed = this.#playing ? this.#drift.apply(pcm, this.#frameBytes) : pcm;
     this.#chunks.push(trimmed);
     this.#bytes += trimmed.length;
+    if (this.#lateMs > 0) {
+      const lateMs = Math.min(this.#lateMs, this.bufferedMs);
+      this.#lateMs -= lateMs;
+      this.#dropOldest(lateMs);
+    }
     const excessMs = this.bufferedMs - this.#targetMs - this.#burstMarginMs;
     if (excessMs > 0) this.#dropOldest(this.bufferedMs - this.#targetMs);
   }
@@ -139,14 +164,34 @@ export class JitterBuffer {
       else this.#chunks[0] = head.subarray(n);
       this.#bytes -= n;
     }
-    if (filled < wantBytes) {
-      dst.fill(0, filled);
+    if (filled === wantBytes) {
+      this.#inGap = false;
+      return;
+    }
+    dst.fill(0, filled);
+    if (deviceMs - (this.#firstPlayMs ?? deviceMs) < STARTUP_GRACE_MS) {
+      // Start-up (the device filling its own buffer): prime again, nothing dropped, the target kept.
       this.underruns++;
-      // Wait for the (raised) target before playing again: one gap, then steady sound.
       this.#playing = false;
-      if (deviceMs - (this.#firstPlayMs ?? deviceMs) >= STARTUP_GRACE_MS) {
-        this.#setTarget(Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS), deviceMs);
-      }
+      return;
+    }
+    this.#lateMs += (wantBytes - filled) / this.#bytesPerMs;
+    if (!this.#inGap) {
+      this.#inGap = true;
+      this.underruns++;
+      const raisedMs = Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS);
+      // The raise is delay added here, in the gap: that much less of the late audio is dropped, and
+      // what the gap so far is short of it is played as more silence (queued: the buffer is empty).
+      const moreSilenceMs = raisedMs - this.#targetMs - this.#lateMs;
+      this.#lateMs = Math.max(0, -moreSilenceMs);
+      if (moreSilenceMs > 0) this.#queueSilence(moreSilenceMs);
+      this.#setTarget(raisedMs, deviceMs);
+    }
+    if (this.#lateMs > MAX_LATE_MS) {
+      // Not a late packet but a stop: prime again, and keep whatever comes next.
+      this.#playing = false;
+      this.#inGap = false;
+      this.#lateMs = 0;
     }
   }
 
@@ -169,6 +214,12 @@ export class JitterBuffer {
     this.#targetMs = targetMs;
     this.#lastTargetChangeMs = deviceMs;
     this.#drift.setTargetMs(targetMs);
+  }
+
+  #queueSilence(ms: number): void {
+    const bytes = Math.round((ms * this.#bytesPerMs) / this.#frameBytes) * this.#frameBytes;
+    this.#chunks.unshift(Buffer.alloc(bytes));
+    this.#bytes += bytes;
   }
 
   #dropOldest(ms: number): void {
