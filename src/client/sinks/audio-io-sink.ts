@@ -20,6 +20,13 @@
  *    bufferDuration underran inside PulseAudio (click SNR 19 dB) and 2.5 ms played nothing.
  * End to end with --audio-buffer-ms 30 (target 20), p50 of 24 s runs: 50–52 ms before (1–4 underruns
  * each), 38–48 ms after (0–1); with 25: 35–42 ms (0–1).
+ *
+ * Why the device is served from the main thread: the addon calls the pull callback on the JS thread
+ * that opened the output, and the device's pulls came 16–30 ms apart dozens of times in a 30 s rig
+ * run (10 ms is the norm). A version that ran the jitter buffer and the device in a worker thread
+ * had as many of those gaps, so they come from below the JS thread (the addon's ALSA thread, the
+ * pulse plugin or PulseAudio on a loaded 2-core machine); and that worker's teardown at process exit
+ * crashed the process (SIGSEGV / SIGABRT instead of the exit code).
  */
 import { createRequire } from 'node:module';
 import { LanstreamError } from '../../shared/errors.js';
