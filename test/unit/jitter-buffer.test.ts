@@ -54,6 +54,23 @@ t.test('a late packet is one gap of silence; the audio due in the gap is dropped
   t.ok(resumed.every((x, i) => i === 0 || x === resumed[i - 1]! + 1), 'in order after the gap');
 });
 
+t.test('after a gap, a packet flagged as a discontinuity (audio dropped upstream) is not cut: what the gap waited for will not come', async (t) => {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  for (let i = 0; i < 150; i++) {
+    jb.push(packet(1));
+    jb.pull(out);
+  }
+  for (let i = 0; i < 5; i++) jb.pull(out); // a gap of several blocks: the server dropped those packets
+  t.equal(jb.underruns, 1);
+  const before = jb.droppedMs;
+  jb.push(packet(5), true);
+  jb.push(packet(6));
+  t.equal(jb.droppedMs, before, 'nothing dropped from the packets after the discontinuity');
+  jb.pull(out);
+  t.ok(out.every((x) => x === 5), 'the next audio plays from its start');
+});
+
 t.test('audio that stops for longer than MAX_LATE_MS is a stop: it primes again and keeps what comes next', async (t) => {
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   const out = new Int16Array(480);

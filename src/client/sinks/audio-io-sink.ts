@@ -100,11 +100,11 @@ export class AudioIoSink implements AudioSink {
     this.#log.debug({ params, targetMs: this.#o.targetMs, deviceBufferMs: DEVICE_BUFFER_MS }, 'audio-io output open');
   }
 
-  pushPcm(pcm: Buffer, _ptsUs: number, _discontinuity: boolean): void {
+  pushPcm(pcm: Buffer, _ptsUs: number, discontinuity: boolean): void {
     if (!this.#buffer || this.#closing || pcm.length === 0) return;
     // Copy: the gain may return the same buffer, and the socket's chunk must not be kept alive.
     const data = this.#gain ? this.#gain.apply(Buffer.from(pcm)) : Buffer.from(pcm);
-    this.#buffer.push(data);
+    this.#buffer.push(data, discontinuity);
   }
 
   setVolume(volume: number): void {

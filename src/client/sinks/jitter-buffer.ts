@@ -121,8 +121,13 @@ export class JitterBuffer {
     return this.#drift.removedFrames;
   }
 
-  /** Levels are observed at pull(), on the device's sample clock, so no wall-clock time is needed here. */
-  push(pcm: Buffer): void {
+  /**
+   * Levels are observed at pull(), on the device's sample clock, so no wall-clock time is needed here.
+   * `discontinuity`: audio before this packet was dropped upstream (the server's flow control), so the
+   * audio a gap was waiting for will not come, and none of this packet is late.
+   */
+  push(pcm: Buffer, discontinuity = false): void {
+    if (discontinuity) this.#lateMs = 0;
     const trimmed = this.#playing ? this.#drift.apply(pcm, this.#frameBytes) : pcm;
     this.#chunks.push(trimmed);
     this.#bytes += trimmed.length;
