@@ -7,7 +7,7 @@
  * An H.264 stream has no picture in a single unit past its IDR: the units from the first IDR up to
  * the settled one are decoded by an ffmpeg child and its last picture is taken.
  */
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -148,14 +148,9 @@ export async function lastH264Picture(annexB: Buffer, ffmpegPath: string): Promi
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-snapshot-'));
   const out = path.join(dir, 'last.jpg');
   try {
-    await new Promise<void>((resolve, reject) => {
-      // -update 1: every decoded picture overwrites the same file, so the last one stays.
-      const child = execFile(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-update', '1', '-q:v', '2', '-y', out], { timeout: 10_000 }, (err, _stdout, stderr) =>
-        err ? reject(new Error(`${err.message.split('\n')[0]}${stderr ? `: ${String(stderr).trim().split('\n').slice(-1)[0]}` : ''}`)) : resolve(),
-      );
-      child.stdin?.on('error', () => undefined);
-      child.stdin?.end(annexB);
-    });
+    // -update 1: every decoded picture overwrites the same file, so the last one stays.
+    const r = await execa(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-update', '1', '-q:v', '2', '-y', out], { input: annexB, timeout: 10_000, reject: false });
+    if (r.failed) throw new Error(`${(r.shortMessage ?? 'ffmpeg failed').split('\n')[0]}${r.stderr ? `: ${r.stderr.trim().split('\n').slice(-1)[0]}` : ''}`);
     return await readFile(out);
   } catch (err) {
     throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `The H.264 picture could not be decoded with ${ffmpegPath}: ${(err as Error).message}`, { cause: err });

@@ -5,7 +5,7 @@
  * Results are cached per ffmpeg binary and encoder for the life of the process. Called once by
  * serve.ts before listening; the run function is injectable so the choice logic is unit-tested.
  */
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import type { Platform } from './capture-types.js';
 import { H264Encoder, HARDWARE_H264_ENCODERS, h264EncoderArgs, isH264Encoder } from './h264-args.js';
 
@@ -34,12 +34,10 @@ export interface ChooseEncoderOptions {
 
 const cache = new Map<string, Promise<RunResult>>();
 
-export const runFfmpeg: RunFfmpeg = (ffmpegPath, args, timeoutMs) =>
-  new Promise((resolve) => {
-    execFile(ffmpegPath, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      resolve({ ok: err === null, output: `${stdout}${stderr}` });
-    });
-  });
+export const runFfmpeg: RunFfmpeg = async (ffmpegPath, args, timeoutMs) => {
+  const r = await execa(ffmpegPath, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, killSignal: 'SIGKILL', reject: false, stdin: 'ignore' });
+  return { ok: !r.failed, output: `${r.stdout}${r.stderr}` };
+};
 
 /** Encoder names from `ffmpeg -hide_banner -encoders` (lines like " V....D libx264   libx264 H.264 …"). */
 export function parseEncoderList(text: string): Set<string> {

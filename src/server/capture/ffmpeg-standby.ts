@@ -26,16 +26,14 @@
  * where /proc shows a process's environment) kills the gated children of dead owners and removes
  * their dirs (sweepOrphanGates).
  */
-import { execFile } from 'node:child_process';
 import { closeSync, constants as fsConstants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
 import type { Logger } from '../../shared/logger.js';
 import { Platform } from './capture-types.js';
 import { FfmpegProcess } from './ffmpeg-process.js';
 
-const execFileAsync = promisify(execFile);
 
 /**
  * The environment that holds an ffmpeg at its start gate (the FIFO at fifoPath), or null where
@@ -229,7 +227,7 @@ export class FfmpegStandby {
       }
       const fifoPath = path.join(this.#dir, `gate-${++this.#seq}`);
       // Node has no mkfifo(); this runs only while capture is idle, so its few ms cost nobody.
-      await execFileAsync('mkfifo', ['-m', '600', fifoPath]);
+      await execa('mkfifo', ['-m', '600', fifoPath], { stdin: 'ignore' });
       if (this.#closing !== null) {
         unlinkSync(fifoPath);
         return;
