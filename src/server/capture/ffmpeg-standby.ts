@@ -34,7 +34,6 @@ import type { Logger } from '../../shared/logger.js';
 import { Platform } from './capture-types.js';
 import { FfmpegProcess } from './ffmpeg-process.js';
 
-
 /**
  * The environment that holds an ffmpeg at its start gate (the FIFO at fifoPath), or null where
  * there are no FIFOs (Windows). Pure.
