@@ -141,6 +141,25 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
     t.equal(tl.stats.gapsSkipped, 1, 'one pause skipped');
   });
 
+  t.test('frames half a frame off second 0 (audio started later) with a few ms of jitter: nothing dropped or repeated', async (t) => {
+    const tl = new RecordingTimeline({ video, audio });
+    const pcm = Buffer.alloc(960);
+    // Video from 1 s, audio from half a frame later: second 0 is the audio's start, so every frame is
+    // stamped half a frame off the grid; ±3 ms of jitter used to flip frames between two slots.
+    const out: number[] = [];
+    out.push(...frames(tl.video(frame(0), 1_000_000)));
+    out.push(...frames(tl.audio(pcm, 1_000_000 + F / 2)));
+    t.equal(tl.baseUs, 1_000_000 + F / 2, 'second 0 = where both have data');
+    let seed = 11;
+    const jitterUs = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return ((seed >>> 8) % 6001) - 3000; // ±3 ms
+    };
+    for (let n = 1; n < 90; n++) out.push(...frames(tl.video(frame(n), 1_000_000 + n * F + jitterUs())));
+    t.same([tl.stats.framesDropped, tl.stats.framesRepeated], [0, 0], 'no drop, no repeat');
+    t.same(out, [...Array(90).keys()], 'every frame once, in order (frame 0, half a frame before second 0, in slot 0)');
+  });
+
   t.test('audio: a lost packet becomes silence, an overlap is trimmed, both media start together', async (t) => {
     const tl = new RecordingTimeline({ video, audio });
     const pcm = Buffer.alloc(960); // 10 ms
