@@ -60,6 +60,15 @@ export interface TimelineStats {
 
 type Pending = { kind: 'video' | 'audio'; data: Buffer; ptsUs: number };
 
+/** Frames whose mean phase sets the video grid for good (a third of a second at 30 fps). */
+const PHASE_FRAMES = 10;
+
+/** The grid shift (−¼ to +¾ of a frame) that puts frames of this phase (an angle, 0–2π per frame) on slot centres. */
+function shiftForPhase(angle: number, frameUs: number): number {
+  const phaseUs = ((((angle / (2 * Math.PI)) * frameUs) % frameUs) + frameUs) % frameUs;
+  return phaseUs <= frameUs / 4 ? -phaseUs : frameUs - phaseUs;
+}
+
 /**
  * Pure: server-timestamped packets in, an ordered list of writes out, such that the n-th frame and
  * the n-th sample of ffmpeg's constant-rate inputs sit at their server time. No I/O (unit-testable).
@@ -84,6 +93,9 @@ export class RecordingTimeline {
    * 90, in 1 of 6 runs and once in a clean-clone CI run).
    */
   #videoShiftUs: number | null = null;
+  /** Sum of the first frames' phases as unit vectors, and how many (see #placeVideo). */
+  #phaseSum: [number, number] = [0, 0];
+  #phaseCount = 0;
   #lastMoved = false;
   #lastFrame: Buffer | null = null;
   #samplesWritten = 0;
@@ -148,9 +160,19 @@ export class RecordingTimeline {
 
   #placeVideo(jpeg: Buffer, atUs: number): TimelineWrite[] {
     const F = this.#frameUs;
+    // The phase of the frames on the file's grid: from the first frame at once, then once more from
+    // the circular mean of the first PHASE_FRAMES (one frame's own jitter, several ms under load, put
+    // the grid a frame late in a CI run); the one change costs at most one drop or repeat.
+    const angle = (2 * Math.PI * (((atUs % F) + F) % F)) / F;
     if (this.#videoShiftUs === null) {
-      const phaseUs = ((atUs % F) + F) % F;
-      this.#videoShiftUs = phaseUs <= F / 4 ? -phaseUs : F - phaseUs;
+      this.#phaseSum = [0, 0];
+      this.#phaseCount = 0;
+      this.#videoShiftUs = shiftForPhase(angle, F);
+    }
+    if (this.#phaseCount < PHASE_FRAMES) {
+      this.#phaseSum[0] += Math.cos(angle);
+      this.#phaseSum[1] += Math.sin(angle);
+      if (++this.#phaseCount === PHASE_FRAMES) this.#videoShiftUs = shiftForPhase(Math.atan2(this.#phaseSum[1], this.#phaseSum[0]), F);
     }
     const fileUs = atUs + this.#videoShiftUs;
     let slot = Math.round(fileUs / F);
