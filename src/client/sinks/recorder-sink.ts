@@ -63,7 +63,7 @@ type Pending = { kind: 'video' | 'audio'; data: Buffer; ptsUs: number };
 /** Frames whose mean phase sets the video grid for good (a third of a second at 30 fps). */
 const PHASE_FRAMES = 10;
 
-/** The grid shift (−¼ to +¾ of a frame) that puts frames of this phase (an angle, 0–2π per frame) on slot centres. */
+/** The grid shift (−¼ to +¾ of a frame) that puts frames of this phase (an angle, 2π per frame) on slot centres. */
 function shiftForPhase(angle: number, frameUs: number): number {
   const phaseUs = ((((angle / (2 * Math.PI)) * frameUs) % frameUs) + frameUs) % frameUs;
   return phaseUs <= frameUs / 4 ? -phaseUs : frameUs - phaseUs;
@@ -87,12 +87,12 @@ export class RecordingTimeline {
    * Added to a frame's file time before it is rounded to a slot, so that the stream's frames sit on
    * slot centres: from −¼ to +¾ of a frame, so a frame is shown at most a quarter frame early or ¾
    * late (plus its own jitter), inside the bounds the old rounding kept. Taken from the first frame,
-   * again after a skipped pause. Without it, second 0 is where both media have
+   * then from the circular mean of the first PHASE_FRAMES, and so again after a skipped pause. Without it, second 0 is where both media have
    * data, which for video is any phase: frames stamped half a frame off the grid flipped between
    * slots on a few ms of jitter (test source, 3 s: 16–17 frames dropped and as many repeated out of
    * 90, in 1 of 6 runs and once in a clean-clone CI run).
    */
-  #videoShiftUs: number | null = null;
+  #videoShiftUs = 0;
   /** Sum of the first frames' phases as unit vectors, and how many (see #placeVideo). */
   #phaseSum: [number, number] = [0, 0];
   #phaseCount = 0;
@@ -150,7 +150,8 @@ export class RecordingTimeline {
       // Reconnect or server restart: continue the file one frame after the last thing written.
       this.#skippedUs += p.ptsUs - last - this.#frameUs;
       this.stats.gapsSkipped++;
-      this.#videoShiftUs = null;
+      this.#phaseSum = [0, 0];
+      this.#phaseCount = 0;
     }
     this.#lastPtsUs = Math.max(last, p.ptsUs);
     if (p.ptsUs - last < -MAX_GAP_US) this.#lastPtsUs = p.ptsUs;
@@ -163,16 +164,12 @@ export class RecordingTimeline {
     // The phase of the frames on the file's grid: from the first frame at once, then once more from
     // the circular mean of the first PHASE_FRAMES (one frame's own jitter, several ms under load, put
     // the grid a frame late in a CI run); the one change costs at most one drop or repeat.
-    const angle = (2 * Math.PI * (((atUs % F) + F) % F)) / F;
-    if (this.#videoShiftUs === null) {
-      this.#phaseSum = [0, 0];
-      this.#phaseCount = 0;
-      this.#videoShiftUs = shiftForPhase(angle, F);
-    }
     if (this.#phaseCount < PHASE_FRAMES) {
+      const angle = (2 * Math.PI * atUs) / F;
       this.#phaseSum[0] += Math.cos(angle);
       this.#phaseSum[1] += Math.sin(angle);
-      if (++this.#phaseCount === PHASE_FRAMES) this.#videoShiftUs = shiftForPhase(Math.atan2(this.#phaseSum[1], this.#phaseSum[0]), F);
+      const n = ++this.#phaseCount;
+      if (n === 1 || n === PHASE_FRAMES) this.#videoShiftUs = shiftForPhase(Math.atan2(this.#phaseSum[1], this.#phaseSum[0]), F);
     }
     const fileUs = atUs + this.#videoShiftUs;
     let slot = Math.round(fileUs / F);
