@@ -11,6 +11,7 @@ import { KNOWN_HOSTS_FILE, KnownHosts } from './client/known-hosts.js';
 import { NullVideoSink, openNullAudioSink } from './client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from './client/sinks/recorder-sink.js';
 import { WindowSink } from './client/sinks/window-sink.js';
+import type { AudioOutputChoice } from './client/sinks/sink.js';
 import { Viewer } from './client/watch.js';
 import type { Platform } from './server/capture/capture-types.js';
 import { locateCompanion, locateFfmpeg } from './server/capture/ffmpeg-locate.js';
@@ -92,7 +93,7 @@ export interface WatchApiOptions {
   /** 0–100, with playback. */
   volume?: number;
   audioBufferMs?: number;
-  audioOutput?: 'auto' | 'audio-io' | 'speaker' | 'pacat';
+  audioOutput?: AudioOutputChoice;
   /** Also write video + audio to this .mkv file (server timestamps, playable even if the process dies). */
   record?: string;
   /** Give up after the server is gone this long; default never (null). */

@@ -18,7 +18,8 @@ import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
-import type { AudioSink, SinkEvents } from '../client/sinks/sink.js';
+import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
+import { PulseSink, PULSE_BUFFER_MS } from '../client/sinks/pulse-sink.js';
 import type { AudioParams } from '../protocol/messages.js';
 import { locateCompanion, locateFfmpeg, resolveExecutable, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
 import { exitCodeFor } from './exit-codes.js';
@@ -62,7 +63,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
   const volume = parseIntIn('--volume', flags.volume, 0, 100);
   const audioBufferMs = parseIntIn('--audio-buffer-ms', flags.audioBufferMs, 10, 2000);
-  const audioOutput = parseChoice('--audio-output', flags.audioOutput, ['auto', 'audio-io', 'speaker', 'pacat'] as const);
+  const audioOutput = parseChoice('--audio-output', flags.audioOutput, AUDIO_OUTPUTS);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
   const reconnectTimeoutMs = flags.reconnectTimeout ? parseDurationMs(flags.reconnectTimeout, '--reconnect-timeout') : null;
   const position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
@@ -257,13 +258,27 @@ function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; h
 
 export async function openAudio(
   params: AudioParams,
-  choice: 'auto' | 'audio-io' | 'speaker' | 'pacat' | 'null',
+  choice: AudioOutputChoice | 'null',
   o: { volume: number; audioBufferMs: number; logger: Logger; events: SinkEvents },
 ): Promise<AudioSink> {
   if (choice === 'null') return openNullAudioSink(params);
   const log = o.logger.child({ component: 'audio' });
-  // First choice: a pull-callback output, whose jitter buffer knows its true fill level (measured
-  // 24 ms push-to-speaker into PulseAudio at the default target, vs ~120 ms for `speaker`).
+  // Pull outputs first: the device asks for what it needs, so the jitter buffer knows its true fill
+  // level. PulseAudio's native protocol where a PulseAudio (or PipeWire-pulse) socket is there: it
+  // skips the ALSA plugin's ~20 ms queue (push to speaker 23-27 ms vs 27-33 ms for audio-io in
+  // test/integration/pulse-sink.test.ts and audio-io-sink.test.ts, same run).
+  if (choice === 'pulse' || (choice === 'auto' && process.platform !== 'win32')) {
+    const sink = new PulseSink({ targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
+    try {
+      await sink.start(params);
+      return sink;
+    } catch (err) {
+      if (choice === 'pulse') throw err;
+      log.debug({ err: (err as Error).message }, 'no PulseAudio output; trying audio-io');
+    }
+  }
+  // Then the pull callback of audio-io (ALSA, Core Audio, MME): 24 ms push-to-speaker into
+  // PulseAudio at the default target, vs ~120 ms for `speaker`.
   if (choice === 'audio-io' || choice === 'auto') {
     const sink = new AudioIoSink({ targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
     try {

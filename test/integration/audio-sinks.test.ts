@@ -1,5 +1,5 @@
 /**
- * SpeakerSink and PacatSink against a private PulseAudio: a tone pushed in 10 ms packets in real
+ * SpeakerSink, PacatSink and PulseSink against a private PulseAudio: a tone pushed in 10 ms packets in real
  * time must come out of the virtual speaker (spk.monitor) at the right pitch and level, volume 0
  * must be silence, and close() must stop cleanly.
  */
@@ -9,6 +9,7 @@ import { hasCommand, killAll, pidAlive, sleep } from '../helpers/process.js';
 import { dominantFrequencyHz, rmsDbfs, sineS16 } from '../helpers/signal.js';
 import { SpeakerSink, loadSpeaker } from '../../src/client/sinks/speaker-sink.js';
 import { PacatSink } from '../../src/client/sinks/pacat-sink.js';
+import { PulseSink } from '../../src/client/sinks/pulse-sink.js';
 import type { AudioSink } from '../../src/client/sinks/sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { nowMs } from '../../src/shared/clock.js';
@@ -60,6 +61,7 @@ function makeSinks(): Array<{ kind: string; make: (volume?: number) => AudioSink
   return [
     { kind: 'SpeakerSink', make: (volume) => new SpeakerSink({ logger: silentLogger(), volume }), skip: speakerSkip },
     { kind: 'PacatSink', make: (volume) => new PacatSink({ logger: silentLogger(), volume, env: process.env }), skip: false },
+    { kind: 'PulseSink', make: (volume) => new PulseSink({ targetMs: 20, logger: silentLogger(), volume, env: process.env }), skip: false },
   ];
 }
 

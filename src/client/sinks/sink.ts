@@ -35,3 +35,7 @@ export interface AudioSink {
   close(): Promise<void>;
   destroy(err?: Error): void;
 }
+
+/** `--audio-output` values; `auto` tries the outputs in the order openAudio() documents. */
+export const AUDIO_OUTPUTS = ['auto', 'pulse', 'audio-io', 'speaker', 'pacat'] as const;
+export type AudioOutputChoice = (typeof AUDIO_OUTPUTS)[number];

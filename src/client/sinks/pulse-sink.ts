@@ -1,0 +1,209 @@
+/**
+ * Audio sink speaking PulseAudio's native protocol (pulseaudio.js: ISC, pure TypeScript, no addon):
+ * one playback stream whose server buffer is asked to hold DEVICE_BUFFER_MS, fed on the server's own
+ * requests from the jitter buffer. Like the audio-io output the device pulls exactly what it needs,
+ * so the jitter buffer knows its fill level and corrects drift; unlike it, there is no ALSA pulse
+ * plugin in between, which kept ~20 ms of this stream queued in PulseAudio at each refill.
+ * Linux (and any other system running PulseAudio or PipeWire-pulse) only.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { LanstreamError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { AudioParams } from '../../protocol/messages.js';
+import { JitterBuffer } from './jitter-buffer.js';
+import { PcmGain } from './pcm-gain.js';
+import type { AudioSink, SinkEvents } from './sink.js';
+
+/** What the server keeps of this stream (its target length); the jitter buffer in front is the one we size. */
+export const PULSE_BUFFER_MS = 10;
+/** How much the server asks for at a time. */
+export const PULSE_REQUEST_MS = 5;
+
+export interface PulseSinkOptions {
+  /** Jitter-buffer target (ms), on top of the server's buffer. */
+  targetMs: number;
+  logger: Logger;
+  volume?: number;
+  events?: SinkEvents;
+  /** Env to read PULSE_SERVER / PULSE_SINK / PULSE_COOKIE / XDG_RUNTIME_DIR from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The unix socket PulseAudio clients would use, from PULSE_SERVER or the runtime dir (null: none we can use). */
+export function pulseSocketPath(env: NodeJS.ProcessEnv, uid: number | null = process.getuid?.() ?? null): string | null {
+  const server = env.PULSE_SERVER?.trim();
+  if (server) {
+    // A list of servers, tried in order; only local sockets are for us.
+    for (const entry of server.split(/\s+/)) {
+      const s = entry.replace(/^\{[^}]*\}/, '');
+      if (s.startsWith('unix:')) return s.slice(5);
+      if (s.startsWith('/')) return s;
+    }
+    return null;
+  }
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'pulse', 'native');
+  return uid === null ? null : `/run/user/${uid}/pulse/native`;
+}
+
+interface PaStream {
+  requestedBytes: number;
+  left: number | null;
+  _onEvent(event: { type: string }): void;
+  _enqueued(): number;
+  write(chunk: Buffer): boolean;
+  on(event: 'error', cb: (err: Error) => void): void;
+  on(event: 'underflow', cb: () => void): void;
+}
+interface PaClient {
+  connect(): Promise<unknown>;
+  createPlaybackStream(opts: Record<string, unknown>): Promise<PaStream>;
+  disconnect(): Promise<unknown>;
+  on(event: 'error', cb: (err?: Error) => void): void;
+}
+
+export class PulseSink implements AudioSink {
+  readonly name = 'pulse';
+  readonly #o: PulseSinkOptions;
+  readonly #log: Logger;
+  #buffer: JitterBuffer | null = null;
+  #gain: PcmGain | null = null;
+  #volume: number;
+  #client: PaClient | null = null;
+  #stream: PaStream | null = null;
+  #frameBytes = 2;
+  #closing: Promise<void> | null = null;
+  /** Times the server ran dry because an answer came late (this thread was busy): heard as a gap. */
+  #serverUnderruns = 0;
+
+  constructor(o: PulseSinkOptions) {
+    this.#o = o;
+    this.#log = o.logger.child({ component: 'pulse-sink' });
+    this.#volume = o.volume ?? 100;
+  }
+
+  async start(params: AudioParams): Promise<void> {
+    const env = this.#o.env ?? process.env;
+    const sock = pulseSocketPath(env);
+    if (!sock) throw new LanstreamError('LS_ERR_SINK_FAILED', 'No local PulseAudio socket (PULSE_SERVER names no unix: socket); use --audio-output audio-io|pacat');
+    let mod: { PulseAudio: new (props?: string, cookie?: Buffer, sockPath?: string) => PaClient; PA_SAMPLE_FORMAT: Record<string, number> };
+    try {
+      mod = (await import('pulseaudio.js')) as unknown as typeof mod;
+    } catch (err) {
+      throw new LanstreamError('LS_ERR_SINK_FAILED', `The pulse output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output audio-io|pacat`, { cause: err });
+    }
+    const cookie = await readCookie(env);
+    const client = new mod.PulseAudio('lanstream', cookie, sock);
+    this.#client = client;
+    // The client emits 'error' when the connection ends unasked: before the stream exists the failing
+    // call rejects with the cause, after it the output has died.
+    client.on('error', (err) => {
+      if (this.#stream) this.#fail(err ?? new Error('PulseAudio closed the connection'));
+    });
+    const bytesPerMs = (params.sampleRateHz * 2 * params.channels) / 1000;
+    this.#frameBytes = 2 * params.channels;
+    const align = (ms: number) => Math.round(ms * bytesPerMs / this.#frameBytes) * this.#frameBytes;
+    let stream: PaStream;
+    try {
+      await client.connect();
+      stream = await client.createPlaybackStream({
+        sampleSpec: { format: mod.PA_SAMPLE_FORMAT.S16LE, rate: params.sampleRateHz, channels: params.channels },
+        name: env.PULSE_SINK || null,
+        targetLength: align(PULSE_BUFFER_MS),
+        // No pre-buffering: the server starts at once and, when an answer comes late, plays silence
+        // and drops the late bytes instead of stopping until it has a buffer again (which would turn
+        // every late answer into permanent delay, as the jitter buffer's own late-drop avoids).
+        preBuffering: 0,
+        minimumRequest: align(PULSE_REQUEST_MS),
+        adjustLatency: true,
+        properties: { media: { name: 'lanstream audio', role: 'video' } },
+      });
+    } catch (err) {
+      await client.disconnect().catch(() => undefined);
+      this.#client = null;
+      const msg = (err as Error).message;
+      const hint = /ENOENT|ECONNREFUSED/.test(msg) ? ' (is PulseAudio or PipeWire-pulse running?)' : '';
+      throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the PulseAudio output at ${sock}: ${msg}${hint}`, { cause: err });
+    }
+    // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
+    stream.left = null;
+    this.#stream = stream;
+    this.#buffer = new JitterBuffer({ sampleRateHz: params.sampleRateHz, channels: params.channels, targetMs: this.#o.targetMs });
+    this.#gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.#volume });
+    // The server says how many bytes it wants; answer each request from the jitter buffer.
+    const onEvent = stream._onEvent.bind(stream);
+    stream._onEvent = (event) => {
+      onEvent(event);
+      if (event.type === 'request') this.#fill();
+    };
+    stream.on('underflow', () => this.#serverUnderruns++);
+    stream.on('error', (err) => this.#fail(err));
+    this.#fill();
+    this.#log.debug({ params, sock, targetMs: this.#o.targetMs, serverBufferMs: PULSE_BUFFER_MS }, 'pulse output open');
+  }
+
+  #fill(): void {
+    const stream = this.#stream;
+    const buffer = this.#buffer;
+    if (!stream || !buffer || this.#closing) return;
+    const want = stream.requestedBytes - stream._enqueued();
+    const bytes = want - (want % this.#frameBytes);
+    if (bytes <= 0) return;
+    const out = new Int16Array(bytes / 2);
+    buffer.pull(out);
+    stream.write(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  }
+
+  #fail(err: Error): void {
+    if (this.#closing) return;
+    this.#closing = this.#shutdown();
+    this.#o.events?.onError?.(new LanstreamError('LS_ERR_SINK_FAILED', `Sound output (PulseAudio) stopped: ${err.message}`, { cause: err }));
+  }
+
+  pushPcm(pcm: Buffer, _ptsUs: number, discontinuity: boolean): void {
+    if (!this.#buffer || this.#closing || pcm.length === 0) return;
+    const data = this.#gain ? this.#gain.apply(Buffer.from(pcm)) : Buffer.from(pcm);
+    this.#buffer.push(data, discontinuity);
+  }
+
+  setVolume(volume: number): void {
+    if (!Number.isFinite(volume)) return;
+    this.#volume = volume;
+    this.#gain?.setVolume(volume);
+  }
+
+  stats(): { bufferedMs: number; underruns: number; droppedMs: number } {
+    const b = this.#buffer;
+    return { bufferedMs: (b?.bufferedMs ?? 0) + PULSE_BUFFER_MS, underruns: (b?.underruns ?? 0) + this.#serverUnderruns, droppedMs: b?.droppedMs ?? 0 };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  destroy(err?: Error): void {
+    if (err) this.#log.debug({ err: err.message }, 'pulse sink destroyed');
+    void this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    this.#stream = null;
+    await client?.disconnect().catch(() => undefined);
+  }
+}
+
+async function readCookie(env: NodeJS.ProcessEnv): Promise<Buffer | undefined> {
+  for (const file of [env.PULSE_COOKIE, join(env.HOME ?? homedir(), '.config', 'pulse', 'cookie'), join(env.HOME ?? homedir(), '.pulse-cookie')]) {
+    if (!file) continue;
+    try {
+      return await readFile(file);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,136 @@
+/**
+ * PulseSink (PulseAudio native protocol, pulseaudio.js) against a private PulseAudio daemon:
+ * the tone comes out at its pitch, volume works, clicks come out after the jitter-buffer target
+ * plus the server's small buffer, the sink is chosen by PULSE_SINK, and a daemon that goes away is
+ * reported once instead of taking the process down.
+ */
+import t from 'tap';
+import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
+import { hasCommand, killAll, run, sleep } from '../helpers/process.js';
+import { onsets } from '../helpers/signal.js';
+import { PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
+import { openAudio } from '../../src/cli/watch-command.js';
+import { isLanstreamError } from '../../src/shared/errors.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { nowMs } from '../../src/shared/clock.js';
+
+const PARAMS = { codec: 'pcm_s16le', sampleRateHz: 48_000, channels: 1, packetMs: 10 } as const;
+const missing = ['pulseaudio', 'parec', 'pactl'].filter((c) => !hasCommand(c));
+if (missing.length) t.plan(0, `missing tools: ${missing.join(', ')}`);
+
+const pulse = await startPulse();
+t.teardown(async () => {
+  await pulse.close();
+  await killAll();
+});
+
+async function feed(sink: PulseSink, packets: number, packet: (i: number) => Buffer, onPush?: (i: number, atMs: number) => void) {
+  const start = nowMs();
+  for (let i = 0; i < packets; i++) {
+    const due = start + i * 10;
+    while (nowMs() < due) await sleep(1);
+    onPush?.(i, nowMs());
+    sink.pushPcm(packet(i), Math.round(due * 1000), false);
+  }
+}
+
+t.test('clicks come out after about the jitter target plus the server buffer', async (t) => {
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  const rec = pulse.startRecording();
+  await sleep(200);
+  const pushedAt: number[] = [];
+  const click = Buffer.alloc(960);
+  for (let s = 0; s < 48; s++) click.writeInt16LE(s % 2 ? 20000 : -20000, s * 2);
+  await feed(sink, 200, (i) => (i % 25 === 12 ? click : Buffer.alloc(960)), (i, at) => {
+    if (i % 25 === 12) pushedAt.push(at);
+  });
+  await sleep(150);
+  const pcm = await rec.stop();
+  const zero = rec.sampleZeroAtMs();
+  const heard = onsets(pcm, 0.3, 2400).map((i) => zero + (i * 1000) / RECORD_RATE_HZ);
+  const delays = pushedAt.map((p) => heard.find((h) => h >= p)).filter((h): h is number => h !== undefined).map((h, k) => h - pushedAt[k]!);
+  const sorted = [...delays].sort((a, b) => a - b);
+  const p50 = sorted[Math.floor(sorted.length / 2)]!;
+  t.comment(`push → heard: p50 ${p50.toFixed(1)} ms over ${delays.length} clicks (${sorted.map((d) => d.toFixed(0)).join(' ')}), underruns ${sink.stats().underruns}`);
+  t.equal(delays.length, pushedAt.length, 'every click came out');
+  t.ok(p50 < 90, 'clicks are not held in a hidden buffer');
+});
+
+/** The sink our stream plays into, by `pactl` (null when there is no stream from us). */
+async function sinkOfOurStream(): Promise<string | null> {
+  const sinks = new Map(
+    (await run('pactl', ['list', 'short', 'sinks'], { env: { ...process.env, ...pulse.env }, timeoutMs: 5000 })).stdout.toString()
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .filter((f) => f.length > 1)
+      .map((f) => [f[0]!, f[1]!]),
+  );
+  const inputs = (await run('pactl', ['list', 'sink-inputs'], { env: { ...process.env, ...pulse.env }, timeoutMs: 5000 })).stdout.toString();
+  for (const block of inputs.split(/\n(?=Sink Input #)/)) {
+    if (!/application\.name = "lanstream"/.test(block)) continue;
+    const m = /^\s*Sink: (\d+)/m.exec(block);
+    if (m) return sinks.get(m[1]!) ?? null;
+  }
+  return null;
+}
+
+t.test('PULSE_SINK chooses the sink, as it does for every PulseAudio client', async (t) => {
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { ...pulse.env, PULSE_SINK: 'mic' } });
+  await sink.start(PARAMS);
+  t.equal(await sinkOfOurStream(), 'mic', 'the stream plays into the sink PULSE_SINK names');
+  await sink.close();
+  t.equal(await sinkOfOurStream(), null, 'close() removes the stream from the server');
+});
+
+t.test('no PulseAudio at the socket: a clear error that says what to check', async (t) => {
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { PULSE_SERVER: `unix:${pulse.dir}/no-such-socket` } });
+  const err = await sink.start(PARAMS).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(isLanstreamError(err) && err.code === 'LS_ERR_SINK_FAILED', 'rejects with LS_ERR_SINK_FAILED');
+  t.match((err as Error).message, /is PulseAudio or PipeWire-pulse running\?/, 'says what to check');
+  const tcpOnly = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { PULSE_SERVER: 'tcp:127.0.0.1:4713' } });
+  await t.rejects(tcpOnly.start(PARAMS), /--audio-output/, 'a TCP-only PULSE_SERVER points to the other outputs');
+});
+
+t.test('pulseSocketPath follows PULSE_SERVER, then the runtime dir', async (t) => {
+  t.equal(pulseSocketPath({ PULSE_SERVER: 'unix:/tmp/p/native' }), '/tmp/p/native');
+  t.equal(pulseSocketPath({ PULSE_SERVER: '/tmp/p/native' }), '/tmp/p/native');
+  t.equal(pulseSocketPath({ PULSE_SERVER: 'tcp:10.0.0.1 {abc}unix:/run/x' }), '/run/x', 'the first local entry of a list');
+  t.equal(pulseSocketPath({ PULSE_SERVER: 'tcp:10.0.0.1' }), null, 'no local socket');
+  t.equal(pulseSocketPath({ XDG_RUNTIME_DIR: '/run/user/7' }), '/run/user/7/pulse/native');
+  t.equal(pulseSocketPath({}, 1000), '/run/user/1000/pulse/native');
+  t.equal(pulseSocketPath({}, null), null, 'no uid (Windows): none');
+});
+
+t.test('the daemon going away is reported once and does not take the process down', async (t) => {
+  const other = await startPulse();
+  t.teardown(() => other.close());
+  const errors: Error[] = [];
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: other.env, events: { onError: (e) => errors.push(e) } });
+  await sink.start(PARAMS);
+  const feeding = feed(sink, 60, () => Buffer.alloc(960));
+  await sleep(200);
+  await other.close();
+  await feeding;
+  t.equal(errors.length, 1, 'one error');
+  t.ok(isLanstreamError(errors[0]) && errors[0].code === 'LS_ERR_SINK_FAILED', `LS_ERR_SINK_FAILED: ${errors[0]?.message}`);
+  sink.pushPcm(Buffer.alloc(960), 0, false);
+  await sink.close();
+  t.pass('pushing and closing after the loss are harmless');
+});
+
+t.test('--audio-output auto picks this output when PulseAudio answers', async (t) => {
+  const saved = { ...process.env };
+  t.teardown(() => {
+    for (const k of Object.keys(pulse.env)) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+  Object.assign(process.env, pulse.env);
+  const sink = await openAudio(PARAMS, 'auto', { volume: 100, audioBufferMs: 30, logger: silentLogger(), events: {} });
+  t.teardown(() => sink.close());
+  t.equal(sink.name, 'pulse');
+});
