@@ -9,13 +9,14 @@
  * `env` points pulse clients (pacat, ffmpeg -f pulse) at this daemon, and ALSA clients too: the
  * ALSA_CONFIG_PATH file includes the system alsa.conf and makes `default` the pulse plugin, so the
  * npm `speaker` package (ALSA) lands in `spk`. Everything lives in one temp dir (socket, runtime
- * dir, HOME), the daemon is stopped by its PID and the dir is removed on close().
+ * dir, HOME), the daemon is stopped by its PID and the dir is removed on close(); if this process
+ * dies first, the kernel stops the daemon (see startPulse).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, spawnTracked, stopChild, waitFor } from './process.js';
+import { hasCommand, run, spawnTracked, stopChild, waitFor } from './process.js';
 import { nowMs } from '../../src/shared/clock.js';
 
 export const RECORD_RATE_HZ = 48_000;
@@ -39,6 +40,8 @@ export interface PulseServer {
   /** "mic.monitor": the default source (the microphone). */
   micSource: string;
   dir: string;
+  /** The daemon's PID. */
+  pid: number | undefined;
   /** Records `seconds` of spk.monitor (s16le, 48 kHz, mono). */
   recordMonitor(seconds: number): Promise<Buffer>;
   startRecording(): Recording;
@@ -71,11 +74,14 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
     ALSA_CONFIG_PATH: asound,
   };
   const childEnv = { ...process.env, ...env };
-  const daemon = spawnTracked(
-    'pulseaudio',
-    ['-n', '-F', script, '--daemonize=no', '--exit-idle-time=-1', '--use-pid-file=no', '--log-target=stderr', '--log-level=error'],
-    { env: { ...childEnv, HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const daemonArgs = ['-n', '-F', script, '--daemonize=no', '--exit-idle-time=-1', '--use-pid-file=no', '--log-target=stderr', '--log-level=error'];
+  // The daemon ends with this process even when it dies without its teardown (a crash, a SIGKILL from
+  // tap's timeout): setpriv (util-linux) asks the kernel to send it SIGTERM when its parent goes, and
+  // then execs it, so its PID is the one stopped on close(). Its parec readers end with it.
+  const [cmd, args] = hasCommand('setpriv')
+    ? ['setpriv', ['--pdeathsig', 'TERM', '--', 'pulseaudio', ...daemonArgs]]
+    : ['pulseaudio', daemonArgs];
+  const daemon = spawnTracked(cmd, args, { env: { ...childEnv, HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   daemon.stderr?.on('data', (b: Buffer) => {
     log = (log + b.toString()).slice(-2000);
@@ -168,5 +174,5 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
     return rec.stop();
   };
 
-  return { env, sinkName: 'spk', micSource: 'mic.monitor', dir, recordMonitor, startRecording, close };
+  return { env, sinkName: 'spk', micSource: 'mic.monitor', dir, pid: daemon.pid, recordMonitor, startRecording, close };
 }
