@@ -1,14 +1,17 @@
 /**
  * PulseSink (PulseAudio native protocol, pulseaudio.js) against a private PulseAudio daemon:
  * the tone comes out at its pitch, volume works, clicks come out after the jitter-buffer target
- * plus the server's small buffer, the sink is chosen by PULSE_SINK, and a daemon that goes away is
- * reported once instead of taking the process down.
+ * plus the server's small buffer, the sink is chosen by PULSE_SINK, a server that is missing or
+ * never answers fails start() with a clear error, and a daemon that goes away is reported once
+ * instead of taking the process down.
  */
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
 import t from 'tap';
 import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
-import { hasCommand, killAll, run, sleep } from '../helpers/process.js';
+import { hasCommand, killAll, run, sleep, waitFor } from '../helpers/process.js';
 import { onsets } from '../helpers/signal.js';
-import { PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
+import { OPEN_TIMEOUT_MS, PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
 import { openAudio } from '../../src/cli/watch-command.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -94,6 +97,33 @@ t.test('no PulseAudio at the socket: a clear error that says what to check', asy
   t.match((err as Error).message, /is PulseAudio or PipeWire-pulse running\?/, 'says what to check');
   const tcpOnly = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { PULSE_SERVER: 'tcp:127.0.0.1:4713' } });
   await t.rejects(tcpOnly.start(PARAMS), /--audio-output/, 'a TCP-only PULSE_SERVER points to the other outputs');
+});
+
+t.test('a socket that accepts and never answers fails the output within the open timeout', async (t) => {
+  const path = join(pulse.dir, 'mute.sock');
+  const held: Socket[] = [];
+  let closed = 0;
+  const server = createServer((c) => {
+    held.push(c);
+    c.on('close', () => closed++).on('error', () => undefined).resume();
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  t.teardown(() => {
+    for (const c of held) c.destroy();
+    server.close();
+  });
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { PULSE_SERVER: `unix:${path}` } });
+  const started = nowMs();
+  const err = await sink.start(PARAMS).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  const tookMs = nowMs() - started;
+  t.ok(isLanstreamError(err) && err.code === 'LS_ERR_SINK_FAILED', `rejects: ${(err as Error)?.message}`);
+  t.ok(tookMs >= OPEN_TIMEOUT_MS - 50 && tookMs < OPEN_TIMEOUT_MS + 2000, `after the open timeout (${tookMs.toFixed(0)} ms)`);
+  t.equal(held.length, 1, 'it did connect');
+  await waitFor(() => closed === 1, 2000, 20, 'the connection to be closed');
+  t.pass('and the connection was closed');
 });
 
 t.test('pulseSocketPath follows PULSE_SERVER, then the runtime dir', async (t) => {

@@ -16,10 +16,18 @@ import { JitterBuffer } from './jitter-buffer.js';
 import { PcmGain } from './pcm-gain.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
-/** What the server keeps of this stream (its target length); the jitter buffer in front is the one we size. */
-export const PULSE_BUFFER_MS = 10;
+/**
+ * The whole latency asked of the server for this stream (its target length with ADJUST_LATENCY): the
+ * server gives the device (tlength − 2 × minreq) / 2 = 5 ms of it and keeps the rest queued. With
+ * 10 ms it gave the device nothing: the rig's PulseAudio then used 25 % more of a core (35 vs 10 %,
+ * audio only) and first pictures came later; 15 / 2.5 and 20 / 5 (pacat's split at
+ * --latency-msec=20) cost what audio-io does. `--audio-buffer-ms` is this plus the jitter buffer.
+ */
+export const PULSE_BUFFER_MS = 15;
 /** How much the server asks for at a time. */
-export const PULSE_REQUEST_MS = 5;
+export const PULSE_REQUEST_MS = 2.5;
+/** How long the server may take to accept the stream. */
+export const OPEN_TIMEOUT_MS = 3_000;
 
 export interface PulseSinkOptions {
   /** Jitter-buffer target (ms), on top of the server's buffer. */
@@ -47,6 +55,20 @@ export function pulseSocketPath(env: NodeJS.ProcessEnv, uid: number | null = pro
   return uid === null ? null : `/run/user/${uid}/pulse/native`;
 }
 
+interface PulseModule {
+  PulseAudio: new (props?: string, cookie?: Buffer, sockPath?: string) => PaClient;
+  PA_SAMPLE_FORMAT: Record<string, number>;
+}
+let pulseModule: Promise<PulseModule> | null = null;
+/**
+ * The library, loaded once. Loading it takes 20-50 ms of this thread, so watch starts it while it
+ * connects, not when the first frames are already arriving.
+ */
+export function loadPulseModule(): Promise<PulseModule> {
+  pulseModule ??= import('pulseaudio.js') as unknown as Promise<PulseModule>;
+  return pulseModule;
+}
+
 interface PaStream {
   requestedBytes: number;
   left: number | null;
@@ -60,6 +82,7 @@ interface PaClient {
   connect(): Promise<unknown>;
   createPlaybackStream(opts: Record<string, unknown>): Promise<PaStream>;
   disconnect(): Promise<unknown>;
+  sock?: { destroy(): void };
   on(event: 'error', cb: (err?: Error) => void): void;
 }
 
@@ -87,9 +110,9 @@ export class PulseSink implements AudioSink {
     const env = this.#o.env ?? process.env;
     const sock = pulseSocketPath(env);
     if (!sock) throw new LanstreamError('LS_ERR_SINK_FAILED', 'No local PulseAudio socket (PULSE_SERVER names no unix: socket); use --audio-output audio-io|pacat');
-    let mod: { PulseAudio: new (props?: string, cookie?: Buffer, sockPath?: string) => PaClient; PA_SAMPLE_FORMAT: Record<string, number> };
+    let mod: PulseModule;
     try {
-      mod = (await import('pulseaudio.js')) as unknown as typeof mod;
+      mod = await loadPulseModule();
     } catch (err) {
       throw new LanstreamError('LS_ERR_SINK_FAILED', `The pulse output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output audio-io|pacat`, { cause: err });
     }
@@ -104,10 +127,9 @@ export class PulseSink implements AudioSink {
     const bytesPerMs = (params.sampleRateHz * 2 * params.channels) / 1000;
     this.#frameBytes = 2 * params.channels;
     const align = (ms: number) => Math.round(ms * bytesPerMs / this.#frameBytes) * this.#frameBytes;
-    let stream: PaStream;
-    try {
+    const opening = (async () => {
       await client.connect();
-      stream = await client.createPlaybackStream({
+      return client.createPlaybackStream({
         sampleSpec: { format: mod.PA_SAMPLE_FORMAT.S16LE, rate: params.sampleRateHz, channels: params.channels },
         name: env.PULSE_SINK || null,
         targetLength: align(PULSE_BUFFER_MS),
@@ -119,12 +141,27 @@ export class PulseSink implements AudioSink {
         adjustLatency: true,
         properties: { media: { name: 'lanstream audio', role: 'video' } },
       });
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    let stream: PaStream;
+    try {
+      // A server that accepts the connection but never answers must not leave watch without sound
+      // and without an error: after OPEN_TIMEOUT_MS this output fails and `auto` tries the next.
+      stream = await Promise.race([
+        opening,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+        }),
+      ]);
     } catch (err) {
-      await client.disconnect().catch(() => undefined);
+      opening.catch(() => undefined);
+      client.sock?.destroy();
       this.#client = null;
       const msg = (err as Error).message;
-      const hint = /ENOENT|ECONNREFUSED/.test(msg) ? ' (is PulseAudio or PipeWire-pulse running?)' : '';
+      const hint = /ENOENT|ECONNREFUSED|no answer/.test(msg) ? ' (is PulseAudio or PipeWire-pulse running?)' : '';
       throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the PulseAudio output at ${sock}: ${msg}${hint}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
     // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
     stream.left = null;
