@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { VERSION_AGENT } from './cli/common.js';
-import { openAudio } from './cli/watch-command.js';
+import { openAudio, preloadAudioOutput } from './cli/watch-command.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from './client/known-hosts.js';
 import { NullVideoSink, openNullAudioSink } from './client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from './client/sinks/recorder-sink.js';
@@ -136,6 +136,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
     onError: (err: Error) => viewer.onSinkEvent(kind, 'error', err),
     onUserClose: () => viewer.onSinkEvent(kind, 'user-close'),
   });
+  if (playback && audio) preloadAudioOutput(options.audioOutput ?? 'auto');
   viewer = new Viewer({
     host: target.host,
     port: target.port,

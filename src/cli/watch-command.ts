@@ -19,7 +19,7 @@ import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
-import { PulseSink, PULSE_BUFFER_MS } from '../client/sinks/pulse-sink.js';
+import { PulseSink, PULSE_BUFFER_MS, loadPulseModule } from '../client/sinks/pulse-sink.js';
 import type { AudioParams } from '../protocol/messages.js';
 import { locateCompanion, locateFfmpeg, resolveExecutable, verifyCompanion } from '../server/capture/ffmpeg-locate.js';
 import { exitCodeFor } from './exit-codes.js';
@@ -129,6 +129,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     onError: (err) => viewer.onSinkEvent(kind, 'error', err),
     onUserClose: () => viewer.onSinkEvent(kind, 'user-close'),
   });
+  if (flags.playback && flags.audio && !flags.snapshot) preloadAudioOutput(audioOutput);
   viewer = new Viewer({
     host: target.host,
     port: target.port,
@@ -256,6 +257,15 @@ function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; h
   return done;
 }
 
+/** Starts loading what openAudio() will need for this choice, while the connection is made. */
+export function preloadAudioOutput(choice: AudioOutputChoice): void {
+  if (usesPulse(choice)) loadPulseModule().catch(() => undefined);
+}
+
+function usesPulse(choice: AudioOutputChoice | 'null'): boolean {
+  return choice === 'pulse' || (choice === 'auto' && process.platform !== 'win32');
+}
+
 export async function openAudio(
   params: AudioParams,
   choice: AudioOutputChoice | 'null',
@@ -267,7 +277,7 @@ export async function openAudio(
   // level. PulseAudio's native protocol where a PulseAudio (or PipeWire-pulse) socket is there: it
   // skips the ALSA plugin's ~20 ms queue (push to speaker 23-27 ms vs 27-33 ms for audio-io in
   // test/integration/pulse-sink.test.ts and audio-io-sink.test.ts, same run).
-  if (choice === 'pulse' || (choice === 'auto' && process.platform !== 'win32')) {
+  if (usesPulse(choice)) {
     const sink = new PulseSink({ targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
     try {
       await sink.start(params);

@@ -204,7 +204,6 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     void (async () => {
       await this.#connection.close();
       await this.#opus?.close();
-      // Sinks close in reverse order of opening (audio was opened last).
       await this.#audioSink?.close().catch(() => undefined);
       await this.#videoSink?.close().catch(() => undefined);
       // Last: the recorder finishes its file (index, duration) before close() resolves.
@@ -215,22 +214,22 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     return this.#closing;
   }
 
+  /** Both at once: neither the window's start nor the sound server's answers wait for the other. */
   async #openSinks(body: WelcomeBody): Promise<void> {
-    if (body.video) {
-      try {
-        this.#videoSink = await this.#o.openVideoSink(body.video);
-      } catch (err) {
-        this.#sinkFailed('video', err);
-      }
-    }
-    if (body.audio) {
-      try {
-        if (body.audio.codec === 'opus') this.#startOpus(body.audio.channels);
-        this.#audioSink = await this.#o.openAudioSink(body.audio);
-      } catch (err) {
-        this.#sinkFailed('audio', err);
-      }
-    }
+    const video = body.video;
+    const audio = body.audio;
+    await Promise.all([
+      video &&
+        this.#o.openVideoSink(video).then(
+          (sink) => void (this.#videoSink = sink),
+          (err: unknown) => this.#sinkFailed('video', err),
+        ),
+      audio &&
+        (async () => {
+          if (audio.codec === 'opus') this.#startOpus(audio.channels);
+          this.#audioSink = await this.#o.openAudioSink(audio);
+        })().catch((err: unknown) => this.#sinkFailed('audio', err)),
+    ]);
   }
 
   #startOpus(channels: number): void {
