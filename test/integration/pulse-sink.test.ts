@@ -79,6 +79,42 @@ async function sinkOfOurStream(): Promise<string | null> {
   return null;
 }
 
+t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come out as early as before', async (t) => {
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  const rec = pulse.startRecording();
+  await sleep(200);
+  const pushedAt: number[] = [];
+  const click = Buffer.alloc(960);
+  for (let s = 0; s < 48; s++) click.writeInt16LE(s % 2 ? 20000 : -20000, s * 2);
+  const packet = (i: number) => (i % 25 === 12 ? click : Buffer.alloc(960));
+  const onPush = (i: number, at: number) => {
+    if (i % 25 === 12) pushedAt.push(at);
+  };
+  await feed(sink, 100, packet, onPush);
+  const before = sink.stats().underruns;
+  // The server's requests wait while this thread spins; it plays silence meanwhile. The packets of
+  // the stall are pushed late, in a burst, as the network would deliver them after one.
+  const spinUntil = nowMs() + 60;
+  while (nowMs() < spinUntil) {
+    /* busy */
+  }
+  await feed(sink, 100, (i) => packet(i + 100), (i, at) => onPush(i + 100, at));
+  await sleep(150);
+  const pcm = await rec.stop();
+  const zero = rec.sampleZeroAtMs();
+  const heard = onsets(pcm, 0.3, 2400).map((i) => zero + (i * 1000) / RECORD_RATE_HZ);
+  const delays = pushedAt.map((p) => (heard.find((h) => h >= p) ?? Number.NaN) - p);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const early = median(delays.slice(0, 4));
+  const late = median(delays.slice(4));
+  t.comment(`push → heard before the stall ${early.toFixed(1)} ms, after ${late.toFixed(1)} ms (${delays.map((d) => d.toFixed(0)).join(' ')}); underruns ${before} → ${sink.stats().underruns}`);
+  t.ok(delays.every(Number.isFinite), 'every click came out');
+  t.ok(late < early + 8, 'the stall did not become delay');
+  t.ok(sink.stats().underruns > before, 'the stall is counted as an underrun');
+});
+
 t.test('PULSE_SINK chooses the sink, as it does for every PulseAudio client', async (t) => {
   const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: { ...pulse.env, PULSE_SINK: 'mic' } });
   await sink.start(PARAMS);

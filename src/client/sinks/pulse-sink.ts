@@ -133,10 +133,12 @@ export class PulseSink implements AudioSink {
         sampleSpec: { format: mod.PA_SAMPLE_FORMAT.S16LE, rate: params.sampleRateHz, channels: params.channels },
         name: env.PULSE_SINK || null,
         targetLength: align(PULSE_BUFFER_MS),
-        // No pre-buffering: the server starts at once and, when an answer comes late, plays silence
-        // and drops the late bytes instead of stopping until it has a buffer again (which would turn
-        // every late answer into permanent delay, as the jitter buffer's own late-drop avoids).
-        preBuffering: 0,
+        // Pre-buffer one request: after an underflow (this thread busy) the server pauses until it
+        // has that much again. With none (prebuf 0) it was meant to play on and drop the late bytes,
+        // but after a 60 ms stall of this thread nothing more was heard at all (3 of 3 runs of the
+        // busy-thread test in test/integration/pulse-sink.test.ts; one silent rig run, one with 15 of
+        // 37 clicks lost). The jitter buffer drops what came late instead.
+        preBuffering: align(PULSE_REQUEST_MS),
         minimumRequest: align(PULSE_REQUEST_MS),
         adjustLatency: true,
         properties: { media: { name: 'lanstream audio', role: 'video' } },
