@@ -32,8 +32,7 @@ import { createRequire } from 'node:module';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
-import { JitterBuffer } from './jitter-buffer.js';
-import { PcmGain } from './pcm-gain.js';
+import { PullPlayout } from './pull-playout.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
 /** The device's own buffer: small, since the jitter buffer in front of it is the one we can see (10 ms
@@ -72,23 +71,19 @@ export class AudioIoSink implements AudioSink {
   readonly name = 'audio-io';
   readonly #o: AudioIoSinkOptions;
   readonly #log: Logger;
-  #buffer: JitterBuffer | null = null;
-  #gain: PcmGain | null = null;
-  #volume: number;
+  readonly #playout: PullPlayout;
   #output: { dispose(): Promise<void> } | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(o: AudioIoSinkOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'audio-io-sink' });
-    this.#volume = o.volume ?? 100;
+    this.#playout = new PullPlayout(o.volume);
   }
 
   async start(params: AudioParams): Promise<void> {
     const audioIo = await loadAudioIo();
-    this.#buffer = new JitterBuffer({ sampleRateHz: params.sampleRateHz, channels: params.channels, targetMs: this.#o.targetMs });
-    this.#gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.#volume });
-    const buffer = this.#buffer;
+    const buffer = this.#playout.open(params, this.#o.targetMs);
     try {
       this.#output = await audioIo.createAudioOutput(
         { sampleRate: params.sampleRateHz, channelCount: params.channels, bufferDuration: DEVICE_BUFFER_MS },
@@ -101,21 +96,15 @@ export class AudioIoSink implements AudioSink {
   }
 
   pushPcm(pcm: Buffer, _ptsUs: number, discontinuity: boolean): void {
-    if (!this.#buffer || this.#closing || pcm.length === 0) return;
-    // Copy: the gain may return the same buffer, and the socket's chunk must not be kept alive.
-    const data = this.#gain ? this.#gain.apply(Buffer.from(pcm)) : Buffer.from(pcm);
-    this.#buffer.push(data, discontinuity);
+    if (!this.#closing) this.#playout.push(pcm, discontinuity);
   }
 
   setVolume(volume: number): void {
-    if (!Number.isFinite(volume)) return;
-    this.#volume = volume;
-    this.#gain?.setVolume(volume);
+    this.#playout.setVolume(volume);
   }
 
   stats(): { bufferedMs: number; underruns: number; droppedMs: number } {
-    const b = this.#buffer;
-    return { bufferedMs: (b?.bufferedMs ?? 0) + DEVICE_BUFFER_MS, underruns: b?.underruns ?? 0, droppedMs: b?.droppedMs ?? 0 };
+    return this.#playout.stats(DEVICE_BUFFER_MS);
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * Audio sink speaking PulseAudio's native protocol (pulseaudio.js: ISC, pure TypeScript, no addon):
- * one playback stream whose server buffer is asked to hold DEVICE_BUFFER_MS, fed on the server's own
- * requests from the jitter buffer. Like the audio-io output the device pulls exactly what it needs,
+ * one playback stream asked for PULSE_BUFFER_MS in all, fed on the server's own requests from the
+ * jitter buffer. Like the audio-io output the device pulls exactly what it needs,
  * so the jitter buffer knows its fill level and corrects drift; unlike it, there is no ALSA pulse
  * plugin in between, which kept ~20 ms of this stream queued in PulseAudio at each refill.
  * Linux (and any other system running PulseAudio or PipeWire-pulse) only.
@@ -12,8 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
-import { JitterBuffer } from './jitter-buffer.js';
-import { PcmGain } from './pcm-gain.js';
+import type { JitterBuffer } from './jitter-buffer.js';
+import { PullPlayout } from './pull-playout.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
 /**
@@ -90,9 +90,8 @@ export class PulseSink implements AudioSink {
   readonly name = 'pulse';
   readonly #o: PulseSinkOptions;
   readonly #log: Logger;
+  readonly #playout: PullPlayout;
   #buffer: JitterBuffer | null = null;
-  #gain: PcmGain | null = null;
-  #volume: number;
   #client: PaClient | null = null;
   #stream: PaStream | null = null;
   #frameBytes = 2;
@@ -103,7 +102,7 @@ export class PulseSink implements AudioSink {
   constructor(o: PulseSinkOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'pulse-sink' });
-    this.#volume = o.volume ?? 100;
+    this.#playout = new PullPlayout(o.volume);
   }
 
   async start(params: AudioParams): Promise<void> {
@@ -165,11 +164,17 @@ export class PulseSink implements AudioSink {
     } finally {
       clearTimeout(timer);
     }
+    // Requests are answered through the library's stream internals (the version is pinned): if they
+    // ever change, fail here, where `auto` goes on to the next output, not silently later.
+    if (typeof stream._onEvent !== 'function' || typeof stream.requestedBytes !== 'number' || typeof stream._enqueued !== 'function') {
+      client.sock?.destroy();
+      this.#client = null;
+      throw new LanstreamError('LS_ERR_SINK_FAILED', 'This pulseaudio.js version is not the one lanstream was built with; reinstall with npm ci, or use --audio-output audio-io|pacat');
+    }
     // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
     stream.left = null;
     this.#stream = stream;
-    this.#buffer = new JitterBuffer({ sampleRateHz: params.sampleRateHz, channels: params.channels, targetMs: this.#o.targetMs });
-    this.#gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.#volume });
+    this.#buffer = this.#playout.open(params, this.#o.targetMs);
     // The server says how many bytes it wants; answer each request from the jitter buffer.
     const onEvent = stream._onEvent.bind(stream);
     stream._onEvent = (event) => {
@@ -201,20 +206,15 @@ export class PulseSink implements AudioSink {
   }
 
   pushPcm(pcm: Buffer, _ptsUs: number, discontinuity: boolean): void {
-    if (!this.#buffer || this.#closing || pcm.length === 0) return;
-    const data = this.#gain ? this.#gain.apply(Buffer.from(pcm)) : Buffer.from(pcm);
-    this.#buffer.push(data, discontinuity);
+    if (!this.#closing) this.#playout.push(pcm, discontinuity);
   }
 
   setVolume(volume: number): void {
-    if (!Number.isFinite(volume)) return;
-    this.#volume = volume;
-    this.#gain?.setVolume(volume);
+    this.#playout.setVolume(volume);
   }
 
   stats(): { bufferedMs: number; underruns: number; droppedMs: number } {
-    const b = this.#buffer;
-    return { bufferedMs: (b?.bufferedMs ?? 0) + PULSE_BUFFER_MS, underruns: (b?.underruns ?? 0) + this.#serverUnderruns, droppedMs: b?.droppedMs ?? 0 };
+    return this.#playout.stats(PULSE_BUFFER_MS, this.#serverUnderruns);
   }
 
   close(): Promise<void> {
