@@ -47,9 +47,9 @@ EOF
   timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" --config-dir "$dir/cfg" --json --no-playback \
     --duration "${dur}s" > "$dir/watch-video.jsonl" 2> "$dir/watch-video.log" &
   local wv=$!; pids+=($wv)
-  # Viewer 2: sound only, through watch's default output into the null sink: PulseAudio's native
-  # protocol when its socket answers (jitter buffer + drift control, the server's requests), else
-  # audio-io, whose ALSA default device is the pulse plugin of this daemon.
+  # Viewer 2: sound only, through watch's default output (audio-io: jitter buffer + drift control + a
+  # pull callback) into the null sink; ALSA's default device is the pulse plugin of this daemon.
+  # LANSTREAM_AUDIO_OUTPUT=pulse in the environment soaks the PulseAudio native output instead.
   printf '</usr/share/alsa/alsa.conf>\npcm.!default { type pulse }\nctl.!default { type pulse }\n' > "$dir/pulse/asound.conf"
   PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
     --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &

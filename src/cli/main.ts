@@ -88,7 +88,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--no-playback', 'no window and no speaker (for --snapshot, --json stats, tests)'))
       .addOption(new Option('--volume <0-100>', 'start volume').default('100').env('LANSTREAM_VOLUME'))
       .addOption(new Option('--audio-buffer-ms <ms>', 'audio output delay target: jitter buffer + device buffer').default('30').env('LANSTREAM_AUDIO_BUFFER_MS'))
-      .addOption(new Option('--audio-output <out>', 'pulse = PulseAudio native protocol (Linux), audio-io = pull-callback output (ALSA/Core Audio/MME), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order').choices([...AUDIO_OUTPUTS]).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
+      .addOption(new Option('--audio-output <out>', 'audio-io = pull-callback output (ALSA/Core Audio/MME), pulse = PulseAudio native protocol (Linux), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order').choices([...AUDIO_OUTPUTS]).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
       .addOption(new Option('--overlay', 'show live stats in the video window from the start (toggle with the o key)'))
       .addOption(new Option('--av-sync', 'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)'))
       .addOption(new Option('--window <player>', 'what draws the video window: ffplay, or gstreamer (gst-launch-1.0; on the test rig the picture arrived 13–18 ms sooner)').choices(['ffplay', 'gstreamer']).default('ffplay').env('LANSTREAM_WINDOW'))

@@ -8,11 +8,12 @@
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
+import { startPulse } from '../helpers/pulse.js';
 import { hasCommand, killAll, run, sleep, waitFor } from '../helpers/process.js';
-import { onsets } from '../helpers/signal.js';
+import { describeDelays, feed, feedClicks, measureClicks, median } from '../helpers/clicks.js';
 import { OPEN_TIMEOUT_MS, PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
 import { openAudio } from '../../src/cli/watch-command.js';
+import { loadAudioIo } from '../../src/client/sinks/audio-io-sink.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { nowMs } from '../../src/shared/clock.js';
@@ -27,37 +28,14 @@ t.teardown(async () => {
   await killAll();
 });
 
-async function feed(sink: PulseSink, packets: number, packet: (i: number) => Buffer, onPush?: (i: number, atMs: number) => void) {
-  const start = nowMs();
-  for (let i = 0; i < packets; i++) {
-    const due = start + i * 10;
-    while (nowMs() < due) await sleep(1);
-    onPush?.(i, nowMs());
-    sink.pushPcm(packet(i), Math.round(due * 1000), false);
-  }
-}
-
 t.test('clicks come out after about the jitter target plus the server buffer', async (t) => {
   const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
   await sink.start(PARAMS);
   t.teardown(() => sink.close());
-  const rec = pulse.startRecording();
-  await sleep(200);
-  const pushedAt: number[] = [];
-  const click = Buffer.alloc(960);
-  for (let s = 0; s < 48; s++) click.writeInt16LE(s % 2 ? 20000 : -20000, s * 2);
-  await feed(sink, 200, (i) => (i % 25 === 12 ? click : Buffer.alloc(960)), (i, at) => {
-    if (i % 25 === 12) pushedAt.push(at);
-  });
-  await sleep(150);
-  const pcm = await rec.stop();
-  const zero = rec.sampleZeroAtMs();
-  const heard = onsets(pcm, 0.3, 2400).map((i) => zero + (i * 1000) / RECORD_RATE_HZ);
-  const delays = pushedAt.map((p) => heard.find((h) => h >= p)).filter((h): h is number => h !== undefined).map((h, k) => h - pushedAt[k]!);
-  const sorted = [...delays].sort((a, b) => a - b);
-  const p50 = sorted[Math.floor(sorted.length / 2)]!;
-  t.comment(`push → heard: p50 ${p50.toFixed(1)} ms over ${delays.length} clicks (${sorted.map((d) => d.toFixed(0)).join(' ')}), underruns ${sink.stats().underruns}`);
-  t.equal(delays.length, pushedAt.length, 'every click came out');
+  const delays = await measureClicks(pulse, (pushedAt) => feedClicks(sink, 200, pushedAt));
+  t.comment(`push → heard: ${describeDelays(delays)}, underruns ${sink.stats().underruns}`);
+  t.ok(delays.every(Number.isFinite), 'every click came out');
+  const p50 = median(delays);
   t.ok(p50 < 90, 'clicks are not held in a hidden buffer');
 });
 
@@ -83,30 +61,18 @@ t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come 
   const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
   await sink.start(PARAMS);
   t.teardown(() => sink.close());
-  const rec = pulse.startRecording();
-  await sleep(200);
-  const pushedAt: number[] = [];
-  const click = Buffer.alloc(960);
-  for (let s = 0; s < 48; s++) click.writeInt16LE(s % 2 ? 20000 : -20000, s * 2);
-  const packet = (i: number) => (i % 25 === 12 ? click : Buffer.alloc(960));
-  const onPush = (i: number, at: number) => {
-    if (i % 25 === 12) pushedAt.push(at);
-  };
-  await feed(sink, 100, packet, onPush);
-  const before = sink.stats().underruns;
-  // The server's requests wait while this thread spins; it plays silence meanwhile. The packets of
-  // the stall are pushed late, in a burst, as the network would deliver them after one.
-  const spinUntil = nowMs() + 60;
-  while (nowMs() < spinUntil) {
-    /* busy */
-  }
-  await feed(sink, 100, (i) => packet(i + 100), (i, at) => onPush(i + 100, at));
-  await sleep(150);
-  const pcm = await rec.stop();
-  const zero = rec.sampleZeroAtMs();
-  const heard = onsets(pcm, 0.3, 2400).map((i) => zero + (i * 1000) / RECORD_RATE_HZ);
-  const delays = pushedAt.map((p) => (heard.find((h) => h >= p) ?? Number.NaN) - p);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  let before = 0;
+  const delays = await measureClicks(pulse, async (pushedAt) => {
+    await feedClicks(sink, 100, pushedAt);
+    before = sink.stats().underruns;
+    // The server's requests wait while this thread spins; it plays silence meanwhile. Then the
+    // clicks go on where they left off.
+    const spinUntil = nowMs() + 60;
+    while (nowMs() < spinUntil) {
+      /* busy */
+    }
+    await feedClicks(sink, 100, pushedAt, 100);
+  });
   const early = median(delays.slice(0, 4));
   const late = median(delays.slice(4));
   t.comment(`push → heard before the stall ${early.toFixed(1)} ms, after ${late.toFixed(1)} ms (${delays.map((d) => d.toFixed(0)).join(' ')}); underruns ${before} → ${sink.stats().underruns}`);
@@ -189,14 +155,22 @@ t.test('the daemon going away is reported once and does not take the process dow
   t.pass('pushing and closing after the loss are harmless');
 });
 
-t.test('--audio-output auto picks this output when PulseAudio answers', async (t) => {
+t.test('--audio-output pulse opens this output; auto keeps audio-io first where it loads', async (t) => {
   const saved = { ...process.env };
   t.teardown(() => {
     for (const k of Object.keys(pulse.env)) delete process.env[k];
     Object.assign(process.env, saved);
   });
   Object.assign(process.env, pulse.env);
-  const sink = await openAudio(PARAMS, 'auto', { volume: 100, audioBufferMs: 30, logger: silentLogger(), events: {} });
-  t.teardown(() => sink.close());
-  t.equal(sink.name, 'pulse');
+  const opts = { volume: 100, audioBufferMs: 30, logger: silentLogger(), events: {} };
+  const pulseSink = await openAudio(PARAMS, 'pulse', opts);
+  t.equal(pulseSink.name, 'pulse');
+  await pulseSink.close();
+  const audioIo = await loadAudioIo().then(
+    () => true,
+    () => false,
+  );
+  const auto = await openAudio(PARAMS, 'auto', opts);
+  t.teardown(() => auto.close());
+  t.equal(auto.name, audioIo ? 'audio-io' : 'pulse', audioIo ? 'audio-io loads here, so auto takes it' : 'no audio-io here: auto falls back to PulseAudio');
 });

@@ -37,5 +37,5 @@ export interface AudioSink {
 }
 
 /** `--audio-output` values; `auto` tries the outputs in the order openAudio() documents. */
-export const AUDIO_OUTPUTS = ['auto', 'pulse', 'audio-io', 'speaker', 'pacat'] as const;
+export const AUDIO_OUTPUTS = ['auto', 'audio-io', 'pulse', 'speaker', 'pacat'] as const;
 export type AudioOutputChoice = (typeof AUDIO_OUTPUTS)[number];
