@@ -281,7 +281,7 @@ export async function openAudio(
       return sink;
     } catch (err) {
       if (choice === 'audio-io') throw err;
-      log.warn(`${(err as Error).message}; trying PulseAudio's native protocol instead`);
+      log.warn(`${(err as Error).message}; trying ${process.platform === 'win32' ? 'the speaker package' : "PulseAudio's native protocol"} instead`);
     }
   }
   if (choice === 'pulse' || (choice === 'auto' && process.platform !== 'win32')) {
