@@ -274,39 +274,27 @@ export async function openAudio(
   // soak. PulseAudio's native protocol skips the ALSA plugin's ~20 ms queue (rig: 41 vs 45 ms with
   // the same --audio-buffer-ms), but as the default it had 21 underruns in a 30 min soak, most while
   // the machine was busy, so it is the choice when asked for and the fallback where audio-io is not.
-  if (choice === 'audio-io' || choice === 'auto') {
-    const sink = new AudioIoSink({ targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
+  const common = { logger: log, volume: o.volume, events: o.events };
+  const outputs: Array<{ name: AudioOutputChoice; label: string; make: () => AudioSink }> = [
+    { name: 'audio-io', label: 'audio-io', make: () => new AudioIoSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS) }) },
+    { name: 'pulse', label: "PulseAudio's native protocol", make: () => new PulseSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS) }) },
+    { name: 'speaker', label: 'the speaker package', make: () => new SpeakerSink({ ...common, targetMs: o.audioBufferMs }) },
+    { name: 'pacat', label: "PulseAudio's pacat", make: () => new PacatSink({ ...common, targetMs: o.audioBufferMs }) },
+  ];
+  const tries =
+    choice === 'auto' ? outputs.filter((out) => out.name !== 'pulse' || process.platform !== 'win32') : outputs.filter((out) => out.name === choice);
+  for (const [i, out] of tries.entries()) {
+    const sink = out.make();
     try {
       await sink.start(params);
       return sink;
     } catch (err) {
-      if (choice === 'audio-io') throw err;
-      log.warn(`${(err as Error).message}; trying ${process.platform === 'win32' ? 'the speaker package' : "PulseAudio's native protocol"} instead`);
+      const next = tries[i + 1];
+      if (!next) throw err;
+      log.warn(`${(err as Error).message}; trying ${next.label} instead`);
     }
   }
-  if (choice === 'pulse' || (choice === 'auto' && process.platform !== 'win32')) {
-    const sink = new PulseSink({ targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS), logger: log, volume: o.volume, events: o.events });
-    try {
-      await sink.start(params);
-      return sink;
-    } catch (err) {
-      if (choice === 'pulse') throw err;
-      log.warn(`${(err as Error).message}; trying the speaker package instead`);
-    }
-  }
-  if (choice === 'speaker' || choice === 'auto') {
-    const sink = new SpeakerSink({ targetMs: o.audioBufferMs, logger: log, volume: o.volume, events: o.events });
-    try {
-      await sink.start(params);
-      return sink;
-    } catch (err) {
-      if (choice === 'speaker') throw err;
-      log.warn(`${(err as Error).message}; trying PulseAudio's pacat instead`);
-    }
-  }
-  const sink = new PacatSink({ targetMs: o.audioBufferMs, logger: log, volume: o.volume, events: o.events });
-  await sink.start(params);
-  return sink;
+  throw new Error(`unknown audio output ${choice}`);
 }
 
 /** Same user, same machine: the server's own key file is readable, so `watch localhost` just works. */

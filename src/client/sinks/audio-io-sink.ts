@@ -83,11 +83,12 @@ export class AudioIoSink implements AudioSink {
 
   async start(params: AudioParams): Promise<void> {
     const audioIo = await loadAudioIo();
-    const buffer = this.#playout.open(params, this.#o.targetMs);
+    const playout = this.#playout;
+    playout.open(params, this.#o.targetMs);
     try {
       this.#output = await audioIo.createAudioOutput(
         { sampleRate: params.sampleRateHz, channelCount: params.channels, bufferDuration: DEVICE_BUFFER_MS },
-        (out) => buffer.pull(out),
+        (out) => playout.pull(out),
       );
     } catch (err) {
       throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the sound device: ${(err as Error).message}`, { cause: err });

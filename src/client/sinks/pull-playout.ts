@@ -15,11 +15,16 @@ export class PullPlayout {
     this.#volume = volume;
   }
 
-  /** Creates the jitter buffer (and the gain) for this stream; returns the buffer the device pulls from. */
-  open(params: AudioParams, targetMs: number): JitterBuffer {
+  /** Creates the jitter buffer (and the gain) for this stream. */
+  open(params: AudioParams, targetMs: number): void {
     this.#buffer = new JitterBuffer({ sampleRateHz: params.sampleRateHz, channels: params.channels, targetMs });
     this.#gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.#volume });
-    return this.#buffer;
+  }
+
+  /** The device's pull: fills `out` from the jitter buffer (silence before open()). */
+  pull(out: Int16Array): void {
+    if (this.#buffer) this.#buffer.pull(out);
+    else out.fill(0);
   }
 
   push(pcm: Buffer, discontinuity: boolean): void {

@@ -12,7 +12,6 @@ import { readFile } from 'node:fs/promises';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
-import type { JitterBuffer } from './jitter-buffer.js';
 import { PullPlayout } from './pull-playout.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
@@ -91,7 +90,6 @@ export class PulseSink implements AudioSink {
   readonly #o: PulseSinkOptions;
   readonly #log: Logger;
   readonly #playout: PullPlayout;
-  #buffer: JitterBuffer | null = null;
   #client: PaClient | null = null;
   #stream: PaStream | null = null;
   #frameBytes = 2;
@@ -174,7 +172,7 @@ export class PulseSink implements AudioSink {
     // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
     stream.left = null;
     this.#stream = stream;
-    this.#buffer = this.#playout.open(params, this.#o.targetMs);
+    this.#playout.open(params, this.#o.targetMs);
     // The server says how many bytes it wants; answer each request from the jitter buffer.
     const onEvent = stream._onEvent.bind(stream);
     stream._onEvent = (event) => {
@@ -189,13 +187,12 @@ export class PulseSink implements AudioSink {
 
   #fill(): void {
     const stream = this.#stream;
-    const buffer = this.#buffer;
-    if (!stream || !buffer || this.#closing) return;
+    if (!stream || this.#closing) return;
     const want = stream.requestedBytes - stream._enqueued();
     const bytes = want - (want % this.#frameBytes);
     if (bytes <= 0) return;
     const out = new Int16Array(bytes / 2);
-    buffer.pull(out);
+    this.#playout.pull(out);
     stream.write(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
 
