@@ -10,6 +10,7 @@ import { Output } from './output.js';
 
 import { VERSION_AGENT } from './common.js';
 import { AUDIO_OUTPUTS } from '../client/sinks/sink.js';
+import { AUDIO_PACKET_CHOICES_MS, AUDIO_PACKET_MS } from '../server/capture/capture-types.js';
 
 const VERSION = VERSION_AGENT.split('/')[1]!;
 
@@ -54,7 +55,8 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--audio-input <args>', 'replace the microphone input with these ffmpeg input arguments').env('LANSTREAM_AUDIO_INPUT'))
       .addOption(new Option('--copy-mjpeg', 'the camera delivers MJPEG at --size: pass it through without re-encoding'))
       .addOption(new Option('--video-codec <codec>', 'mjpeg (no encode delay, ~12 Mbit/s at 720p) or h264 (~1/6 of the bitrate; see docs/codecs.md)').choices(['mjpeg', 'h264']).default('mjpeg').env('LANSTREAM_VIDEO_CODEC'))
-      .addOption(new Option('--audio-codec <codec>', 'pcm (768 kbit/s) or opus (64 kbit/s, 10 ms packets)').choices(['pcm', 'opus']).default('pcm').env('LANSTREAM_AUDIO_CODEC'))
+      .addOption(new Option('--audio-codec <codec>', 'pcm (768 kbit/s) or opus (64 kbit/s)').choices(['pcm', 'opus']).default('pcm').env('LANSTREAM_AUDIO_CODEC'))
+      .addOption(new Option('--audio-packet-ms <ms>', 'audio packet duration: each packet adds about half its length of delay; larger ones mean fewer packets').choices(AUDIO_PACKET_CHOICES_MS.map(String)).default(String(AUDIO_PACKET_MS)).env('LANSTREAM_AUDIO_PACKET_MS'))
       .addOption(new Option('--bitrate <kbit/s>', 'H.264 bitrate cap').default('2000').env('LANSTREAM_BITRATE'))
       .addOption(new Option('--audio-bitrate <kbit/s>', 'Opus bitrate, 6–510').default('64').env('LANSTREAM_AUDIO_BITRATE'))
       .addOption(new Option('--gop <frames>', 'H.264 frames from one keyframe to the next; a joining viewer waits at most this long (default: fps/2)').env('LANSTREAM_GOP'))

@@ -6,7 +6,7 @@
 import { defaultConfigDir } from '../shared/config-dir.js';
 import { createLogger } from '../shared/logger.js';
 import { Server } from '../server/serve.js';
-import type { Platform } from '../server/capture/capture-types.js';
+import { AUDIO_PACKET_MS, type Platform } from '../server/capture/capture-types.js';
 import { runUntilDone } from './lifecycle.js';
 import { checkServeRecord, startServeRecorder } from './serve-recorder.js';
 import type { Viewer } from '../client/watch.js';
@@ -29,6 +29,7 @@ export interface ServeFlags extends CommonFlags {
   audioCodec?: 'pcm' | 'opus';
   bitrate?: string;
   audioBitrate?: string;
+  audioPacketMs?: string;
   gop?: string;
   encoder?: string;
   size: string;
@@ -75,6 +76,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     audioCodec: flags.audioCodec === 'opus' ? 'opus' : 'pcm_s16le',
     videoBitrateKbps: parseIntIn('--bitrate', flags.bitrate ?? '2000', 100, 100_000),
     audioBitrateKbps: parseIntIn('--audio-bitrate', flags.audioBitrate ?? '64', 6, 510),
+    audioPacketMs: Number(flags.audioPacketMs ?? AUDIO_PACKET_MS),
     ...(flags.gop ? { gopFrames: parseIntIn('--gop', flags.gop, 1, 1000) } : {}),
     encoder: flags.encoder ?? 'auto',
     width,

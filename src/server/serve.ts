@@ -19,7 +19,7 @@ import { locateFfmpeg } from './capture/ffmpeg-locate.js';
 import { CaptureSource } from './capture/capture-source.js';
 import { FfmpegStandby } from './capture/ffmpeg-standby.js';
 import type { OpusPacketEncoder, OpusPacketEncoderOptions } from './capture/opus-packet-encoder.js';
-import type { Platform } from './capture/capture-types.js';
+import { AUDIO_PACKET_MS, type Platform } from './capture/capture-types.js';
 import { Hub } from './hub.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { Listener } from './listener.js';
@@ -61,6 +61,8 @@ export interface ServeOptions {
   encoder?: string;
   /** Opus bitrate, default 64. */
   audioBitrateKbps?: number;
+  /** Audio packet duration in ms, one of AUDIO_PACKET_CHOICES_MS; default AUDIO_PACKET_MS (5). */
+  audioPacketMs?: number;
   ffmpeg?: string;
   maxViewers: number;
   maxPendingHandshakes: number;
@@ -96,7 +98,6 @@ export interface ServerEvents {
   'capture-status': [{ kind: 'video' | 'audio'; state: string; detail?: string }];
 }
 
-const PACKET_MS = 10;
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly #o: ServeOptions;
@@ -169,22 +170,23 @@ export class Server extends EventEmitter<ServerEvents> {
       });
     }
     if (o.audio) {
+      const packetMs = o.audioPacketMs ?? AUDIO_PACKET_MS;
       // Opus is encoded here from PCM (OpusPacketEncoder); the WASM is loaded only when chosen, and
       // now, so a bad bitrate or a broken package fails at start rather than at the first viewer.
-      const opus = o.audioCodec === 'opus' ? await loadOpusEncoder({ channels: o.channels, bitrateKbps: o.audioBitrateKbps ?? 64, packetMs: PACKET_MS }) : undefined;
+      const opus = o.audioCodec === 'opus' ? await loadOpusEncoder({ channels: o.channels, bitrateKbps: o.audioBitrateKbps ?? 64, packetMs }) : undefined;
       // Opus always runs at 48 kHz: ffmpeg captures (or resamples) at that rate, whatever the microphone's.
       const rateHz = opus ? opus.sampleRateHz : o.sampleRateHz;
-      this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS };
+      this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs };
       const args = buildAudioArgs({
         platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
-        sampleRateHz: rateHz, channels: o.channels, inputArgs: o.audioInput,
+        sampleRateHz: rateHz, channels: o.channels, inputArgs: o.audioInput, packetMs,
       });
       const audioStandby = standby('audio', args);
       this.#makeAudio = () => new CaptureSource({
         kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
         ...(audioStandby ? { standby: audioStandby } : {}),
         ...(opus ? { audioEncoder: opus.create() } : {}),
-        audio: { sampleRateHz: rateHz, channels: o.channels, packetMs: PACKET_MS },
+        audio: { sampleRateHz: rateHz, channels: o.channels, packetMs },
         onChunk: (chunk) => this.#hub?.publish('audio', chunk),
         onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
       });

@@ -35,12 +35,13 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
     [['serve', '--size', '12x'], ['Invalid --size: 12x', 'WIDTHxHEIGHT']],
     [['serve', '--fps', '0'], ['Invalid --fps: 0', '1–240']],
     [['serve', '--audio-codec', 'opus', '--audio-bitrate', '1000'], ['Invalid --audio-bitrate: 1000', '6–510']],
+    [['serve', '--audio-packet-ms', '7'], ["'--audio-packet-ms <ms>' argument '7' is invalid", '5, 10, 20']],
     [['watch', '127.0.0.1', '--volume', '101'], ['Invalid --volume: 101', '0–100']],
     [['serve', '--frobnicate'], ["Unknown option '--frobnicate'", 'lanstream --help']],
     [['watch'], ["Missing required argument 'target'"]],
     [['watch', '127.0.0.1', '--duration', 'soon'], ['Invalid --duration: soon']],
   ];
-  // One after the other: seven Node starts at once on a busy 2-core machine took over 10 s.
+  // One after the other: nine Node starts at once on a busy 2-core machine took over 10 s.
   for (const [args, phrases] of cases) {
     const res = await runCli([...args, '--config-dir', configDir], { timeoutMs: 20_000 });
     t.test(args.join(' '), async (t) => expectError(t, res, 2, phrases));

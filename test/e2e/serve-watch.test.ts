@@ -94,11 +94,17 @@ t.test('watch shows the test picture in its window and plays the tone, then exit
   const liveAt = Date.parse(String(events.find((e) => e.event === 'live')?.time));
   const stoppedAt = Date.parse(String(events.at(-1)?.time));
   t.ok(Math.abs(stoppedAt - liveAt - 6000) < 1000, `--duration counts from the first picture: live → stopped ${stoppedAt - liveAt} ms`);
+  const welcome = events.find((e) => e.event === 'live')?.welcome as { audio?: { packetMs?: number } } | undefined;
+  t.equal(welcome?.audio?.packetMs, 5, 'sound comes in 5 ms packets by default');
+  const audioPackets = Number((events.at(-1)?.totals as { audioPackets?: number } | undefined)?.audioPackets);
+  const perSecond = audioPackets / ((stoppedAt - liveAt) / 1000);
+  t.ok(perSecond > 170 && perSecond < 230, `about 200 audio packets a second (${audioPackets} in ${stoppedAt - liveAt} ms)`);
 });
 
-t.test('the compressed pair end to end: H.264 + Opus from serve, shown and heard by watch', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
-  const { xvfb, pulse, watch } = await serveAndWatch(t, ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500', '--audio-codec', 'opus'], '4s');
-  await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+t.test('the compressed pair end to end: H.264 + Opus (20 ms packets) from serve, shown and heard by watch', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
+  const { xvfb, pulse, watch } = await serveAndWatch(t, ['--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500', '--audio-codec', 'opus', '--audio-packet-ms', '20'], '4s');
+  const live = await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  t.match(live.welcome, { audio: { codec: 'opus', packetMs: 20 } }, '--audio-packet-ms 20: the viewer is told 20 ms Opus packets');
   const recording = pulse.startRecording();
 
   const region = { x: 0, y: 0, width: 640, height: 360 };

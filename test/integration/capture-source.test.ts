@@ -1,6 +1,6 @@
 /**
  * CaptureSource with the real ffmpeg on lavfi test sources: what comes out is what the hub would
- * publish (valid JPEGs at the frame rate, 10 ms PCM packets at real time carrying the tone), a bad
+ * publish (valid JPEGs at the frame rate, 5 ms PCM packets at real time carrying the tone), a bad
  * device fails start() with ffmpeg's words, a killed ffmpeg is restarted, close() reaps the child.
  */
 import t from 'tap';
@@ -10,7 +10,7 @@ import { OpusPacketEncoder } from '../../src/server/capture/opus-packet-encoder.
 import { opusSamples } from '../../src/client/decoders/opus-decoder.js';
 import { buildAudioArgs, buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { locateFfmpeg } from '../../src/server/capture/ffmpeg-locate.js';
-import { Platform, type CapturedChunk } from '../../src/server/capture/capture-types.js';
+import { AUDIO_PACKET_MS, Platform, type CapturedChunk } from '../../src/server/capture/capture-types.js';
 import { MediaFlag } from '../../src/protocol/constants.js';
 import { LanstreamError } from '../../src/shared/errors.js';
 import { nowUs } from '../../src/shared/clock.js';
@@ -98,20 +98,20 @@ t.test('test-source video: valid JPEG frames at about 30 fps', async (t) => {
   t.equal(received.length, after, 'nothing after close');
 });
 
-/** The test source's 440 Hz tone as 10 ms mono 48 kHz packets, collected into `received`. */
-function testToneSource(received: Received[], extra: Partial<ConstructorParameters<typeof CaptureSource>[0]> = {}): CaptureSource {
+/** The test source's 440 Hz tone as mono 48 kHz packets (serve's default length unless given), collected into `received`. */
+function testToneSource(received: Received[], extra: Partial<ConstructorParameters<typeof CaptureSource>[0]> = {}, packetMs = AUDIO_PACKET_MS): CaptureSource {
   return new CaptureSource({
     kind: 'audio',
     ffmpegPath,
-    args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1 }),
+    args: buildAudioArgs({ platform: Platform.LINUX, source: 'test', sampleRateHz: 48_000, channels: 1, packetMs }),
     logger,
-    audio: { sampleRateHz: 48_000, channels: 1, packetMs: 10 },
+    audio: { sampleRateHz: 48_000, channels: 1, packetMs },
     onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
     ...extra,
   });
 }
 
-t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone', async (t) => {
+t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', async (t) => {
   const received: Received[] = [];
   const source = testToneSource(received);
   t.teardown(() => source.close());
@@ -122,14 +122,15 @@ t.test('test-source audio: 10 ms packets at real time carrying the 440 Hz tone',
   t.equal(pidAlive(pid), false, 'close() reaped ffmpeg');
 
   const packets = received.map((r) => r.chunk);
-  t.ok(packets.length >= 150, `${packets.length} packets in ~2 s`);
-  t.ok(packets.every((p) => p.data.length === 960), 'every packet is 960 bytes (10 ms, 48 kHz mono s16)');
+  t.equal(AUDIO_PACKET_MS, 5);
+  t.ok(packets.length >= 300, `${packets.length} packets in ~2 s`);
+  t.ok(packets.every((p) => p.data.length === 480), 'every packet is 480 bytes (5 ms, 48 kHz mono s16)');
   const ptsSteps = new Set(packets.slice(1).map((p, i) => p.ptsUs - packets[i]!.ptsUs));
-  t.ok([...ptsSteps].every((d) => d === 10_000), `PTS step 10 ms (saw ${[...ptsSteps].join(',')})`);
+  t.ok([...ptsSteps].every((d) => d === 5_000), `PTS step 5 ms (saw ${[...ptsSteps].join(',')})`);
   t.equal(packets.filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no re-anchor on a steady source');
   // Arrival pace: real time, not bursts. Compare arrival span with audio duration.
   const spanUs = received.at(-1)!.arrivalUs - received[0]!.arrivalUs;
-  const audioUs = (packets.length - 1) * 10_000;
+  const audioUs = (packets.length - 1) * 5_000;
   const rate = audioUs / spanUs;
   const gaps = stats(received.slice(1).map((r, i) => (r.arrivalUs - received[i]!.arrivalUs) / 1000));
   const lag = stats(received.map((r) => (r.arrivalUs - r.chunk.ptsUs) / 1000));
@@ -166,7 +167,7 @@ t.test('audio with an encoder (Opus): packets go out encoded with their PTS; a f
     },
   };
   const received: Received[] = [];
-  const source = testToneSource(received, { audioEncoder: encoder, restart: { backoffMs: [100] } });
+  const source = testToneSource(received, { audioEncoder: encoder, restart: { backoffMs: [100] } }, 10);
   t.teardown(() => source.close());
   await source.start();
   await sleep(500);

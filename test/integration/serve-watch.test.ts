@@ -19,7 +19,7 @@ t.test('three viewers over real TLS each get fresh video and audio; one leaving 
     // Same process = same monotonic clock: nothing captured before the viewer joined may arrive.
     t.ok(v.video[0]!.ptsUs >= joinedUs, `viewer ${i}: first frame captured after joining`);
     t.ok(v.audio[0]!.ptsUs >= joinedUs - 20_000, `viewer ${i}: first audio captured after joining (±1 packet)`);
-    t.ok(v.audio.every((a) => a.bytes === 960), `viewer ${i}: 10 ms packets of 48 kHz mono s16`);
+    t.ok(v.audio.every((a) => a.bytes === 480), `viewer ${i}: 5 ms packets of 48 kHz mono s16 (serve's default)`);
     const ptsIncreasing = v.video.every((f, k) => k === 0 || f.ptsUs > v.video[k - 1]!.ptsUs);
     t.ok(ptsIncreasing, `viewer ${i}: video PTS increase`);
     const seqContiguous = v.audio.every((a, k) => k === 0 || a.seq === v.audio[k - 1]!.seq + 1);

@@ -20,15 +20,13 @@
  */
 import shellQuote from 'shell-quote';
 import { LanstreamError } from '../../shared/errors.js';
-import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from './capture-types.js';
+import { AUDIO_PACKET_MS, Platform, type AudioCaptureOptions, type VideoCaptureOptions } from './capture-types.js';
 import { H264_COPY, h264EncoderArgs } from './h264-args.js';
 
 const COMMON_ARGS = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
 const LOW_LATENCY_INPUT_ARGS = ['-probesize', '32', '-analyzeduration', '0'];
 const OUTPUT_PIPE = ['-flush_packets', '1', 'pipe:1'];
 
-/** Audio arrives from capture in pieces of this duration (pulse fragment, test-source frame size). */
-export const CAPTURE_PIECE_MS = 10;
 /** PulseAudio record fragment (see audioDeviceInput); PcmPacketiser aligns packets to it. */
 export const PULSE_FRAGMENT_MS = 5;
 /** dshow's own buffer; its default is the device's, typically 500 ms or more. */
@@ -126,8 +124,8 @@ function audioDeviceInput(o: AudioCaptureOptions): string[] {
   if (o.source === 'test') {
     const toneHz = o.toneHz ?? 440;
     assertPositiveNumber('toneHz', toneHz);
-    // samples_per_frame: the default 1024-sample frames would arrive in 21 ms bursts.
-    const samplesPerFrame = Math.max(1, Math.round((o.sampleRateHz * CAPTURE_PIECE_MS) / 1000));
+    // samples_per_frame: one packet per frame (the default 1024-sample frames would arrive in 21 ms bursts).
+    const samplesPerFrame = Math.max(1, Math.round((o.sampleRateHz * (o.packetMs ?? AUDIO_PACKET_MS)) / 1000));
     return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=${rate}:samples_per_frame=${samplesPerFrame}`];
   }
   const device = o.device ?? requireDefault(DEFAULT_AUDIO_DEVICE[o.platform], o.platform, '--audio-device', 'microphone');
@@ -135,8 +133,9 @@ function audioDeviceInput(o: AudioCaptureOptions): string[] {
     case Platform.LINUX: {
       const channels = String(o.channels);
       if (o.backend === 'alsa') return ['-f', 'alsa', '-sample_rate', rate, '-channels', channels, '-i', device];
-      // Half a packet: pulse hands a record stream its audio a fragment at a time, so the fragment is
-      // capture delay (rig, ffmpeg | pacat: 16.4 ms mouth to ear with 10 ms, 10.2 ms with 5 ms).
+      // 5 ms (a whole default packet, half a 10 ms one): pulse hands a record stream its audio a fragment
+      // at a time, so the fragment is capture delay (rig, ffmpeg | pacat: 16.4 ms mouth to ear with 10 ms,
+      // 10.2 ms with 5 ms).
       const fragmentBytes = Math.round((o.sampleRateHz * o.channels * 2 * PULSE_FRAGMENT_MS) / 1000);
       return ['-f', 'pulse', '-sample_rate', rate, '-channels', channels, '-fragment_size', String(fragmentBytes), '-i', device];
     }
