@@ -138,6 +138,10 @@ for (const codec of ['mjpeg', 'h264'] as const) {
     }, 5000, 100, 'a detailed picture in the window');
     const players = descendants(watch.pid);
     t.equal(players.filter((p) => p.comm === 'gst-launch-1.0').length, 1, 'one gst-launch-1.0 draws the window');
+    const title = 'lanstream - 127.0.0.1';
+    const windowId = await waitFor(() => findWindowByName(xvfb.display, title), 5000, 100, `a window titled "${title}"`);
+    // ximagesink appends the program name gst-launch gives itself ("… : gst-launch-1.0").
+    t.equal((await windowTitles(xvfb.display, windowId)).wmName, `${title} : gst-launch-1.0`, 'the window is named after the host, as the ffplay one');
     t.equal(players.filter((p) => p.comm === 'ffplay').length, 0, 'and no ffplay');
     await sleep(500);
     t.ok(meanAbsDiff(first, crop(await grabScreen(xvfb.display), region)) > 0.5, 'the picture moves');

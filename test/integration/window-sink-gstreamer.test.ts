@@ -22,6 +22,8 @@ t.test('pipelines per codec and platform', async (t) => {
   t.match(gstLaunchArgs('h264', 'linux').join(' '), /fdsrc fd=0 ! h264parse ! avdec_h264 thread-type=slice ! videoconvert ! ximagesink sync=false$/);
   t.match(gstLaunchArgs('mjpeg', 'darwin').join(' '), /! autovideosink sync=false$/, 'macOS: the platform sink');
   t.match(gstLaunchArgs('mjpeg', 'win32').join(' '), /! autovideosink sync=false$/, 'Windows: the platform sink');
+  t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - 10.0.0.2').join(' '), / ! videoconvert ! taginject tags="title=\\"lanstream - 10\.0\.0\.2\\"" ! ximagesink sync=false$/, 'the title as a tag the sink names its window after');
+  t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - a"b,c\\d!e').join(' '), /tags="title=\\"lanstream - a_b_c_d_e\\""/, 'quotes, commas, backslashes and ! cannot end the tag or the element');
 });
 
 t.test('a missing gst-launch-1.0 rejects start() with what to install', async (t) => {

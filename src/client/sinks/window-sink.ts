@@ -93,11 +93,24 @@ export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 
  * ffplay with our timestamps. H.264 is decoded by avdec_h264 (gstreamer1.0-libav) with slice threads
  * only: left to choose (decodebin, thread-type auto) it used frame threads on our non-live fdsrc,
  * which hold frames — 89–91 ms glass to glass on the rig against 35–39 ms in ffplay.
+ * The window title: ximagesink names its window after the stream's title tag, which `taginject`
+ * (gstreamer1.0-plugins-good, like the rest) adds; gst-launch has no option for it. The sink appends
+ * the program name: "lanstream - host : gst-launch-1.0".
  */
-export function gstLaunchArgs(codec: VideoCodec = 'mjpeg', platform: NodeJS.Platform = process.platform): string[] {
+export function gstLaunchArgs(codec: VideoCodec = 'mjpeg', platform: NodeJS.Platform = process.platform, title?: string): string[] {
   const sink = platform === 'linux' || platform === 'freebsd' || platform === 'openbsd' ? ['ximagesink', 'sync=false'] : ['autovideosink', 'sync=false'];
   const decode = codec === 'h264' ? ['h264parse', '!', 'avdec_h264', 'thread-type=slice'] : ['multipartdemux', 'single-stream=true', '!', 'jpegdec'];
-  return ['-q', 'fdsrc', 'fd=0', '!', ...decode, '!', 'videoconvert', '!', ...sink];
+  const titled = title ? ['taginject', `tags="title=\\"${gstSafeTitle(title)}\\""`, '!'] : [];
+  return ['-q', 'fdsrc', 'fd=0', '!', ...decode, '!', 'videoconvert', '!', ...titled, ...sink];
+}
+
+/**
+ * gst-launch joins its arguments into one pipeline description and parses that again, and the tag
+ * value is parsed a second time as a GstStructure: quotes, backslashes and commas would end it
+ * early, so anything outside a plain host-name alphabet becomes `_`.
+ */
+function gstSafeTitle(title: string): string {
+  return title.replace(/[^A-Za-z0-9 ._:\[\]@-]/g, '_');
 }
 
 /** One multipart part as pieces (boundary + headers with the exact length, the JPEG, CRLF): written corked, the JPEG is never copied. */
@@ -156,7 +169,7 @@ export class WindowSink implements VideoSink {
   start(params: VideoParams): Promise<void> {
     if (this.child || this.ended) return Promise.reject(new Error('WindowSink.start() called twice'));
     this.codec = params.codec;
-    const args = this.backend === 'gstreamer' ? gstLaunchArgs(params.codec, this.opts.platform) : ffplayArgs(this.opts, params.codec);
+    const args = this.backend === 'gstreamer' ? gstLaunchArgs(params.codec, this.opts.platform, this.opts.title) : ffplayArgs(this.opts, params.codec);
     this.log.debug({ args, params, backend: this.backend }, 'starting the window');
     const child = spawn(this.opts.playerPath, args, {
       env: this.opts.env ?? process.env,
