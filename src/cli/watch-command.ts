@@ -270,10 +270,11 @@ export async function openAudio(
   if (choice === 'null') return openNullAudioSink(params);
   const log = o.logger.child({ component: 'audio' });
   // Pull outputs first: the device asks for what it needs, so the jitter buffer knows its true fill
-  // level. audio-io's pull callback (ALSA, Core Audio, MME) is the default: 0 underruns in a 30 min
-  // soak. PulseAudio's native protocol skips the ALSA plugin's ~20 ms queue (rig: 41 vs 45 ms with
-  // the same --audio-buffer-ms), but as the default it had 21 underruns in a 30 min soak, most while
-  // the machine was busy, so it is the choice when asked for and the fallback where audio-io is not.
+  // level. audio-io's pull callback (ALSA, Core Audio, MME) is the default: 0–4 underruns in 30 min
+  // soaks. PulseAudio's native protocol skips the ALSA plugin's ~20 ms queue (rig: 41 vs 45 ms with
+  // 10 ms packets, batch L; 45 vs 42 with 5 ms, batch M), but as the default it had 21 underruns in a
+  // 30 min soak, most while the machine was busy, so it is the choice when asked for and the fallback
+  // where audio-io is not.
   const common = { logger: log, volume: o.volume, events: o.events };
   const outputs: Array<{ name: AudioOutputChoice; label: string; make: () => AudioSink }> = [
     { name: 'audio-io', label: 'audio-io', make: () => new AudioIoSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS) }) },

@@ -154,8 +154,7 @@ export class PulseSink implements AudioSink {
       ]);
     } catch (err) {
       opening.catch(() => undefined);
-      client.sock?.destroy();
-      this.#client = null;
+      this.#abandon(client);
       const msg = (err as Error).message;
       const hint = /ENOENT|ECONNREFUSED|no answer/.test(msg) ? ' (is PulseAudio or PipeWire-pulse running?)' : '';
       throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the PulseAudio output at ${sock}: ${msg}${hint}`, { cause: err });
@@ -165,8 +164,7 @@ export class PulseSink implements AudioSink {
     // Requests are answered through the library's stream internals (the version is pinned): if they
     // ever change, fail here, where `auto` goes on to the next output, not silently later.
     if (typeof stream._onEvent !== 'function' || typeof stream.requestedBytes !== 'number' || typeof stream._enqueued !== 'function') {
-      client.sock?.destroy();
-      this.#client = null;
+      this.#abandon(client);
       throw new LanstreamError('LS_ERR_SINK_FAILED', 'This pulseaudio.js version is not the one lanstream was built with; reinstall with npm ci, or use --audio-output audio-io|pacat');
     }
     // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
@@ -183,6 +181,12 @@ export class PulseSink implements AudioSink {
     stream.on('error', (err) => this.#fail(err));
     this.#fill();
     this.#log.debug({ params, sock, targetMs: this.#o.targetMs, serverBufferMs: PULSE_BUFFER_MS }, 'pulse output open');
+  }
+
+  /** A start() that failed: drop the connection at once (a polite disconnect would wait on a server that may not answer). */
+  #abandon(client: PaClient): void {
+    client.sock?.destroy();
+    this.#client = null;
   }
 
   #fill(): void {
