@@ -179,6 +179,9 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   viewer.on('status', (body) => output.event('server-status', { ...body }));
   viewer.on('sink-error', (kind, err) => output.event('sink-error', { kind, message: err.message }));
   viewer.on('sink-reopened', (kind) => output.event('sink-reopened', { kind }));
+  // When the picture (sound) first arrived, counted from this process's start: scripts can wait for
+  // it, and it is the viewer's own time to first picture (the window adds its drawing on top).
+  viewer.on('first-media', (kind, latencyMs) => output.event('first-media', { kind, sinceStartMs: Math.round(performance.now()), latencyMs }));
 
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });

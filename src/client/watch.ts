@@ -51,6 +51,8 @@ export interface ViewerEvents {
   state: [ConnectionState, string | undefined];
   stats: [StatsSnapshot];
   status: [StatusBody];
+  /** The first video frame / audio packet of this viewer arrived (once per kind), with its end-to-end latency (ms; clock from WELCOME). */
+  'first-media': ['video' | 'audio', number];
   /** A frame arrived (snapshot, tests): JPEG bytes and server PTS. */
   frame: [Buffer, number];
   /** The viewer ended for good (null = closed on purpose). */
@@ -85,6 +87,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #recorderStarted = false;
   /** Kinds whose sink was already reopened once after a crash. */
   readonly #reopened = new Set<'video' | 'audio'>();
+  /** Kinds whose first media arrived ('first-media' is emitted once each). */
+  readonly #arrived = new Set<'video' | 'audio'>();
 
   constructor(options: WatchOptions) {
     super();
@@ -123,6 +127,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.#lastFrame = { data: msg.data, ptsUs: msg.ptsUs };
       if ((msg.flags & MediaFlag.KEYFRAME) !== 0) this.#lastKeyframe = this.#lastFrame;
       this.#sync.schedule(hold, () => this.#videoSink?.pushFrame(msg.data, msg.ptsUs));
+      this.#firstMedia('video', msg.ptsUs, arrivalUs);
       this.#o.recorder?.pushFrame(msg.data, msg.ptsUs);
       if (this.listenerCount('frame') > 0) this.emit('frame', msg.data, msg.ptsUs);
     });
@@ -130,6 +135,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       const discontinuity = (msg.flags & MediaFlag.DISCONTINUITY) !== 0;
       this.#stats.onAudio(msg.ptsUs, arrivalUs, msg.data.length + 20, discontinuity);
       this.#sync.onAudioArrival(this.#connection.clock.latencyUs(msg.ptsUs, arrivalUs) / 1000);
+      this.#firstMedia('audio', msg.ptsUs, arrivalUs);
       if (this.#opus) {
         this.#opus.push(msg.data, msg.ptsUs, discontinuity);
         return;
@@ -144,6 +150,12 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.emit('status', body);
     });
     c.on('closed', (err) => void this.#end(err));
+  }
+
+  #firstMedia(kind: 'video' | 'audio', ptsUs: number, arrivalUs: number): void {
+    if (this.#arrived.has(kind)) return;
+    this.#arrived.add(kind);
+    this.emit('first-media', kind, Math.round(this.#connection.clock.latencyUs(ptsUs, arrivalUs) / 100) / 10);
   }
 
   get welcome(): WelcomeBody | null {

@@ -2,12 +2,13 @@
  * The hub sits between capture and the viewer sessions: every captured chunk is offered to every
  * session, and publishing never blocks (each session owns its bounded queue and drop policy, as
  * MediaMTX readers do). It also decides when capture runs: only while at least one viewer is
- * subscribed, plus a short linger, so nothing captured before a viewer joined can reach it
+ * subscribed, plus a short linger, so no audio captured before a viewer joined can reach it
  * (measured: a mic opened before accept() turns the wait into permanent latency).
  *
- * A viewer that joins while capture runs is handed the video since the last keyframe (GopCache), so
- * an H.264 viewer does not wait for the next IDR; the cache is emptied when capture stops, so nothing
- * from an earlier capture reaches a later viewer.
+ * A viewer that joins while capture runs is handed the video since the last keyframe (GopCache): an
+ * H.264 viewer does not wait for the next IDR, and an MJPEG viewer gets the newest JPEG (every JPEG is
+ * a keyframe) instead of waiting for the next capture. The cache is emptied when capture stops, so
+ * nothing from an earlier capture reaches a later viewer.
  */
 import { MediaFlag } from '../protocol/constants.js';
 import type { CapturedChunk } from './capture/capture-types.js';

@@ -100,6 +100,12 @@ export interface SessionOptions {
 
 type State = 'hello' | 'auth' | 'live' | 'closed';
 
+/**
+ * An MJPEG joiner gets the newest captured frame at once only if it is at most this many frame
+ * intervals old: capture is running on schedule, so it is what the next frame would show, a frame
+ * interval sooner. Older means capture stalled, and that picture would be news to no one.
+ */
+export const MJPEG_JOIN_MAX_AGE_FRAMES = 2;
 /** Backlog + live frames queued behind it at most: the hub's cache bound (10 s at 30 fps). */
 const MAX_CATCH_UP_FRAMES = DEFAULT_GOP_CACHE_MAX_FRAMES;
 
@@ -194,11 +200,24 @@ export class Session implements HubSubscriber {
   }
 
   /**
-   * The hub's GOP cache on join (H.264 only: an MJPEG viewer's next frame is as good as a cached one).
-   * Taken only while this viewer still waits for its first keyframe and the backlog starts at one.
+   * The hub's GOP cache on join. H.264: the units since the last IDR, taken only while this viewer
+   * still waits for its first keyframe and the backlog starts at one. MJPEG: the newest JPEG, sent at
+   * once if capture is running (at most MJPEG_JOIN_MAX_AGE_FRAMES old), instead of waiting up to a
+   * frame interval for the next one; the next capture replaces it as usual. One picture, never a
+   * queue: it cannot add delay to anything after it.
    */
   offerBacklog(frames: readonly CapturedChunk[]): void {
-    if (this.#state !== 'live' || !this.#wantVideo || this.#o.video?.codec !== 'h264' || !this.#needKeyframe) return;
+    if (this.#state !== 'live' || !this.#wantVideo) return;
+    const video = this.#o.video;
+    if (video?.codec === 'mjpeg') {
+      const newest = frames[frames.length - 1];
+      if (!newest || this.#videoSent > 0 || this.#pendingVideo) return;
+      if (nowUs() - newest.ptsUs > (MJPEG_JOIN_MAX_AGE_FRAMES * 1e6) / video.fps) return;
+      this.#pendingVideo = newest;
+      this.#pump();
+      return;
+    }
+    if (video?.codec !== 'h264' || !this.#needKeyframe) return;
     if (frames.length === 0 || frames.length > MAX_CATCH_UP_FRAMES || (frames[0]!.flags & MediaFlag.KEYFRAME) === 0) return;
     this.#catchUp = [...frames];
     this.#needKeyframe = false;

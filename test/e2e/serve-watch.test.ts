@@ -96,6 +96,17 @@ t.test('watch shows the test picture in its window and plays the tone, then exit
   t.ok(Math.abs(stoppedAt - liveAt - 6000) < 1000, `--duration counts from the first picture: live → stopped ${stoppedAt - liveAt} ms`);
   const welcome = events.find((e) => e.event === 'live')?.welcome as { audio?: { packetMs?: number } } | undefined;
   t.equal(welcome?.audio?.packetMs, 5, 'sound comes in 5 ms packets by default');
+  for (const kind of ['video', 'audio']) {
+    const first = events.filter((e) => e.event === 'first-media' && e.kind === kind);
+    t.equal(first.length, 1, `one first-media event for ${kind}`);
+    const at = Date.parse(String(first[0]?.time));
+    const sinceStartMs = Number(first[0]?.sinceStartMs);
+    // "live" waits for the window and the sound output to be up; the connection's state comes first.
+    const connectedAt = Date.parse(String(events.find((e) => e.event === 'state' && e.state === 'live')?.time));
+    t.ok(at >= connectedAt && at < connectedAt + 3000, `${kind}: it comes after the connection went live (${at - connectedAt} ms)`);
+    t.ok(sinceStartMs > 0 && sinceStartMs < ranMs, `${kind}: sinceStartMs ${sinceStartMs} is within the process's life (${ranMs} ms)`);
+    t.ok(Number.isFinite(Number(first[0]?.latencyMs)), `${kind}: with the latency of that first arrival (${String(first[0]?.latencyMs)} ms)`);
+  }
   const audioPackets = Number((events.at(-1)?.totals as { audioPackets?: number } | undefined)?.audioPackets);
   const perSecond = audioPackets / ((stoppedAt - liveAt) / 1000);
   t.ok(perSecond > 170 && perSecond < 230, `about 200 audio packets a second (${audioPackets} in ${stoppedAt - liveAt} ms)`);

@@ -1,0 +1,40 @@
+/**
+ * A viewer that joins a running MJPEG capture is sent the newest JPEG at once, instead of waiting up
+ * to a frame interval for the next capture (time to first picture). The server emits 'viewer-live'
+ * right after subscribing the session, in the same tick, so a first frame stamped before that moment
+ * can only be the cached one; every frame captured after the join is stamped later.
+ */
+import t from 'tap';
+import { nowUs } from '../../src/shared/clock.js';
+import { MJPEG_JOIN_MAX_AGE_FRAMES } from '../../src/server/session.js';
+import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { sleep, waitFor } from '../helpers/process.js';
+
+t.test('an MJPEG joiner gets the newest captured frame at once, then the live ones', async (t) => {
+  const fps = 30;
+  const ts = await startTestServer({ audio: false, fps });
+  t.teardown(() => ts.close());
+  const liveAtUs: number[] = [];
+  ts.server.on('viewer-live', () => liveAtUs.push(nowUs()));
+  // A keeps capture running; B joins it.
+  const a = testViewer(ts, { audio: false });
+  t.teardown(() => a.viewer.close());
+  await a.viewer.start();
+  await waitFor(() => a.video.length >= 10, 5000, 20);
+
+  const b = testViewer(ts, { audio: false });
+  t.teardown(() => b.viewer.close());
+  await b.viewer.start();
+  await waitFor(() => b.video.length >= 5, 5000, 20);
+  await sleep(100);
+
+  t.equal(liveAtUs.length, 2, 'two viewers went live');
+  const joinedUs = liveAtUs[1]!;
+  const first = b.video[0]!;
+  const ageMs = (joinedUs - first.ptsUs) / 1000;
+  t.ok(first.ptsUs < joinedUs, `B's first frame was captured before B joined (${ageMs.toFixed(1)} ms before): the cached one`);
+  t.ok(ageMs <= (MJPEG_JOIN_MAX_AGE_FRAMES * 1000) / fps, `and it was fresh (${ageMs.toFixed(1)} ms ≤ ${MJPEG_JOIN_MAX_AGE_FRAMES} frame intervals)`);
+  t.ok(a.video.some((f) => f.ptsUs === first.ptsUs), 'it is a frame A got too');
+  t.ok(b.video.slice(1).every((f) => f.ptsUs > joinedUs), 'every later frame was captured after the join');
+  t.same(b.video.map((f) => f.seq), b.video.map((_, i) => i), 'in order, none skipped');
+});
