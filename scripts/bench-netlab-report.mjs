@@ -237,10 +237,15 @@ function fanout(run) {
     rows.push(`| c${h}${h === 1 ? ' (1 Mbit/s)' : ''} | ${f(p50, 1)} | ${f(pct(s.map((e) => e.videoLatencyMs), 99), 1)} | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(mean(s.map((e) => e.bitrateKbps)) / 1000, 2)} | ${stats(evs).at(-1)?.drops?.video ?? '–'} | ${q.length ? q.join('; ') : '–'} |`);
   }
   const op50 = pct(others, 50);
+  // Control run (since 2026-11-26 07:52): the same 8 viewers, none throttled.
+  const control = [];
+  for (let h = 2; h <= 8; h++) control.push(...live(lines(join(d, `u${h}.jsonl`))).slice(2).map((e) => e.videoLatencyMs));
+  const cp50 = control.length ? pct(control, 50) : null;
   return {
     ratio: op50 / sp50,
     single: sp50,
     others: op50,
+    control: cp50,
     md: [
       '## 4. 8 viewers, one throttled to 1 Mbit/s',
       '',
@@ -249,6 +254,9 @@ function fanout(run) {
       'No peer: plain ffmpeg\'s `tcp://…?listen` takes one client.',
       '',
       `Single viewer p50: **${f(sp50, 1)} ms**; the 7 unthrottled viewers together p50 **${f(op50, 1)} ms** = ${f((op50 / sp50 - 1) * 100, 0)} % (target ≤ +10 %).`,
+      ...(cp50 === null ? [] : [
+        `Control, then the same 8 viewers for 20 s with none throttled: c2..c8 p50 **${f(cp50, 1)} ms**. The throttled viewer's own effect on the others is ${f(op50, 1)} vs ${f(cp50, 1)} ms (${f((op50 / cp50 - 1) * 100, 0)} %); the rest is 8 watch processes on 2 cores.`,
+      ]),
       '',
       '| viewer | p50 ms | p99 ms (of 1 s medians) | fps | Mbit/s | frames dropped by server | quality status |',
       '|---|---|---|---|---|---|---|',
@@ -489,7 +497,7 @@ if (parts.some(Boolean)) {
     r ? `| 12 Mbit/s through 10 Mbit/s: video p99 ≤ 250 ms, not growing | p99 ${f(r.p99, 1)} ms; p50 last 10 s − first 10 s ${f(r.growMs, 1)} ms (counted as growing above +20 ms) | ${yes(r.p99 <= 250 && r.growMs <= 20)} |` : '',
     ...[['link', cl], ['blackhole', cb]].map(([mode, c]) => (c ? `| 3.5 s cut (${mode}): picture and sound back ≤ 1 s after the link returns | connection live after ${f(c.backMs)} ms; first video in the 1 s stats window ${c.video ? `${f(c.video[0])}–${f(c.video[1])}` : 'never'} ms, sound ${c.audio ? `${f(c.audio[0])}–${f(c.audio[1])}` : 'never'} ms | ${window1s(c)} |` : '')),
     rs ? `| server kill + restart: back ≤ 2 s after the server is up | live after ${f(rs.backMs)} ms, frames counted by ${f(rs.videoMs)} ms | ${yes(rs.videoMs !== null && rs.videoMs <= 2000)} |` : '',
-    fo ? `| 8 viewers, one at 1 Mbit/s: others' p50 ≤ +10 % of a single viewer's | ${f(fo.single, 1)} → ${f(fo.others, 1)} ms (${fo.ratio >= 1 ? '+' : ''}${f((fo.ratio - 1) * 100, 0)} %) | ${yes(fo.ratio <= 1.1)} |` : '',
+    fo ? `| 8 viewers, one at 1 Mbit/s: others' p50 ≤ +10 % of a single viewer's | ${f(fo.single, 1)} → ${f(fo.others, 1)} ms (${fo.ratio >= 1 ? '+' : ''}${f((fo.ratio - 1) * 100, 0)} %)${fo.control === null ? '' : `; 8 viewers none throttled: ${f(fo.control, 1)} ms`} | ${yes(fo.ratio <= 1.1)} |` : '',
     tt ? `| time to first picture ≤ 300 ms (\`watch\` start → first frame received, no window) | ${tt.measured ? '' : '≈ '}${f(tt.first)} ms with the capture warm (${f(tt.connFirst)} ms after Node start-up), ${tt.cold.measured ? '' : '≈ '}${f(tt.cold.p50first)} ms cold (${f(tt.cold.p50connFirst)} ms) | ${yes(tt.first <= 300)} |` : '',
     fw ? `| works through a strict 443-only firewall | ${fw.ok ? 'yes' : 'no'} | ${yes(fw.ok)} |` : '',
     '',

@@ -195,6 +195,11 @@ sc_fanout() {  # 4. 8 viewers, one throttled to 1 Mbit/s
   "$NL" shape c1 --rate 1mbit >/dev/null 2>&1; mark shaped
   local h; for h in 1 2 3 4 5 6 7 8; do watch "c$h" "v$h" 20; done
   for h in 1 2 3 4 5 6 7 8; do wait_gone "v$h" 60; done
+  # Control: the same 8 viewers with none throttled, to tell the slow viewer's effect from that of
+  # 8 watch processes sharing 2 cores.
+  "$NL" unshape c1 >/dev/null 2>&1; mark unshaped
+  for h in 1 2 3 4 5 6 7 8; do watch "c$h" "u$h" 20; done
+  for h in 1 2 3 4 5 6 7 8; do wait_gone "u$h" 60; done
   "$NL" stop serve >/dev/null 2>&1
 }
 sc_ttfp() {  # 5. time to first picture: 10 runs with the capture kept warm, 5 cold
