@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import sharp from 'sharp';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
@@ -96,6 +96,10 @@ t.test('shows red, then blue, under its title; close() leaves no ffplay', async 
   await waitFor(async () => near(await windowColor(x), { r: 255, g: 0, b: 0 }), 5000, 100, 'red on screen');
   t.pass('red frame on screen');
   t.ok(await findWindowByName(x.display, 'lanstream-window-test'), 'window found by its title');
+  // SDL draws into a shared-memory framebuffer, without OpenGL (ffplayEnv): Mesa's LLVM never loads.
+  const environ = (await readFile(`/proc/${pid}/environ`, 'latin1')).split('\0');
+  t.ok(environ.includes('SDL_RENDER_DRIVER=software') && environ.includes('SDL_FRAMEBUFFER_ACCELERATION=0'), 'ffplay runs with the SDL software framebuffer');
+  t.notMatch(await readFile(`/proc/${pid}/maps`, 'latin1'), /libLLVM|swrast_dri|libGLX_mesa/, 'and has loaded no OpenGL driver');
 
   current = blue;
   await waitFor(async () => near(await windowColor(x), { r: 0, g: 0, b: 255 }), 3000, 100, 'blue on screen');

@@ -12,7 +12,7 @@
  * GStreamer (`jpegdec ! videoconvert ! ximagesink sync=false`, fed the same multipart stream): on the
  * rig, the same ffmpeg sender into it measured 25–32 ms glass to glass against 43–45 ms into ffplay
  * (2 runs each, same batch); ffplay's extra is its 10 ms refresh loop, the decoder → display queue and
- * texture upload through software OpenGL. gst-launch cannot change a text overlay while it runs, so
+ * texture upload through software OpenGL (the last one since avoided on Linux: ffplayEnv). gst-launch cannot change a text overlay while it runs, so
  * with this backend the status text is drawn into the JPEG itself (sharp), only while there is text
  * to show (MJPEG only; an H.264 stream shows no overlay in this window).
  */
@@ -60,7 +60,7 @@ export interface WindowSinkOptions {
   overlayFilter?: string;
   /** GStreamer: the status text, drawn into each MJPEG frame while it is not blank. */
   overlay?: { readonly text: string };
-  /** GStreamer: which video sink to pick (tests build the other platforms' pipelines). */
+  /** GStreamer: which video sink to pick; ffplay: whether ffplayEnv applies (tests build the other platforms'). */
   platform?: NodeJS.Platform;
 }
 
@@ -85,6 +85,24 @@ export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 
   // H.264: raw Annex-B, each access unit followed by an AUD so the parser closes it at once.
   args.push('-f', codec === 'h264' ? 'h264' : 'mpjpeg', '-i', 'pipe:0');
   return args;
+}
+
+/**
+ * ffplay's environment. On Linux (X11, XWayland, Wayland) SDL is told to draw with its software
+ * renderer straight into a shared-memory framebuffer (SDL_RENDER_DRIVER=software,
+ * SDL_FRAMEBUFFER_ACCELERATION=0), as GStreamer's ximagesink does. By default SDL opens OpenGL for
+ * that — even its software renderer presents through a GL texture — and where GL itself is software
+ * (Mesa llvmpipe: VMs, Xvfb, remote X, machines without a GPU driver) loading LLVM and compiling
+ * shaders is most of ffplay's start-up. Rig, 4 interleaved runs each (2026-11-26): first picture
+ * 0.45 → 0.35 s, glass to glass p50 42.7 → 39.0 ms, the viewer's CPU 46–50 → 22 %; ffplay alone,
+ * spawn → picture 226–421 → 132–155 ms. The frame is already BGRA at the window's size (our
+ * filter graph), so there is nothing to scale or convert at 1:1; a window enlarged by hand is
+ * scaled on the CPU. Anything the user set for SDL wins: `SDL_RENDER_DRIVER=opengl` brings back
+ * the GPU path. Other platforms are left to SDL's defaults (not measured).
+ */
+export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv {
+  if (platform !== 'linux' && platform !== 'freebsd' && platform !== 'openbsd') return base;
+  return { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', ...base };
 }
 
 /**
@@ -171,8 +189,9 @@ export class WindowSink implements VideoSink {
     this.codec = params.codec;
     const args = this.backend === 'gstreamer' ? gstLaunchArgs(params.codec, this.opts.platform, this.opts.title) : ffplayArgs(this.opts, params.codec);
     this.log.debug({ args, params, backend: this.backend }, 'starting the window');
+    const env = this.opts.env ?? process.env;
     const child = spawn(this.opts.playerPath, args, {
-      env: this.opts.env ?? process.env,
+      env: this.backend === 'ffplay' ? ffplayEnv(env, this.opts.platform) : env,
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     this.child = child;
