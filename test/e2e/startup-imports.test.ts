@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT, assertBuilt } from '../helpers/cli.js';
@@ -34,7 +35,10 @@ t.test('the hook works: a denied package does not import', async (t) => {
   t.equal(importWith('execa', []).code, 0, 'and imports without the hook list');
 });
 
-for (const rel of ['cli/main.js', 'cli/watch-command.js']) {
+// What bin/lanstream.js runs is the bundle (scripts/bundle.mjs); its watch chunk has a content hash in its name.
+const watchChunk = readdirSync(path.join(REPO_ROOT, 'dist', 'bundle')).find((f) => /^watch-command-.*\.js$/.test(f));
+t.ok(watchChunk, `the bundle has a watch-command chunk (${watchChunk})`);
+for (const rel of ['cli/main.js', 'cli/watch-command.js', 'bundle/main.js', `bundle/${watchChunk}`]) {
   t.test(`${rel} imports none of ${LAZY.join(', ')}`, async (t) => {
     const r = importWith(moduleUrl(rel), LAZY);
     t.equal(r.code, 0, r.stderr.split('\n').find((l) => l.includes('denied import')) ?? r.stderr.slice(-500));

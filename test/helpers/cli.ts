@@ -20,7 +20,7 @@ export const LANSTREAM_BIN = path.join(REPO_ROOT, 'bin', 'lanstream.js');
 
 /** Throws with the fix when the compiled CLI is missing (e2e tests run dist/, not src/). */
 export function assertBuilt(): void {
-  if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js'))) {
+  if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js')) || !existsSync(path.join(REPO_ROOT, 'dist', 'bundle', 'main.js'))) {
     throw new Error(`${REPO_ROOT}/dist is missing: run \`npm run build\` first (npm test does)`);
   }
 }
