@@ -12,9 +12,10 @@
  * GStreamer (`jpegdec ! videoconvert ! ximagesink sync=false`, fed the same multipart stream): on the
  * rig, the same ffmpeg sender into it measured 25–32 ms glass to glass against 43–45 ms into ffplay
  * (2 runs each, same batch); ffplay's extra is its 10 ms refresh loop, the decoder → display queue and
- * texture upload through software OpenGL (the last one since avoided on Linux: ffplayEnv). gst-launch cannot change a text overlay while it runs, so
- * with this backend the status text is drawn into the JPEG itself (sharp), only while there is text
- * to show (MJPEG only; an H.264 stream shows no overlay in this window).
+ * texture upload through software OpenGL (the last one since avoided on Linux: ffplayEnv). gst-launch
+ * cannot change a text overlay while it runs, so with this backend the status text is drawn into the
+ * JPEG itself (sharp), only while there is text to show (MJPEG only; an H.264 stream shows no overlay
+ * in this window).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LanstreamError } from '../../shared/errors.js';
