@@ -10,7 +10,7 @@ SECONDS_TO_RUN="${DEMO_SECONDS:-15}"
 PORT="${DEMO_PORT:-8443}"
 bash scripts/system-deps.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
-[ -f dist/cli/main.js ] && [ -z "$(find src -newer dist/cli/main.js -print -quit)" ] || npm run build >/dev/null
+[ -f dist/bundle/main.js ] && [ -z "$(find src -newer dist/bundle/main.js -print -quit)" ] || npm run build >/dev/null
 
 TMP="$(mktemp -d)"
 PIDS=()
