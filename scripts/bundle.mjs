@@ -1,22 +1,30 @@
-// Bundles the CLI (src/cli/main.ts and everything it imports from src/) into dist/bundle/, which
-// bin/lanstream.js runs. npm packages stay external (loaded from node_modules as usual), and the
-// commands and optional libraries that are imported lazily stay lazy (one chunk each). Why: Node's
-// ES module loader resolved, read and linked ~55 separate files of ours before `watch` could start
-// its window; one file and a few chunks start sooner (README "Packages", esbuild).
+// Bundles the CLI (src/cli/main.ts and everything it imports) into dist/bundle/, which
+// bin/lanstream.js runs. Why: Node's ES module loader resolved, read and linked ~55 files of ours and
+// ~35 of commander and pino before `watch` could start its window; one file and a few chunks start
+// sooner (README "Choices of libraries", esbuild). The packages loaded at every start (commander,
+// pino with its own dependencies, all pure JS) are bundled; the rest stay external, loaded from
+// node_modules as usual: native addons, WebAssembly, lazily loaded libraries (each lazily loaded
+// command or library stays lazy, one chunk each) and pino-pretty (loaded only on a terminal).
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 
-const outdir = new URL('../dist/bundle/', import.meta.url).pathname;
+const INLINE = ['commander', 'pino'];
+const root = new URL('../', import.meta.url);
+const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
+const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }).filter((name) => !INLINE.includes(name));
+const outdir = new URL('dist/bundle/', root).pathname;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: [new URL('../src/cli/main.ts', import.meta.url).pathname],
+  entryPoints: [new URL('src/cli/main.ts', root).pathname],
   outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  external,
+  // The bundled CommonJS packages call require() for Node's own modules; an ES module has none.
+  banner: { js: "import { createRequire as __lanstreamCreateRequire } from 'node:module'; const require = __lanstreamCreateRequire(import.meta.url);" },
   sourcemap: true,
   logLevel: 'warning',
 });
