@@ -88,6 +88,11 @@ export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 
   return args;
 }
 
+/** Linux and the BSDs: windows through X11 (or XWayland), where both players' choices here were measured. */
+function isXPlatform(platform: NodeJS.Platform): boolean {
+  return platform === 'linux' || platform === 'freebsd' || platform === 'openbsd';
+}
+
 /**
  * ffplay's environment. On Linux (X11, XWayland, Wayland) SDL is told to draw with its software
  * renderer straight into a shared-memory framebuffer (SDL_RENDER_DRIVER=software,
@@ -102,7 +107,7 @@ export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 
  * the GPU path. Other platforms are left to SDL's defaults (not measured).
  */
 export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv {
-  if (platform !== 'linux' && platform !== 'freebsd' && platform !== 'openbsd') return base;
+  if (!isXPlatform(platform)) return base;
   return { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', ...base };
 }
 
@@ -117,7 +122,7 @@ export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJ
  * the program name: "lanstream - host : gst-launch-1.0".
  */
 export function gstLaunchArgs(codec: VideoCodec = 'mjpeg', platform: NodeJS.Platform = process.platform, title?: string): string[] {
-  const sink = platform === 'linux' || platform === 'freebsd' || platform === 'openbsd' ? ['ximagesink', 'sync=false'] : ['autovideosink', 'sync=false'];
+  const sink = isXPlatform(platform) ? ['ximagesink', 'sync=false'] : ['autovideosink', 'sync=false'];
   const decode = codec === 'h264' ? ['h264parse', '!', 'avdec_h264', 'thread-type=slice'] : ['multipartdemux', 'single-stream=true', '!', 'jpegdec'];
   const titled = title ? ['taginject', `tags="title=\\"${gstSafeTitle(title)}\\""`, '!'] : [];
   return ['-q', 'fdsrc', 'fd=0', '!', ...decode, '!', 'videoconvert', '!', ...titled, ...sink];
@@ -333,7 +338,8 @@ export class WindowSink implements VideoSink {
       this.pendingAus = [];
     }
     this.pendingAus.push(au);
-    // Before its first 'drain' ffplay is still setting up SDL and reads nothing yet (~180 ms): what
+    // Before its first 'drain' ffplay is still setting up SDL and reads nothing yet (~180 ms through OpenGL,
+    // 132–155 ms to a picture with ffplayEnv): what
     // arrives meanwhile is the start of the picture, kept (count-bounded), not a sign of a slow window.
     const stuck = this.drained && Date.now() - this.busySinceMs > MAX_BUSY_MS;
     if (this.pendingAus.length > MAX_PENDING_AUS || stuck) {
