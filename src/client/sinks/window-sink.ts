@@ -338,9 +338,9 @@ export class WindowSink implements VideoSink {
       this.pendingAus = [];
     }
     this.pendingAus.push(au);
-    // Before its first 'drain' ffplay is still setting up SDL and reads nothing yet (~180 ms through OpenGL,
-    // 132–155 ms to a picture with ffplayEnv): what
-    // arrives meanwhile is the start of the picture, kept (count-bounded), not a sign of a slow window.
+    // Before its first 'drain' ffplay is still setting up SDL and reads nothing yet (~180 ms through
+    // OpenGL; 132–155 ms to a picture with ffplayEnv): what arrives meanwhile is the start of the
+    // picture, kept (count-bounded), not a sign of a slow window.
     const stuck = this.drained && Date.now() - this.busySinceMs > MAX_BUSY_MS;
     if (this.pendingAus.length > MAX_PENDING_AUS || stuck) {
       this.framesDropped += this.pendingAus.length - (idr ? 1 : 0);
