@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
+import { launchEarlyWindow } from './early-window.js';
 
 import { VERSION_AGENT } from './common.js';
 import { AUDIO_OUTPUTS } from '../client/sinks/sink.js';
@@ -103,7 +104,17 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--record <file.mkv>', 'also write video + audio to this Matroska file (server timestamps; playable even if killed)'))
       .addOption(new Option('--snapshot <file>', 'write one picture (.jpg or .png) and exit 0; implies --no-playback'))
       .addOption(new Option('--snapshot-size <WxH>', 'resize the --snapshot picture (exact size, centre crop)'))
-      .action(async (target, opts) => (await import('./watch-command.js')).runWatch(target, opts, output)),
+      .action(async (target, opts) => {
+        // The window program starts first, while the rest of watch loads (early-window.ts).
+        const early = launchEarlyWindow(target, opts);
+        try {
+          await (await import('./watch-command.js')).runWatch(target, opts, output, early);
+        } finally {
+          // Unseen if runWatch never made it the window (a wrong flag, another codec): end it.
+          early?.launch.discard();
+          early?.overlay.close();
+        }
+      }),
   );
 
   program

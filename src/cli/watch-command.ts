@@ -11,7 +11,7 @@ import { LanstreamError, isLanstreamError, usageError } from '../shared/errors.j
 import { createLogger, type Logger } from '../shared/logger.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
-import { GSTREAMER_INSTALL_HINT, WINDOW_BACKENDS, WindowSink } from '../client/sinks/window-sink.js';
+import { GSTREAMER_INSTALL_HINT, WINDOW_BACKENDS, WindowSink, windowTitle, type PlayerLaunch } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { AudioIoSink, DEVICE_BUFFER_MS } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
@@ -30,6 +30,7 @@ import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
 import { StatusLine } from './status-line.js';
 import { WatchControls } from './watch-controls.js';
 import { OverlayText } from '../client/overlay.js';
+import { runningEarlyWindow, type EarlyWindow } from './early-window.js';
 
 export interface WatchFlags extends CommonFlags {
   port: string;
@@ -57,7 +58,8 @@ export interface WatchFlags extends CommonFlags {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 
-export async function runWatch(targetArg: string, flags: WatchFlags, output: Output): Promise<void> {
+/** `early`: the window program main() started before this module loaded (early-window.ts); this function owns it from here. */
+export async function runWatch(targetArg: string, flags: WatchFlags, output: Output, early: EarlyWindow | null = null): Promise<void> {
   output.json = Boolean(flags.json);
   output.quiet = Boolean(flags.quiet);
   const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
@@ -84,41 +86,43 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const recorder = scripted.recordFfmpeg ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger }) : null;
 
   const wantVideo = flags.video;
-  // ASCII only: ffplay (SDL2) sets a non-ASCII title as mojibake in WM_NAME and leaves _NET_WM_NAME,
-  // which window managers show, at "ffplay" (seen with an em dash under Xvfb, ffplay 5.1).
-  const title = `lanstream - ${target.host}`;
+  const title = windowTitle(target.host);
   const windowWanted = Boolean(flags.playback && flags.video);
-  // Finding the window program (ffplay: two `-version` runs) and starting it (SDL, GL) take a few hundred ms: both run
-  // while the connection is made instead of after it. A missing ffplay still fails the command
-  // (exit 5) before anything plays — start() below waits for this too.
+  const started = await runningEarlyWindow(early);
+  // Finding the window program (ffplay: two `-version` runs) and starting it (SDL, X11) take a few
+  // hundred ms: both run while the connection is made instead of after it. The plain case (the
+  // player on PATH) was started by main() before this module even loaded. A missing ffplay still
+  // fails the command (exit 5) before anything plays — start() below waits for this too.
   const playerFound: Promise<string | null> = !windowWanted
     ? Promise.resolve(null)
-    : backend === 'gstreamer'
-      ? locateGstLaunch(flags.gstLaunch)
-      : (async () => {
-          if (flags.ffplay) return verifyCompanion('ffplay', flags.ffplay, '--ffplay');
-          // The usual case, ffplay on PATH: take it without running anything (a broken binary is
-          // still reported, by the window sink when it fails to start).
-          if (!flags.ffmpeg) {
-            const onPath = await resolveExecutable('ffplay', process.env);
-            if (onPath) return onPath;
-          }
-          const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
-          return locateCompanion('ffplay', ffmpegPath);
-        })();
+    : started
+      ? Promise.resolve(started.playerPath)
+      : backend === 'gstreamer'
+        ? locateGstLaunch(flags.gstLaunch)
+        : (async () => {
+            if (flags.ffplay) return verifyCompanion('ffplay', flags.ffplay, '--ffplay');
+            // The usual case, ffplay on PATH: take it without running anything (a broken binary is
+            // still reported, by the window sink when it fails to start).
+            if (!flags.ffmpeg) {
+              const onPath = await resolveExecutable('ffplay', process.env);
+              if (onPath) return onPath;
+            }
+            const ffmpegPath = flags.ffmpeg ?? (await locateFfmpeg({}).catch(() => ''));
+            return locateCompanion('ffplay', ffmpegPath);
+          })();
   playerFound.catch(() => undefined); // reported where it is awaited
   // The status overlay lives in the window; only with a window.
-  const overlay = windowWanted ? new OverlayText() : null;
-  const makeWindow = (playerPath: string) =>
+  const overlay = windowWanted ? (started?.overlay ?? new OverlayText()) : null;
+  const makeWindow = (playerPath: string, launched?: PlayerLaunch) =>
     new WindowSink({
       backend, playerPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'),
-      overlayFilter: overlay?.filter(), overlay: overlay ?? undefined,
+      overlayFilter: overlay?.filter(), overlay: overlay ?? undefined, launched,
     });
-  // Speculative: servers send MJPEG unless told otherwise; that window opens now, another codec
-  // replaces it at WELCOME.
+  // Speculative: servers send MJPEG unless told otherwise; that window opens now (or already runs),
+  // another codec replaces it at WELCOME.
   let earlyWindow: Promise<WindowSink> | null = windowWanted
     ? playerFound.then(async (playerPath) => {
-        const sink = makeWindow(playerPath!);
+        const sink = makeWindow(playerPath!, started?.title === title ? started.launch : undefined);
         await sink.start({ codec: 'mjpeg', width: 0, height: 0, fps: 0 });
         return sink;
       })
@@ -146,10 +150,10 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     logger,
     recorder: recorder ?? undefined,
     openVideoSink: async (params) => {
-      const early = earlyWindow;
+      const speculative = earlyWindow;
       earlyWindow = null; // once: a window reopened after a crash is a new one
-      if (early) {
-        const window = await early;
+      if (speculative) {
+        const window = await speculative;
         if (params.codec === 'mjpeg') return window;
         await window.close();
       }

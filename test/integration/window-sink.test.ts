@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, findWindowByName, grabScreen, meanColor, startScreenWatch } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
-import { WindowSink, ffplayArgs, mpjpegPart } from '../../src/client/sinks/window-sink.js';
+import { WindowSink, ffplayArgs, launchPlayer, mpjpegPart } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
@@ -237,6 +237,69 @@ t.test('user closes the window (q) → onUserClose once; crash → onError once'
   t.ok(isLanstreamError(crashed[0]) && crashed[0].code === 'LS_ERR_SINK_FAILED', 'as LS_ERR_SINK_FAILED');
   t.match(crashed[0]!.message, /SIGKILL/);
   await b.close();
+});
+
+/** Windows with this name that are mapped (shown), as xdotool sees them. */
+async function visibleWindows(x: XvfbDisplay, name: string): Promise<string[]> {
+  const res = await run('xdotool', ['search', '--onlyvisible', '--name', name], { env: x.env, timeoutMs: 5000 });
+  return res.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l.trim()));
+}
+
+t.test('a player launched ahead shows nothing until it is adopted and fed; one never adopted is discarded unseen', async (t) => {
+  const x = await startXvfb({ width: 640, height: 480 });
+  t.teardown(() => x.close());
+  const title = 'lanstream-ahead-test';
+  const opts = { backend: 'ffplay', codec: 'mjpeg', playerPath: 'ffplay', title, position: { x: 0, y: 0 }, borderless: true, env: x.env } as const;
+  const launch = launchPlayer(opts);
+  await launch.spawned;
+  const pid = launch.child.pid!;
+  // Long enough for ffplay to be through its SDL set-up (130–155 ms to a picture when fed).
+  await sleep(700);
+  t.ok(pidAlive(pid), 'the player runs');
+  t.same(await visibleWindows(x, title), [], 'but shows no window before its first frame');
+  t.ok(near(await windowColor(x), { r: 0, g: 0, b: 0 }), 'and the screen is still black');
+
+  const errors: Error[] = [];
+  const sink = new WindowSink({ ...opts, logger: silentLogger(), events: { onError: (e) => errors.push(e) }, launched: launch });
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  t.equal(sink.pid, pid, 'start() adopted the running player instead of starting another');
+  t.equal(launch.adopt(), null, 'a launch is adopted once');
+  t.notOk(launch.discard(), 'and an adopted one is not discarded');
+  sink.pushFrame(await solidJpeg({ r: 0, g: 255, b: 0 }), 0);
+  await waitFor(async () => near(await windowColor(x), { r: 0, g: 255, b: 0 }), 5000, 100, 'the green frame on screen');
+  t.equal((await visibleWindows(x, title)).length, 1, 'the window shows with the first frame');
+
+  const spare = launchPlayer({ ...opts, title: 'lanstream-ahead-spare' });
+  await spare.spawned;
+  await sleep(300);
+  t.ok(spare.discard(), 'a launch nobody adopted is discarded');
+  const ended = await Promise.race([spare.exited, sleep(3000).then(() => null)]);
+  t.ok(ended, `and it ends (${JSON.stringify(ended)})`);
+  t.notOk(pidAlive(spare.child.pid!), 'its process is gone');
+  t.same(errors, [], 'no error on the adopted window');
+});
+
+t.test('a launched player that failed or died before it was adopted is reported by the sink', async (t) => {
+  const missingPlayer = launchPlayer({ backend: 'ffplay', codec: 'mjpeg', playerPath: '/nonexistent/ffplay', title: 't' });
+  const sink = new WindowSink({ playerPath: '/nonexistent/ffplay', title: 't', logger: silentLogger(), launched: missingPlayer });
+  await t.rejects(sink.start(PARAMS), { code: 'LS_ERR_FFPLAY_NOT_FOUND', message: /apt-get install ffmpeg/ }, 'a spawn that failed before adoption rejects start()');
+  await sink.close();
+
+  // A player that crashed before watch took it: that exit must still reach onError.
+  const x = await startXvfb({ width: 320, height: 240 });
+  t.teardown(() => x.close());
+  const early = launchPlayer({ backend: 'ffplay', codec: 'mjpeg', playerPath: 'ffplay', title: 't', env: x.env });
+  await early.spawned;
+  early.child.kill('SIGKILL');
+  await early.exited;
+  const errors: Error[] = [];
+  const late = new WindowSink({ playerPath: 'ffplay', title: 't', logger: silentLogger(), events: { onError: (e) => errors.push(e) }, launched: early });
+  await late.start(PARAMS);
+  await waitFor(async () => errors.length > 0, 2000, 20, 'onError');
+  t.equal(errors.length, 1, 'the exit that came before adoption is reported once');
+  t.match(errors[0], { code: 'LS_ERR_SINK_FAILED', message: /stopped \(SIGKILL\)/ }, errors[0]?.message);
+  await late.close();
 });
 
 t.test('a missing ffplay rejects start() with a hint', async (t) => {

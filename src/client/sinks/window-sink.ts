@@ -63,6 +63,17 @@ export interface WindowSinkOptions {
   overlay?: { readonly text: string };
   /** GStreamer: which video sink to pick; ffplay: whether ffplayEnv applies (tests build the other platforms'). */
   platform?: NodeJS.Platform;
+  /** A player already started with these options (launchPlayer), adopted by start() if the codec matches. */
+  launched?: PlayerLaunch;
+}
+
+/**
+ * The window's title. ASCII only: ffplay (SDL2) sets a non-ASCII title as mojibake in WM_NAME and
+ * leaves _NET_WM_NAME, which window managers show, at "ffplay" (seen with an em dash under Xvfb,
+ * ffplay 5.1).
+ */
+export function windowTitle(host: string): string {
+  return `lanstream - ${host}`;
 }
 
 /** ffplay arguments, exported for tests and for `--verbose` logs. */
@@ -149,6 +160,86 @@ export function mpjpegPart(jpeg: Buffer): Buffer {
 }
 const CRLF = Buffer.from('\r\n', 'latin1');
 
+/** A started window program that has no frame yet: its window is not shown until one arrives. */
+export interface PlayerLaunch {
+  readonly backend: WindowBackend;
+  readonly codec: VideoCodec;
+  readonly args: readonly string[];
+  readonly child: ChildProcess;
+  /** Settles at the child's 'spawn' or 'error' (mapped to LS_ERR_FFPLAY_NOT_FOUND and the like). */
+  readonly spawned: Promise<void>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderrTail(): string;
+  /** Hands the process over once (to WindowSink.start); null if it was taken or killed. */
+  adopt(): PlayerLaunch | null;
+  /** Not adopted: SIGTERM (it never showed anything); true if it was. */
+  discard(): boolean;
+}
+
+/**
+ * Starts ffplay or gst-launch-1.0 for a codec. Neither shows its window before the first frame
+ * (ffplay 5.1 creates it hidden and shows it at the first picture; ximagesink opens it at caps
+ * negotiation), so a player can be started before the connection is made and dropped unseen if it
+ * is not needed. Everything it reports from the start is kept: its exit, its stderr, a failed spawn.
+ */
+export function launchPlayer(
+  o: Pick<WindowSinkOptions, 'playerPath' | 'title' | 'position' | 'borderless' | 'overlayFilter' | 'env' | 'platform'> & { backend: WindowBackend; codec: VideoCodec },
+): PlayerLaunch {
+  const args = o.backend === 'gstreamer' ? gstLaunchArgs(o.codec, o.platform, o.title) : ffplayArgs(o, o.codec);
+  const env = o.env ?? process.env;
+  const child = spawn(o.playerPath, args, {
+    env: o.backend === 'ffplay' ? ffplayEnv(env, o.platform) : env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    tail = (tail + b.toString()).slice(-2000);
+  });
+  // EPIPE when the player has gone: its exit is reported through `exited`, not here.
+  child.stdin?.on('error', () => undefined);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', () => resolve());
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(o.backend, o.playerPath, err)));
+  });
+  spawned.catch(() => undefined); // whoever adopts it reports it
+  let taken = false;
+  const launch: PlayerLaunch = {
+    backend: o.backend, codec: o.codec, args, child, spawned, exited,
+    stderrTail: () => tail,
+    adopt: () => {
+      if (taken) return null;
+      taken = true;
+      return launch;
+    },
+    discard: () => {
+      if (taken) return false;
+      taken = true;
+      child.kill('SIGTERM');
+      return true;
+    },
+  };
+  return launch;
+}
+
+function spawnError(backend: WindowBackend, playerPath: string, err: NodeJS.ErrnoException): LanstreamError {
+  if ((err.code === 'ENOENT' || err.code === 'EACCES') && backend === 'gstreamer') {
+    return new LanstreamError('LS_ERR_GSTREAMER_NOT_FOUND', `Cannot run gst-launch-1.0 (${playerPath}) for --window gstreamer: ${GSTREAMER_INSTALL_HINT}`, {
+      cause: err,
+      details: { playerPath },
+    });
+  }
+  if (err.code === 'ENOENT' || err.code === 'EACCES') {
+    return new LanstreamError('LS_ERR_FFPLAY_NOT_FOUND', `Cannot run ffplay (${playerPath}): install FFmpeg, which includes ffplay (e.g. sudo apt-get install ffmpeg)`, {
+      cause: err,
+      details: { ffplayPath: playerPath },
+    });
+  }
+  return new LanstreamError('LS_ERR_SINK_FAILED', `Cannot start the video window (${playerPath}): ${err.message}`, { cause: err });
+}
+
 export class WindowSink implements VideoSink {
   readonly name = 'window';
   private readonly opts: WindowSinkOptions;
@@ -168,7 +259,7 @@ export class WindowSink implements VideoSink {
   private waitIdr = false;
   private framesShown = 0;
   private framesDropped = 0;
-  private stderrTail = '';
+  private launch: PlayerLaunch | null = null;
   private closing: Promise<void> | null = null;
   private ended = false;
   private reported = false;
@@ -189,54 +280,27 @@ export class WindowSink implements VideoSink {
     this.log = opts.logger.child({ component: 'window-sink' });
   }
 
-  /** Resolves once the player runs; a missing binary rejects with LS_ERR_FFPLAY_NOT_FOUND / LS_ERR_GSTREAMER_NOT_FOUND. */
+  /**
+   * Resolves once the player runs; a missing binary rejects with LS_ERR_FFPLAY_NOT_FOUND /
+   * LS_ERR_GSTREAMER_NOT_FOUND. A player launched ahead (opts.launched, same codec) is adopted
+   * instead of starting another.
+   */
   start(params: VideoParams): Promise<void> {
     if (this.child || this.ended) return Promise.reject(new Error('WindowSink.start() called twice'));
     this.codec = params.codec;
-    const args = this.backend === 'gstreamer' ? gstLaunchArgs(params.codec, this.opts.platform, this.opts.title) : ffplayArgs(this.opts, params.codec);
-    this.log.debug({ args, params, backend: this.backend }, 'starting the window');
-    const env = this.opts.env ?? process.env;
-    const child = spawn(this.opts.playerPath, args, {
-      env: this.backend === 'ffplay' ? ffplayEnv(env, this.opts.platform) : env,
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
+    const ahead = this.opts.launched?.codec === params.codec ? this.opts.launched.adopt() : null;
+    const launch = ahead ?? launchPlayer({ ...this.opts, backend: this.backend, codec: params.codec });
+    this.log.debug({ args: launch.args, params, backend: this.backend, launchedAhead: Boolean(ahead) }, 'starting the window');
+    this.launch = launch;
+    const child = launch.child;
     this.child = child;
-    child.stderr?.on('data', (b: Buffer) => {
-      this.stderrTail = (this.stderrTail + b.toString()).slice(-2000);
-    });
-    // EPIPE when ffplay has gone: its exit is reported by 'close' below, not here.
-    child.stdin?.on('error', (err) => this.log.debug({ err }, 'ffplay stdin error'));
     child.stdin?.on('drain', () => this.onDrain());
-    this.exited = new Promise((resolve) => child.once('close', (code, signal) => {
-      this.onExit(code, signal);
-      resolve();
-    }));
-    return new Promise((resolve, reject) => {
-      child.once('spawn', () => resolve());
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        // Spawn failed: start() rejects, so its 'close' must not also be reported as a crash.
-        this.ended = true;
-        this.reported = true;
-        if ((err.code === 'ENOENT' || err.code === 'EACCES') && this.backend === 'gstreamer') {
-          reject(
-            new LanstreamError(
-              'LS_ERR_GSTREAMER_NOT_FOUND',
-              `Cannot run gst-launch-1.0 (${this.opts.playerPath}) for --window gstreamer: ${GSTREAMER_INSTALL_HINT}`,
-              { cause: err, details: { playerPath: this.opts.playerPath } },
-            ),
-          );
-        } else if (err.code === 'ENOENT' || err.code === 'EACCES') {
-          reject(
-            new LanstreamError(
-              'LS_ERR_FFPLAY_NOT_FOUND',
-              `Cannot run ffplay (${this.opts.playerPath}): install FFmpeg, which includes ffplay (e.g. sudo apt-get install ffmpeg)`,
-              { cause: err, details: { ffplayPath: this.opts.playerPath } },
-            ),
-          );
-        } else {
-          reject(new LanstreamError('LS_ERR_SINK_FAILED', `Cannot start the video window (${this.opts.playerPath}): ${err.message}`, { cause: err }));
-        }
-      });
+    this.exited = launch.exited.then(({ code, signal }) => this.onExit(code, signal));
+    return launch.spawned.catch((err: unknown) => {
+      // Spawn failed: start() rejects, so its 'close' must not also be reported as a crash.
+      this.ended = true;
+      this.reported = true;
+      throw err;
     });
   }
 
@@ -384,12 +448,13 @@ export class WindowSink implements VideoSink {
     if (this.closing || this.reported) return;
     this.reported = true;
     // ffplay exits 0 when its window is closed; gst-launch reports ximagesink's error and exits 1.
-    if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(this.stderrTail))) {
+    if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(this.launch?.stderrTail() ?? ''))) {
       this.log.info('video window closed by the user');
       this.opts.events?.onUserClose?.();
       return;
     }
-    const tail = this.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    const stderrTail = this.launch?.stderrTail() ?? '';
+    const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
     const err = new LanstreamError(
       'LS_ERR_SINK_FAILED',
       `The video window (${this.backend === 'gstreamer' ? 'gst-launch-1.0' : 'ffplay'}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}`,

@@ -1,0 +1,74 @@
+/**
+ * `watch` starts its window program the moment its flags are parsed, before it loads the rest of
+ * itself (the watch module, the logger, the TLS connection). ffplay needs 130–150 ms from its spawn
+ * to a picture (loading ~200 shared libraries, SDL, X11), and starting it only after the connection
+ * code had loaded put its spawn ~100 ms into the process; now it starts ~50 ms earlier and its set-up
+ * overlaps the loading and the TLS handshake.
+ *
+ * Nothing is shown by it: the players keep their window hidden until a first frame arrives (see
+ * launchPlayer). It is the speculative MJPEG window (servers send MJPEG unless told otherwise);
+ * runWatch adopts it, or closes it unseen when the server sends H.264, the connection fails or a
+ * flag turns out to be wrong.
+ *
+ * Only the plain case is started here: the player by name from PATH (the OS looks it up when it
+ * starts it). With --ffplay, --ffmpeg or --gst-launch, or when the name is not found, runWatch finds
+ * and checks the player as before.
+ */
+import { parseWatchTarget } from '../shared/connect-url.js';
+import { OverlayText } from '../client/overlay.js';
+import { launchPlayer, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
+import { parsePort, parsePosition } from './parse.js';
+import type { WatchFlags } from './watch-command.js';
+
+const PLAYER_NAMES: Record<WindowBackend, string> = { ffplay: 'ffplay', gstreamer: 'gst-launch-1.0' };
+
+export interface EarlyWindow {
+  readonly launch: PlayerLaunch;
+  readonly playerPath: string;
+  readonly overlay: OverlayText;
+  /** What runWatch computed must match what the player was started with. */
+  readonly title: string;
+}
+
+/**
+ * Starts the window program for these flags, or returns null when there is none to start here
+ * (no window wanted, a player given by path, a flag that does not parse: runWatch reports it).
+ */
+export function launchEarlyWindow(targetArg: string, flags: WatchFlags): EarlyWindow | null {
+  if (!flags.playback || !flags.video || flags.snapshot || flags.ffplay || flags.ffmpeg || flags.gstLaunch) return null;
+  const backend = (flags.window ?? 'ffplay') as WindowBackend;
+  if (!(backend in PLAYER_NAMES)) return null;
+  let title: string;
+  let position: { x: number; y: number } | undefined;
+  try {
+    title = windowTitle(parseWatchTarget(targetArg, { port: parsePort(flags.port) }).host);
+    position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
+  } catch {
+    return null; // runWatch reports it
+  }
+  let overlay: OverlayText | null = null;
+  try {
+    overlay = new OverlayText();
+    const playerPath = PLAYER_NAMES[backend];
+    const launch = launchPlayer({ backend, codec: 'mjpeg', playerPath, title, position, borderless: flags.borderless, overlayFilter: overlay.filter() });
+    return { launch, playerPath, overlay, title };
+  } catch {
+    overlay?.close(); // e.g. no writable temp dir: runWatch meets it again and says so
+    return null;
+  }
+}
+
+/**
+ * The early window once it is known to be running ('spawn' comes on the next tick), or null if it
+ * could not start (runWatch then looks for the player itself and reports what is wrong).
+ */
+export async function runningEarlyWindow(early: EarlyWindow | null): Promise<EarlyWindow | null> {
+  if (!early) return null;
+  try {
+    await early.launch.spawned;
+    return early;
+  } catch {
+    early.overlay.close();
+    return null;
+  }
+}
