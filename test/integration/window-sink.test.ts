@@ -100,6 +100,7 @@ t.test('shows red, then blue, under its title; close() leaves no ffplay', async 
   const environ = (await readFile(`/proc/${pid}/environ`, 'latin1')).split('\0');
   t.ok(environ.includes('SDL_RENDER_DRIVER=software') && environ.includes('SDL_FRAMEBUFFER_ACCELERATION=0'), 'ffplay runs with the SDL software framebuffer');
   t.notMatch(await readFile(`/proc/${pid}/maps`, 'latin1'), /libLLVM|swrast_dri|libGLX_mesa/, 'and has loaded no OpenGL driver');
+  t.ok(environ.includes('XCOMPOSEFILE=/dev/null'), 'and an empty Compose table (keys still work: the q test below)');
 
   current = blue;
   await waitFor(async () => near(await windowColor(x), { r: 0, g: 0, b: 255 }), 3000, 100, 'blue on screen');

@@ -114,12 +114,19 @@ function isXPlatform(platform: NodeJS.Platform): boolean {
  * 0.45 → 0.35 s, glass to glass p50 42.7 → 39.0 ms, the viewer's CPU 46–50 → 22 %; ffplay alone,
  * spawn → picture 226–421 → 132–155 ms. The frame is already BGRA at the window's size (our
  * filter graph), so there is nothing to scale or convert at 1:1; a window enlarged by hand is
- * scaled on the CPU. Anything the user set for SDL wins: `SDL_RENDER_DRIVER=opengl` brings back
- * the GPU path. Other platforms are left to SDL's defaults (not measured).
+ * scaled on the CPU.
+ *
+ * XCOMPOSEFILE=/dev/null: SDL opens an X input method, and Xlib then parses the locale's whole
+ * Compose table (~6000 lines for en_US.UTF-8) before ffplay reads its input; ffplay takes single
+ * keys only. ffplay alone under strace --seccomp-bpf, X connect → first read of stdin 35–39 → 16–19 ms
+ * (3 × 6 interleaved runs).
+ *
+ * Anything the user set wins: `SDL_RENDER_DRIVER=opengl` brings back the GPU path. Other platforms
+ * are left to SDL's defaults (not measured).
  */
 export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv {
   if (!isXPlatform(platform)) return base;
-  return { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', ...base };
+  return { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', XCOMPOSEFILE: '/dev/null', ...base };
 }
 
 /**
