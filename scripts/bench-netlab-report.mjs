@@ -443,8 +443,27 @@ function soak(run) {
       '|---|---|---|---|---|---|',
       ...perMinute(a, v),
       '',
+      ...gapRows(join(d, 'watch-audio.log'), a[0]?.t),
     ].join('\n'),
   };
+}
+
+/** The audio viewer's gap lines (`SOAK_AUDIO_LOG_LEVEL=debug`): each underrun with both sides of the buffer. */
+function gapRows(logFile, t0) {
+  if (!existsSync(logFile)) return [];
+  const gaps = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"audio gap')).map((l) => JSON.parse(l));
+  if (!gaps.length) return [];
+  return [
+    '### Each gap (watch `--log-level debug`; wall-clock ms in the viewer)',
+    '',
+    'level = audio in the jitter buffer when the device asked for a block; pull gaps = since the device\'s previous pull (normally 10)',
+    'and the one before; since last packet = since the last audio packet arrived (normally ≤ 5), and the gap between the two before it.',
+    '',
+    '| minute | level ms | block ms | target ms | pull gap / previous ms | since last packet ms | gap before it ms |',
+    '|---|---|---|---|---|---|---|',
+    ...gaps.map((g) => `| ${t0 ? f((g.time - t0) / 60_000, 1) : '–'} | ${g.levelMs} | ${g.blockMs} | ${g.targetMs} | ${g.pullGapMs} / ${g.prevPullGapMs} | ${g.sinceLastPushMs} | ${g.prevPushGapMs} |`),
+    '',
+  ];
 }
 
 function perMinute(a, v) {

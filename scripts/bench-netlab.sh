@@ -50,9 +50,11 @@ EOF
   # Viewer 2: sound only, through watch's default output (audio-io: jitter buffer + drift control + a
   # pull callback) into the null sink; ALSA's default device is the pulse plugin of this daemon.
   # LANSTREAM_AUDIO_OUTPUT=pulse in the environment soaks the PulseAudio native output instead.
+  # SOAK_AUDIO_LOG_LEVEL=debug logs each gap (underrun) with its context in watch-audio.log.
   printf '</usr/share/alsa/alsa.conf>\npcm.!default { type pulse }\nctl.!default { type pulse }\n' > "$dir/pulse/asound.conf"
   PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
-    --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &
+    --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" ${SOAK_AUDIO_LOG_LEVEL:+--log-level "$SOAK_AUDIO_LOG_LEVEL"} \
+    > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &
   local wa=$!; pids+=($wa)
   log "soak: ${dur}s, serve pid $spid, watch pids $wv (video) $wa (audio); data in $dir"
   # RSS every 10 s (the timeout wrappers' children are the node processes).

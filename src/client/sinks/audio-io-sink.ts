@@ -32,7 +32,7 @@ import { createRequire } from 'node:module';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
-import { PullPlayout } from './pull-playout.js';
+import { PullPlayout, logGap } from './pull-playout.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
 /** The device's own buffer: small, since the jitter buffer in front of it is the one we can see (10 ms
@@ -78,7 +78,7 @@ export class AudioIoSink implements AudioSink {
   constructor(o: AudioIoSinkOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'audio-io-sink' });
-    this.#playout = new PullPlayout(o.volume);
+    this.#playout = new PullPlayout(o.volume, (gap) => logGap(this.#log, gap));
   }
 
   async start(params: AudioParams): Promise<void> {

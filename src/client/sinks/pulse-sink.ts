@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
-import { PullPlayout } from './pull-playout.js';
+import { PullPlayout, logGap } from './pull-playout.js';
 import type { AudioSink, SinkEvents } from './sink.js';
 
 /**
@@ -100,7 +100,7 @@ export class PulseSink implements AudioSink {
   constructor(o: PulseSinkOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'pulse-sink' });
-    this.#playout = new PullPlayout(o.volume);
+    this.#playout = new PullPlayout(o.volume, (gap) => logGap(this.#log, gap));
   }
 
   async start(params: AudioParams): Promise<void> {
