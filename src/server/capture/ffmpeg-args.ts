@@ -11,7 +11,9 @@
  * second one (x11grab 720p30, spawn → first JPEG on the pipe: median 158–171 ms with it, 112–130 ms
  * without, 6 runs each); past the first packet it changes nothing. `-flush_packets 1` so every frame or
  * packet reaches the pipe at once; `-threads 1` on the MJPEG encoder, whose default frame threading
- * holds whole frames (measured 30–60 ms more glass to glass); pulse `fragment_size` of 5 ms, because
+ * holds whole frames (measured 30–60 ms more glass to glass), and slice threading (`-thread_type
+ * slice`, 2 threads: 7.0 → 4.0–5.3 ms a 720p frame with the conversion) drops ffmpeg's optimal Huffman
+ * tables, +19 % a frame (43.4 → 51.8 kB at q5), past the ~12 Mbit/s the stream is meant to fit; pulse `fragment_size` of 5 ms, because
  * PulseAudio's default fragment is far larger and the fragment is capture delay. `-pix_fmt yuvj420p`
  * on the MJPEG encoder: left alone it keeps the input's chroma (4:4:4 from a screen or the test
  * source, 4:2:2 from most cameras); 4:2:0 is what JPEG decoders take fastest and ffplay shows without
