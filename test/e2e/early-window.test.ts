@@ -20,16 +20,26 @@ const missing = ['Xvfb', 'xdotool', 'ffplay', 'ffmpeg'].filter((c) => !hasComman
 if (missing.length) t.plan(0, `missing tools: ${missing.join(', ')}`);
 const TITLE = 'lanstream - 127.0.0.1';
 
-async function ffplayWrapper(): Promise<{ dir: string; env: NodeJS.ProcessEnv; pids: () => Promise<number[]> }> {
+/**
+ * A script named ffplay, first on PATH, that logs its PID and runs the real ffplay: `exec` keeps the
+ * PID (the process is ffplay); `trap` keeps the script as the parent and logs "TERM <pid>" when it is
+ * sent SIGTERM, which is how watch discards an unused player (its input closing would end it too).
+ */
+async function ffplayWrapper(mode: 'exec' | 'trap' = 'exec'): Promise<{ dir: string; env: NodeJS.ProcessEnv; log: () => Promise<string[]> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ls-early-'));
-  const log = path.join(dir, 'pids');
+  const log = path.join(dir, 'log');
   const real = (await run('sh', ['-c', 'command -v ffplay'], { timeoutMs: 5000 })).stdout.toString().trim();
-  await writeFile(path.join(dir, 'ffplay'), `#!/bin/sh\necho $$ >> '${log}'\nexec '${real}' "$@"\n`);
+  const body =
+    mode === 'exec'
+      ? `echo $$ >> '${log}'\nexec '${real}' "$@"\n`
+      : // sh gives a background job /dev/null as stdin unless it is redirected: hand it the pipe on fd 3.
+        `echo $$ >> '${log}'\nexec 3<&0\n'${real}' "$@" <&3 3<&- &\nchild=$!\nexec 3<&-\ntrap 'echo "TERM $$" >> "${log}"; kill $child; exit 143' TERM\nwait $child\n`;
+  await writeFile(path.join(dir, 'ffplay'), `#!/bin/sh\n${body}`);
   await chmod(path.join(dir, 'ffplay'), 0o755);
   return {
     dir,
     env: { PATH: `${dir}:${process.env.PATH}` },
-    pids: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number),
+    log: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean),
   };
 }
 
@@ -51,7 +61,7 @@ t.test('ffplay starts before the connection, hidden, and becomes the window when
     { env: { ...x.env, ...wrapper.env } },
   );
   t.teardown(() => watch.destroy());
-  const [early] = await waitFor(async () => ((await wrapper.pids()).length ? wrapper.pids() : null), 10_000, 20, 'ffplay started');
+  const [early] = (await waitFor(async () => ((await wrapper.log()).length ? wrapper.log() : null), 10_000, 20, 'ffplay started')).map(Number);
   t.ok(descendants(watch.pid).some((p) => p.pid === early && p.comm === 'ffplay'), `ffplay (${early}) runs under watch with no server up`);
   await sleep(800); // ffplay is through its set-up by now
   t.ok(pidAlive(early!), 'and keeps running while watch waits for the server');
@@ -63,12 +73,12 @@ t.test('ffplay starts before the connection, hidden, and becomes the window when
   await watch.waitForEvent((e) => e.event === 'first-media' && e.kind === 'video', 15_000, 'first video frame');
   await waitFor(async () => ((await visibleWindows(x)).length ? true : null), 5000, 50, 'the window shown');
   t.pass('the window shows once frames arrive');
-  t.same(await wrapper.pids(), [early], 'it is the ffplay started first: no second one');
+  t.same((await wrapper.log()).map(Number), [early], 'it is the ffplay started first: no second one');
   t.ok(pidAlive(early!), 'still running');
 });
 
 t.test('a watch that fails ends its early ffplay, which never showed a window', async (t) => {
-  const [x, wrapper, serve] = await Promise.all([startXvfb(), ffplayWrapper(), startServe({ args: ['--no-audio'] })]);
+  const [x, wrapper, serve] = await Promise.all([startXvfb(), ffplayWrapper('trap'), startServe({ args: ['--no-audio'] })]);
   t.teardown(async () => {
     await serve.proc.destroy();
     await Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true }), rm(serve.configDir, { recursive: true, force: true })]);
@@ -79,15 +89,16 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
   ];
   for (const c of cases) {
     await t.test(c.name, async (t) => {
-      const before = (await wrapper.pids()).length;
+      const before = (await wrapper.log()).length;
       const watch = spawnCli(['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', ...c.args], { env: { ...x.env, ...wrapper.env } });
       t.teardown(() => watch.destroy());
-      const exit = await watch.exited;
-      t.equal(exit.code, c.code, watch.stderr.trim());
-      const started = (await wrapper.pids()).slice(before);
-      t.equal(started.length, 1, `watch had started ffplay (${started.join(', ')})`);
-      await waitFor(async () => !pidAlive(started[0]!), 3000, 20, 'ffplay gone');
-      t.pass('and it is gone');
+      // An early ffplay nobody ends would also keep watch from exiting (its pipe holds the event loop).
+      const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
+      t.equal(exit?.code, c.code, watch.stderr.trim() || 'watch did not exit within 10 s');
+      const pid = (await wrapper.log())[before];
+      t.ok(pid && /^\d+$/.test(pid), `watch had started ffplay (${pid})`);
+      await waitFor(async () => !pidAlive(Number(pid)), 3000, 20, 'ffplay gone');
+      t.ok((await wrapper.log()).includes(`TERM ${pid}`), 'watch ended it with SIGTERM (not just by closing its input)');
       t.same(await visibleWindows(x), [], 'no window is left (none was shown)');
     });
   }
