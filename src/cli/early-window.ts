@@ -7,21 +7,55 @@
  * (window-sink.ts ffplayEnv): first picture 0.285 → 0.246 s.
  *
  * Nothing is shown by it: the players keep their window hidden until a first frame arrives (see
- * launchPlayer). It is the speculative MJPEG window (servers send MJPEG unless told otherwise);
- * runWatch adopts it, or closes it unseen when the server sends H.264, the connection fails or a
+ * launchPlayer). It is the speculative window for the codec this server sent last (below); runWatch
+ * adopts it, or closes it unseen when the server sends another codec, the connection fails or a
  * flag turns out to be wrong.
  *
  * Only the plain case is started here: the player by name from PATH (the OS looks it up when it
  * starts it). With --ffplay, --ffmpeg or --gst-launch, or when the name is not found, runWatch finds
  * and checks the player as before.
+ *
+ * The codec is the one this server sent last time (WINDOW_CODECS_FILE in the config dir), MJPEG for
+ * a server not seen before: a server that sends H.264 gets an H.264 window from the start the second
+ * time, instead of the MJPEG one replaced at WELCOME.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { defaultConfigDir, readIfExists, writePrivateFile } from '../shared/config-dir.js';
 import { parseWatchTarget } from '../shared/connect-url.js';
+import type { VideoCodec } from '../protocol/messages.js';
 import { OverlayText } from '../client/overlay.js';
 import { launchPlayer, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
 import { parsePort, parsePosition } from './parse.js';
 import type { WatchFlags } from './watch-command.js';
 
 const PLAYER_NAMES: Record<WindowBackend, string> = { ffplay: 'ffplay', gstreamer: 'gst-launch-1.0' };
+
+/** `{ "host:port": "h264" | "mjpeg" }`: the video codec each server sent last. */
+export const WINDOW_CODECS_FILE = 'window-codecs.json';
+
+/** The codec this server sent last time; MJPEG if unknown or unreadable. Synchronous: a few hundred bytes, read at start. */
+export function lastCodec(configDir: string, server: string): VideoCodec {
+  try {
+    const seen = JSON.parse(readFileSync(path.join(configDir, WINDOW_CODECS_FILE), 'utf8')) as Record<string, unknown>;
+    return seen[server] === 'h264' ? 'h264' : 'mjpeg';
+  } catch {
+    return 'mjpeg';
+  }
+}
+
+/** Records the codec a server sent (atomic write, 0600); a failure only costs the next start its head start. */
+export async function rememberCodec(configDir: string, server: string, codec: VideoCodec): Promise<void> {
+  let seen: Record<string, unknown> = {};
+  try {
+    seen = JSON.parse((await readIfExists(path.join(configDir, WINDOW_CODECS_FILE)))?.toString('utf8') ?? '{}') as Record<string, unknown>;
+  } catch {
+    // unreadable: start afresh
+  }
+  if (seen[server] === codec) return;
+  seen[server] = codec;
+  await writePrivateFile(path.join(configDir, WINDOW_CODECS_FILE), `${JSON.stringify(seen)}\n`);
+}
 
 export interface EarlyWindow {
   readonly launch: PlayerLaunch;
@@ -41,9 +75,12 @@ export function launchEarlyWindow(targetArg: string, flags: WatchFlags): EarlyWi
   if (!(backend in PLAYER_NAMES)) return null;
   let title: string;
   let position: { x: number; y: number } | undefined;
+  let codec: VideoCodec;
   try {
-    title = windowTitle(parseWatchTarget(targetArg, { port: parsePort(flags.port) }).host);
+    const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
+    title = windowTitle(target.host);
     position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
+    codec = lastCodec(flags.configDir ?? defaultConfigDir(), `${target.host}:${target.port}`);
   } catch {
     return null; // runWatch reports it
   }
@@ -51,7 +88,7 @@ export function launchEarlyWindow(targetArg: string, flags: WatchFlags): EarlyWi
   try {
     overlay = new OverlayText();
     const playerPath = PLAYER_NAMES[backend];
-    const launch = launchPlayer({ backend, codec: 'mjpeg', playerPath, title, position, borderless: flags.borderless, overlayFilter: overlay.filter() });
+    const launch = launchPlayer({ backend, codec, playerPath, title, position, borderless: flags.borderless, overlayFilter: overlay.filter() });
     return { launch, playerPath, overlay, title };
   } catch {
     overlay?.close(); // e.g. no writable temp dir: runWatch meets it again and says so

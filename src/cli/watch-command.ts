@@ -30,7 +30,7 @@ import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
 import { StatusLine } from './status-line.js';
 import { WatchControls } from './watch-controls.js';
 import { OverlayText } from '../client/overlay.js';
-import { runningEarlyWindow, type EarlyWindow } from './early-window.js';
+import { lastCodec, rememberCodec, runningEarlyWindow, type EarlyWindow } from './early-window.js';
 
 export interface WatchFlags extends CommonFlags {
   port: string;
@@ -118,12 +118,14 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       backend, playerPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'),
       overlayFilter: overlay?.filter(), overlay: overlay ?? undefined, launched,
     });
-  // Speculative: servers send MJPEG unless told otherwise; that window opens now (or already runs),
-  // another codec replaces it at WELCOME.
+  // Speculative: the codec this server sent last time (MJPEG for a new one); that window opens now
+  // (or already runs), another codec replaces it at WELCOME and is remembered for next time.
+  const server = `${target.host}:${target.port}`;
+  const expectedCodec = started?.launch.codec ?? lastCodec(configDir, server);
   let earlyWindow: Promise<WindowSink> | null = windowWanted
     ? playerFound.then(async (playerPath) => {
         const sink = makeWindow(playerPath!, started?.title === title ? started.launch : undefined);
-        await sink.start({ codec: 'mjpeg', width: 0, height: 0, fps: 0 });
+        await sink.start({ codec: expectedCodec, width: 0, height: 0, fps: 0 });
         return sink;
       })
     : null;
@@ -154,7 +156,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       earlyWindow = null; // once: a window reopened after a crash is a new one
       if (speculative) {
         const window = await speculative;
-        if (params.codec === 'mjpeg') return window;
+        if (params.codec === expectedCodec) return window;
+        rememberCodec(configDir, server, params.codec).catch((err: unknown) => logger.debug({ err }, 'could not record the server\'s codec'));
         await window.close();
       }
       const playerPath = await playerFound;

@@ -6,6 +6,7 @@
  * every ffplay watch starts and then execs the real one (same PID).
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -102,4 +103,45 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
       t.same(await visibleWindows(x), [], 'no window is left (none was shown)');
     });
   }
+});
+
+t.test('a server that sent H.264 gets an H.264 window from the start the next time', async (t) => {
+  const [x, wrapper, serve] = await Promise.all([
+    startXvfb(),
+    ffplayWrapper(),
+    startServe({ args: ['--no-audio', '--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500'] }),
+  ]);
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true }), rm(serve.configDir, { recursive: true, force: true })]);
+  });
+  const args = ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', '--json', '--duration', '2s'];
+  const runOnce = async () => {
+    const before = (await wrapper.log()).length;
+    const watch = spawnCli(args, { env: { ...x.env, ...wrapper.env } });
+    t.teardown(() => watch.destroy());
+    await watch.waitForEvent((e) => e.event === 'first-media' && e.kind === 'video', 15_000, 'first video frame');
+    const pids = (await wrapper.log()).slice(before).map(Number);
+    const cmdlines = pids.map((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');
+      } catch {
+        return null; // gone: the replaced one
+      }
+    });
+    const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
+    t.equal(exit?.code, 0, 'watch ran its --duration and exited 0');
+    return { pids, cmdlines };
+  };
+
+  const first = await runOnce();
+  t.equal(first.pids.length, 2, `first time: the MJPEG window started early, then the H.264 one (${first.pids.join(', ')})`);
+  t.equal(first.cmdlines[0], null, 'the MJPEG one is gone');
+  const remembered = JSON.parse(await readFile(path.join(serve.configDir, 'window-codecs.json'), 'utf8')) as Record<string, string>;
+  t.same(remembered, { [`127.0.0.1:${serve.port}`]: 'h264' }, 'the codec is remembered for this server');
+
+  const second = await runOnce();
+  t.equal(second.pids.length, 1, `second time: one window (${second.pids.join(', ')})`);
+  const argv = second.cmdlines[0];
+  t.ok(argv && argv[argv.indexOf('-f') + 1] === 'h264', `started early for H.264: ${argv?.slice(-4).join(' ')}`);
 });
