@@ -34,35 +34,40 @@ const PLAYER_NAMES: Record<WindowBackend, string> = { ffplay: 'ffplay', gstreame
 /** `{ "host:port": "h264" | "mjpeg" }`: the video codec each server sent last. */
 export const WINDOW_CODECS_FILE = 'window-codecs.json';
 
+/** The file's map, or an empty one when it is missing or not a JSON object. */
+function parseCodecs(text: string | undefined): Record<string, unknown> {
+  try {
+    const seen: unknown = JSON.parse(text ?? '{}');
+    return seen && typeof seen === 'object' ? (seen as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The codec this server sent last time; MJPEG if unknown or unreadable. Synchronous: a few hundred bytes, read at start. */
 export function lastCodec(configDir: string, server: string): VideoCodec {
+  let text: string | undefined;
   try {
-    const seen = JSON.parse(readFileSync(path.join(configDir, WINDOW_CODECS_FILE), 'utf8')) as Record<string, unknown>;
-    return seen[server] === 'h264' ? 'h264' : 'mjpeg';
+    text = readFileSync(path.join(configDir, WINDOW_CODECS_FILE), 'utf8');
   } catch {
     return 'mjpeg';
   }
+  return parseCodecs(text)[server] === 'h264' ? 'h264' : 'mjpeg';
 }
 
 /** Records the codec a server sent (atomic write, 0600); a failure only costs the next start its head start. */
 export async function rememberCodec(configDir: string, server: string, codec: VideoCodec): Promise<void> {
-  let seen: Record<string, unknown> = {};
-  try {
-    seen = JSON.parse((await readIfExists(path.join(configDir, WINDOW_CODECS_FILE)))?.toString('utf8') ?? '{}') as Record<string, unknown>;
-  } catch {
-    // unreadable: start afresh
-  }
+  const file = path.join(configDir, WINDOW_CODECS_FILE);
+  const seen = parseCodecs((await readIfExists(file).catch(() => null))?.toString('utf8'));
   if (seen[server] === codec) return;
   seen[server] = codec;
-  await writePrivateFile(path.join(configDir, WINDOW_CODECS_FILE), `${JSON.stringify(seen)}\n`);
+  await writePrivateFile(file, `${JSON.stringify(seen)}\n`);
 }
 
 export interface EarlyWindow {
   readonly launch: PlayerLaunch;
   readonly playerPath: string;
   readonly overlay: OverlayText;
-  /** What runWatch computed must match what the player was started with. */
-  readonly title: string;
 }
 
 /**
@@ -89,7 +94,7 @@ export function launchEarlyWindow(targetArg: string, flags: WatchFlags): EarlyWi
     overlay = new OverlayText();
     const playerPath = PLAYER_NAMES[backend];
     const launch = launchPlayer({ backend, codec, playerPath, title, position, borderless: flags.borderless, overlayFilter: overlay.filter() });
-    return { launch, playerPath, overlay, title };
+    return { launch, playerPath, overlay };
   } catch {
     overlay?.close(); // e.g. no writable temp dir: runWatch meets it again and says so
     return null;

@@ -124,7 +124,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const expectedCodec = started?.launch.codec ?? lastCodec(configDir, server);
   let earlyWindow: Promise<WindowSink> | null = windowWanted
     ? playerFound.then(async (playerPath) => {
-        const sink = makeWindow(playerPath!, started?.title === title ? started.launch : undefined);
+        const sink = makeWindow(playerPath!, started?.launch);
         await sink.start({ codec: expectedCodec, width: 0, height: 0, fps: 0 });
         return sink;
       })

@@ -63,7 +63,7 @@ export interface WindowSinkOptions {
   overlay?: { readonly text: string };
   /** GStreamer: which video sink to pick; ffplay: whether ffplayEnv applies (tests build the other platforms'). */
   platform?: NodeJS.Platform;
-  /** A player already started with these options (launchPlayer), adopted by start() if the codec matches. */
+  /** A player already started with these options (launchPlayer): adopted by start() if the codec matches, else discarded. */
   launched?: PlayerLaunch;
 }
 
@@ -295,7 +295,10 @@ export class WindowSink implements VideoSink {
   start(params: VideoParams): Promise<void> {
     if (this.child || this.ended) return Promise.reject(new Error('WindowSink.start() called twice'));
     this.codec = params.codec;
-    const ahead = this.opts.launched?.codec === params.codec ? this.opts.launched.adopt() : null;
+    const launched = this.opts.launched;
+    // A player started for another codec cannot show this stream: end it (unseen) and start the right one.
+    if (launched && launched.codec !== params.codec) launched.discard();
+    const ahead = launched?.codec === params.codec ? launched.adopt() : null;
     const launch = ahead ?? launchPlayer({ ...this.opts, backend: this.backend, codec: params.codec });
     this.log.debug({ args: launch.args, params, backend: this.backend, launchedAhead: Boolean(ahead) }, 'starting the window');
     this.launch = launch;
@@ -455,12 +458,12 @@ export class WindowSink implements VideoSink {
     if (this.closing || this.reported) return;
     this.reported = true;
     // ffplay exits 0 when its window is closed; gst-launch reports ximagesink's error and exits 1.
-    if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(this.launch?.stderrTail() ?? ''))) {
+    const stderrTail = this.launch?.stderrTail() ?? '';
+    if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(stderrTail))) {
       this.log.info('video window closed by the user');
       this.opts.events?.onUserClose?.();
       return;
     }
-    const stderrTail = this.launch?.stderrTail() ?? '';
     const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
     const err = new LanstreamError(
       'LS_ERR_SINK_FAILED',

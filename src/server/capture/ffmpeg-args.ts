@@ -13,12 +13,13 @@
  * packet reaches the pipe at once; `-threads 1` on the MJPEG encoder, whose default frame threading
  * holds whole frames (measured 30–60 ms more glass to glass), and slice threading (`-thread_type
  * slice`, 2 threads: 7.0 → 4.0–5.3 ms a 720p frame with the conversion) drops ffmpeg's optimal Huffman
- * tables, +19 % a frame (43.4 → 51.8 kB at q5), past the ~12 Mbit/s the stream is meant to fit; pulse `fragment_size` of 5 ms, because
- * PulseAudio's default fragment is far larger and the fragment is capture delay. `-pix_fmt yuvj420p`
- * on the MJPEG encoder: left alone it keeps the input's chroma (4:4:4 from a screen or the test
- * source, 4:2:2 from most cameras); 4:2:0 is what JPEG decoders take fastest and ffplay shows without
- * a pixel-format conversion (720p test picture, one thread: 11.5 → 6.6 ms a frame, 77 → 47 kB). Arguments are argv
- * elements, never a shell string, so device names with spaces need no quoting.
+ * tables, +19 % a frame (43.4 → 51.8 kB at q5), past the ~12 Mbit/s the stream is meant to fit; pulse
+ * `fragment_size` of 5 ms, because PulseAudio's default fragment is far larger and the fragment is
+ * capture delay. `-pix_fmt yuvj420p` on the MJPEG encoder: left alone it keeps the input's chroma
+ * (4:4:4 from a screen or the test source, 4:2:2 from most cameras); 4:2:0 is what JPEG decoders take
+ * fastest and ffplay shows without a pixel-format conversion (720p test picture, one thread: 11.5 →
+ * 6.6 ms a frame, 77 → 47 kB). Arguments are argv elements, never a shell string, so device names
+ * with spaces need no quoting.
  */
 import shellQuote from 'shell-quote';
 import { LanstreamError } from '../../shared/errors.js';
