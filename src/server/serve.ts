@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { availableParallelism } from 'node:os';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ByeReason } from '../protocol/constants.js';
@@ -26,6 +27,13 @@ import { Listener } from './listener.js';
 import { handshakeToEvict } from './handshake-slots.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import { Session, type SessionInfo, type SessionLimits } from './session.js';
+
+/**
+ * Threads for ffmpeg's conversion of each camera frame to 4:2:0 before the MJPEG encode (which stays
+ * one thread: see ffmpeg-args.ts). Measured only on this 2-core machine; more than 4 slices of a
+ * 720p frame is not worth a thread each.
+ */
+const MAX_CONVERT_THREADS = 4;
 
 export interface ServeOptions {
   port: number;
@@ -159,6 +167,7 @@ export class Server extends EventEmitter<ServerEvents> {
       const args = buildVideoArgs({
         platform: o.platform, source: o.source, device: o.videoDevice, width: o.width, height: o.height, fps: o.fps,
         quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg, h264,
+        convertThreads: Math.min(availableParallelism(), MAX_CONVERT_THREADS),
       });
       const videoStandby = standby('video', args);
       this.#makeVideo = () => new CaptureSource({

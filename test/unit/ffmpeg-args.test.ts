@@ -83,6 +83,18 @@ t.test('video: MJPEG out, single-threaded encoder, quality', async (t) => {
   t.ok(argv.includes('-an'));
 });
 
+t.test('video: the conversion to 4:2:0 may use more threads, the encoder never does', async (t) => {
+  t.notOk(buildVideoArgs(video()).includes('-filter_threads'), 'one thread unless asked');
+  t.notOk(buildVideoArgs(video({ convertThreads: 1 })).includes('-filter_threads'));
+  const argv = buildVideoArgs(video({ convertThreads: 2 }));
+  t.equal(valueOf(argv, '-filter_threads'), '2');
+  t.ok(argv.indexOf('-filter_threads') < argv.indexOf('-i'), 'a global option, before the input');
+  t.equal(valueOf(argv, '-threads'), '1', 'the encoder stays on one thread (optimal Huffman tables)');
+  t.notOk(buildVideoArgs(video({ convertThreads: 2, copyMjpeg: true })).includes('-filter_threads'), 'copy converts nothing');
+  t.throws(() => buildVideoArgs(video({ convertThreads: 0 })), RangeError);
+  t.throws(() => buildVideoArgs(video({ convertThreads: 1.5 })), RangeError);
+});
+
 t.test('Linux video: v4l2 with size and rate, default /dev/video0', async (t) => {
   t.same(inputPart(buildVideoArgs(video())), ['-f', 'v4l2', '-video_size', '1280x720', '-framerate', '30', '-i', '/dev/video0']);
   t.same(inputPart(buildVideoArgs(video({ device: '/dev/video2', width: 640, height: 480, fps: 15 }))), [

@@ -24,6 +24,8 @@ export interface VideoCaptureOptions {
   copyMjpeg?: boolean;
   /** Encode H.264 (FLV on pipe:1, for FlvH264Splitter) instead of MJPEG; encoder 'copy' = the camera's H.264. */
   h264?: H264EncodeOptions;
+  /** MJPEG: threads converting each frame to the encoder's 4:2:0 (ffmpeg -filter_threads); default 1. */
+  convertThreads?: number;
 }
 
 /**
