@@ -58,13 +58,14 @@ EOF
   local wa=$!; pids+=($wa)
   # SOAK_EXTRA_AUDIO="pulse:35 audio-io:30": more sound-only viewers beside viewer 2, each with its
   # own output and --audio-buffer-ms, fed by the same serve under the same load, so their gaps can be
-  # compared side by side (watch-audio-<output>-<ms>.jsonl / .log).
-  local extra
+  # compared side by side (watch-audio-<n>-<output>-<ms>.jsonl / .log, n from 1).
+  local extra n=0
   for extra in ${SOAK_EXTRA_AUDIO:-}; do
+    n=$((n + 1))
     PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
       --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" --audio-output "${extra%%:*}" --audio-buffer-ms "${extra#*:}" \
       ${SOAK_AUDIO_LOG_LEVEL:+--log-level "$SOAK_AUDIO_LOG_LEVEL"} \
-      > "$dir/watch-audio-${extra%%:*}-${extra#*:}.jsonl" 2> "$dir/watch-audio-${extra%%:*}-${extra#*:}.log" &
+      > "$dir/watch-audio-$n-${extra%%:*}-${extra#*:}.jsonl" 2> "$dir/watch-audio-$n-${extra%%:*}-${extra#*:}.log" &
     pids+=($!)
   done
   log "soak: ${dur}s, serve pid $spid, watch pids $wv (video) $wa (audio); data in $dir"
