@@ -52,9 +52,14 @@ EOF
   # LANSTREAM_AUDIO_OUTPUT=pulse in the environment soaks the PulseAudio native output instead.
   # SOAK_AUDIO_LOG_LEVEL=debug logs each gap (underrun) with its context in watch-audio.log.
   printf '</usr/share/alsa/alsa.conf>\npcm.!default { type pulse }\nctl.!default { type pulse }\n' > "$dir/pulse/asound.conf"
-  PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
-    --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" ${SOAK_AUDIO_LOG_LEVEL:+--log-level "$SOAK_AUDIO_LOG_LEVEL"} \
-    > "$dir/watch-audio.jsonl" 2> "$dir/watch-audio.log" &
+  # audio_viewer NAME [WATCH ARGS...]: a sound-only viewer into the null sink, $dir/NAME.jsonl / .log
+  audio_viewer() {
+    local name=$1; shift
+    PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
+      --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" ${SOAK_AUDIO_LOG_LEVEL:+--log-level "$SOAK_AUDIO_LOG_LEVEL"} "$@" \
+      > "$dir/$name.jsonl" 2> "$dir/$name.log" &
+  }
+  audio_viewer watch-audio
   local wa=$!; pids+=($wa)
   # SOAK_EXTRA_AUDIO="pulse:35 audio-io:30": more sound-only viewers beside viewer 2, each with its
   # own output and --audio-buffer-ms, fed by the same serve under the same load, so their gaps can be
@@ -62,10 +67,7 @@ EOF
   local extra n=0
   for extra in ${SOAK_EXTRA_AUDIO:-}; do
     n=$((n + 1))
-    PULSE_SERVER="$pulse" ALSA_CONFIG_PATH="$dir/pulse/asound.conf" timeout $((dur + 60)) "${LS[@]}" watch 127.0.0.1 --port "$port" \
-      --config-dir "$dir/cfg" --json --no-video --duration "${dur}s" --audio-output "${extra%%:*}" --audio-buffer-ms "${extra#*:}" \
-      ${SOAK_AUDIO_LOG_LEVEL:+--log-level "$SOAK_AUDIO_LOG_LEVEL"} \
-      > "$dir/watch-audio-$n-${extra%%:*}-${extra#*:}.jsonl" 2> "$dir/watch-audio-$n-${extra%%:*}-${extra#*:}.log" &
+    audio_viewer "watch-audio-$n-${extra%%:*}-${extra#*:}" --audio-output "${extra%%:*}" --audio-buffer-ms "${extra#*:}"
     pids+=($!)
   done
   log "soak: ${dur}s, serve pid $spid, watch pids $wv (video) $wa (audio); data in $dir"

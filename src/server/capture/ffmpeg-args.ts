@@ -81,8 +81,7 @@ export function buildVideoArgs(o: VideoCaptureOptions): string[] {
   const copy = o.copyMjpeg === true && o.source !== 'test';
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copy);
   const codec = copy ? ['-c:v', 'copy'] : ['-c:v', 'mjpeg', '-threads', '1', '-q:v', String(o.quality), '-pix_fmt', 'yuvj420p'];
-  // The encoder's `-threads 1` also sets the conversion's filter graph to one thread, unless
-  // -filter_threads says otherwise (ffmpeg 5.1: the graph takes the encoder's threads option).
+  // -filter_threads: see the header (the encoder's -threads 1 would hold the conversion to one too).
   const convertThreads = o.convertThreads ?? 1;
   assertPositiveInteger('convertThreads', convertThreads);
   const filterThreads = copy || convertThreads === 1 ? [] : ['-filter_threads', String(convertThreads)];
