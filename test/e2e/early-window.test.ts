@@ -116,13 +116,22 @@ t.test('a server that sent H.264 gets an H.264 window from the start the next ti
     await Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true }), rm(serve.configDir, { recursive: true, force: true })]);
   });
   const args = ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', '--json', '--duration', '2s'];
-  const runOnce = async () => {
+  /**
+   * One watch of --duration 2s. `expect` is how many players this run should start: the replacing one
+   * may be spawned (and the wrapper's line written) a little after the first-frame event, so wait for
+   * that many lines before reading command lines; the final count is taken after watch has exited,
+   * when no more can be started, so a run that starts too many is still caught.
+   */
+  const runOnce = async (expect: number) => {
     const before = (await wrapper.log()).length;
     const watch = spawnCli(args, { env: { ...x.env, ...wrapper.env } });
     t.teardown(() => watch.destroy());
     await watch.waitForEvent((e) => e.event === 'first-media' && e.kind === 'video', 15_000, 'first video frame');
-    const pids = (await wrapper.log()).slice(before).map(Number);
-    const cmdlines = pids.map((p) => {
+    const seen = await waitFor(async () => {
+      const l = (await wrapper.log()).slice(before);
+      return l.length >= expect ? l : null;
+    }, 5000, 20, `${expect} ffplay(s) started`).catch(async () => (await wrapper.log()).slice(before));
+    const cmdlines = seen.map(Number).map((p) => {
       try {
         return readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');
       } catch {
@@ -131,16 +140,16 @@ t.test('a server that sent H.264 gets an H.264 window from the start the next ti
     });
     const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
     t.equal(exit?.code, 0, 'watch ran its --duration and exited 0');
-    return { pids, cmdlines };
+    return { pids: (await wrapper.log()).slice(before).map(Number), cmdlines };
   };
 
-  const first = await runOnce();
+  const first = await runOnce(2);
   t.equal(first.pids.length, 2, `first time: the MJPEG window started early, then the H.264 one (${first.pids.join(', ')})`);
   t.equal(first.cmdlines[0], null, 'the MJPEG one is gone');
   const remembered = JSON.parse(await readFile(path.join(serve.configDir, 'window-codecs.json'), 'utf8')) as Record<string, string>;
   t.same(remembered, { [`127.0.0.1:${serve.port}`]: 'h264' }, 'the codec is remembered for this server');
 
-  const second = await runOnce();
+  const second = await runOnce(1);
   t.equal(second.pids.length, 1, `second time: one window (${second.pids.join(', ')})`);
   const argv = second.cmdlines[0];
   t.ok(argv && argv[argv.indexOf('-f') + 1] === 'h264', `started early for H.264: ${argv?.slice(-4).join(' ')}`);
