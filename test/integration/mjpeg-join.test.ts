@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { nowUs } from '../../src/shared/clock.js';
+import { MediaFlag } from '../../src/protocol/constants.js';
 import { MJPEG_JOIN_MAX_AGE_FRAMES } from '../../src/server/session.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { sleep, waitFor } from '../helpers/process.js';
@@ -31,10 +32,19 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
   t.equal(liveAtUs.length, 2, 'two viewers went live');
   const joinedUs = liveAtUs[1]!;
   const first = b.video[0]!;
-  const ageMs = (joinedUs - first.ptsUs) / 1000;
-  t.ok(first.ptsUs < joinedUs, `B's first frame was captured before B joined (${ageMs.toFixed(1)} ms before): the cached one`);
-  t.ok(ageMs <= (MJPEG_JOIN_MAX_AGE_FRAMES * 1000) / fps, `and it was fresh (${ageMs.toFixed(1)} ms ≤ ${MJPEG_JOIN_MAX_AGE_FRAMES} frame intervals)`);
-  t.ok(a.video.some((f) => f.ptsUs === first.ptsUs), 'it is a frame A got too');
+  t.ok(a.video.some((f) => f.ptsUs === first.ptsUs), 'B\'s first frame is a frame A got too');
+  if ((first.flags & MediaFlag.DISCONTINUITY) === 0) {
+    const ageMs = (joinedUs - first.ptsUs) / 1000;
+    t.ok(first.ptsUs < joinedUs, `B's first frame was captured before B joined (${ageMs.toFixed(1)} ms before): the cached one`);
+    t.ok(ageMs <= (MJPEG_JOIN_MAX_AGE_FRAMES * 1000) / fps, `and it was fresh (${ageMs.toFixed(1)} ms ≤ ${MJPEG_JOIN_MAX_AGE_FRAMES} frame intervals)`);
+  } else {
+    // On a loaded machine the cached frame can still be waiting behind WELCOME in the socket buffer
+    // when the next capture comes; newest wins, so that capture replaces it and goes out flagged as a
+    // discontinuity (seen once in a full suite run). Then B's first frame must be that next capture:
+    // the first frame A got after B joined.
+    const next = a.video.find((f) => f.ptsUs > joinedUs);
+    t.equal(first.ptsUs, next?.ptsUs, 'the cached frame was replaced before it left: B\'s first frame is the first capture after the join');
+  }
   t.ok(b.video.slice(1).every((f) => f.ptsUs > joinedUs), 'every later frame was captured after the join');
   t.same(b.video.map((f) => f.seq), b.video.map((_, i) => i), 'in order, none skipped');
 });
