@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
 import { descendants, jsonLines, spawnCli, startServe } from '../helpers/cli.js';
-import { hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
 import { crop, findWindowByName, grabScreen, imageStats, meanAbsDiff, windowGeometry } from '../helpers/screen.js';
 import { dominantFrequencyHz, rmsDbfs } from '../helpers/signal.js';
@@ -134,6 +134,32 @@ t.test('the compressed pair end to end: H.264 + Opus (20 ms packets) from serve,
   t.ok(rmsDbfs(pcm) > -40, `well above silence (${rmsDbfs(pcm).toFixed(1)} dBFS)`);
   const { code } = await Promise.race([watch.exited, sleep(10_000).then(() => ({ code: null }))]);
   t.equal(code, 0, 'watch exits 0 after --duration', { stderr: watch.stderr.slice(-1500) });
+});
+
+t.test('watch --audio-output pulse plays the tone through PulseAudio\'s native protocol (the bundled CLI loads that library)', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
+  const [pulse, serve] = await Promise.all([startPulse(), startServe({ args: ['--no-video'] })]);
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await Promise.all([pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
+  });
+  const watch = spawnCli(
+    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-video', '--audio-output', 'pulse', '--duration', '3s', '--json'],
+    { env: pulse.env },
+  );
+  t.teardown(() => watch.destroy());
+  await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  // pulseaudio.js names its client "lanstream"; the ALSA plugin (audio-io, speaker) would show up as an ALSA plug-in.
+  const inputs = (await run('pactl', ['list', 'sink-inputs'], { env: { ...process.env, ...pulse.env }, timeoutMs: 5000 })).stdout.toString();
+  t.match(inputs, /application\.name = "lanstream"/, 'the stream in PulseAudio is our native-protocol client');
+  const recording = pulse.startRecording();
+  await sleep(1200);
+  const pcm = await recording.stop();
+  const freq = dominantFrequencyHz(pcm, RECORD_RATE_HZ);
+  t.ok(Math.abs(freq - 440) <= 5, `the 440 Hz tone comes out (dominant ${freq.toFixed(1)} Hz)`);
+  t.ok(rmsDbfs(pcm) > -40, `well above silence (${rmsDbfs(pcm).toFixed(1)} dBFS)`);
+  const { code } = await Promise.race([watch.exited, sleep(10_000).then(() => ({ code: null }))]);
+  t.equal(code, 0, 'watch exits 0 after --duration', { stderr: watch.stderr.slice(-1500) });
+  t.notOk(jsonLines(watch.stdout).some((e) => e.event === 'sink-error'), 'no sink-error event');
 });
 
 const gstMissing = [...missing, 'gst-launch-1.0'].filter((c) => !hasCommand(c));
