@@ -61,10 +61,11 @@ interface PulseModule {
 }
 let pulseModule: Promise<PulseModule> | null = null;
 /**
- * The library, loaded once, while watch connects rather than when the first frames are already
- * arriving: loading it holds this thread. It is CommonJS and loaded with require(): `import()` of it
- * took 31–54 ms here against 15–21 ms, because Node first scans a CommonJS package's source for its
- * export names when an ES module imports it (5 runs each).
+ * The library, loaded once. watch asks for it just before it dials (preloadAudioOutput), not when
+ * the first frames are already arriving; the require() below runs synchronously there and holds this
+ * thread for 15–21 ms. It is CommonJS: `import()` of it took 31–54 ms, because Node first scans a
+ * CommonJS package's source for its export names when an ES module imports it (5 runs each), and that
+ * work landed in the middle of the TLS handshake.
  */
 export function loadPulseModule(): Promise<PulseModule> {
   pulseModule ??= new Promise<PulseModule>((resolve) => resolve(createRequire(import.meta.url)('pulseaudio.js') as PulseModule));
