@@ -11,9 +11,13 @@ import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
 import { hasCommand, killAll, sleep, spawnTracked, waitForExit } from '../helpers/process.js';
 import { dominantFrequencyHz, rmsDbfs, sineS16 } from '../helpers/signal.js';
 import { describeDelays, feed, feedClicks, measureClicks, median } from '../helpers/clicks.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { AudioIoSink, loadAudioIo } from '../../src/client/sinks/audio-io-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import type { PlayoutGap } from '../../src/client/sinks/pull-playout.js';
 
+/** A packet is late once 1.5 packet times have passed since the one before it. */
+const LATE_PACKET_MS = 15;
 const PARAMS = { codec: 'pcm_s16le', sampleRateHz: 48_000, channels: 1, packetMs: 10 } as const;
 const missing = ['pulseaudio', 'parec', 'pactl'].filter((c) => !hasCommand(c));
 let skip: string | false = missing.length ? `missing tools: ${missing.join(', ')}` : false;
@@ -33,7 +37,8 @@ t.teardown(async () => {
 });
 
 t.test('a tone pushed in real time comes out at its pitch and level; volume 0 is silence', async (t) => {
-  const sink = new AudioIoSink({ targetMs: 20, logger: silentLogger() });
+  const log = captureLogger('debug');
+  const sink = new AudioIoSink({ targetMs: 20, logger: log.logger });
   await sink.start(PARAMS);
   t.teardown(() => sink.close());
   const rec = pulse.startRecording();
@@ -49,7 +54,18 @@ t.test('a tone pushed in real time comes out at its pitch and level; volume 0 is
   t.ok(rmsDbfs(loud) > -30, `level ${rmsDbfs(loud).toFixed(1)} dBFS`);
   const quiet = pcm.subarray(Math.round(1.3 * rate), Math.round(1.5 * rate));
   t.ok(rmsDbfs(quiet) < -60, `volume 0 is silence (${rmsDbfs(quiet).toFixed(1)} dBFS)`);
-  t.ok(sink.stats().underruns <= 1, `no underruns in steady state (${sink.stats().underruns}, the start counts once at most)`);
+  // Each gap is logged with both sides of the buffer (pull-playout.ts). On a loaded machine the feed
+  // above can be late (this process stalled) or the device can pull in a burst (its own buffer ran
+  // low): those gaps are the machine's, as is the one when the feed ends and the buffer runs dry (the
+  // old check's "start", 31 ms after the last packet in every run logged). A gap with packets on time and pulls at their pace is the
+  // sink's, and there must be none (CI once counted 2 underruns here, cause not logged then).
+  const gaps = log.matching('audio gap') as unknown as PlayoutGap[];
+  for (const { levelMs, blockMs, targetMs, pullGapMs, prevPullGapMs, sinceLastPushMs, prevPushGapMs } of gaps) {
+    t.comment(`gap: ${JSON.stringify({ levelMs, blockMs, targetMs, pullGapMs, prevPullGapMs, sinceLastPushMs, prevPushGapMs })}`);
+  }
+  const sinksOwn = gaps.filter((g) => g.sinceLastPushMs <= LATE_PACKET_MS && g.pullGapMs >= g.blockMs / 2);
+  t.equal(gaps.length, sink.stats().underruns, 'every underrun is logged with its cause');
+  t.same(sinksOwn, [], `no gap with packets on time and the device at its pace (${gaps.length} gap(s) in all)`);
 });
 
 t.test('clicks come out after about the jitter target plus the device buffer', async (t) => {
