@@ -3,10 +3,11 @@
 # ffmpeg/ffplay (capture, window), libasound2-dev + build tools (the npm `speaker` addon),
 # pulseaudio + utils (virtual microphone/speaker), alsa plugins (ALSA -> PulseAudio for `speaker`),
 # xvfb + xdotool + x11-utils (virtual display and window checks), GStreamer tools + plugins (the
-# `watch --window gstreamer` window: jpegdec in -good, ximagesink in -x, avdec_h264 in -libav).
+# `watch --window gstreamer` window: jpegdec in -good, ximagesink in -x, h264parse in -bad, avdec_h264
+# in -libav).
 set -euo pipefail
 PKGS=(ffmpeg libasound2-dev libasound2-plugins alsa-utils pulseaudio pulseaudio-utils xvfb xdotool x11-utils python3 make g++ procps
-      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x gstreamer1.0-libav)
+      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x gstreamer1.0-plugins-bad gstreamer1.0-libav)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

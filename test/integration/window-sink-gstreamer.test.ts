@@ -3,11 +3,14 @@
  * on a private Xvfb: the pictures reach the screen, the status text is drawn into them while there
  * is any, a user closing the window and a crash are told apart, and nothing is left running.
  */
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, grabScreen, meanColor, type RgbImage } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
-import { WindowSink, gstLaunchArgs } from '../../src/client/sinks/window-sink.js';
+import { GST_ELEMENT_PACKAGES, WindowSink, gstHint, gstLaunchArgs } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
@@ -24,6 +27,18 @@ t.test('pipelines per codec and platform', async (t) => {
   t.match(gstLaunchArgs('mjpeg', 'win32').join(' '), /! autovideosink sync=false$/, 'Windows: the platform sink');
   t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - 10.0.0.2').join(' '), / ! videoconvert ! taginject tags="title=\\"lanstream - 10\.0\.0\.2\\"" ! ximagesink sync=false$/, 'the title as a tag the sink names its window after');
   t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - a"b,c\\d!e').join(' '), /tags="title=\\"lanstream - a_b_c_d_e\\""/, 'quotes, commas, backslashes and ! cannot end the tag or the element');
+});
+
+t.test('every element of every pipeline has its Debian package named', async (t) => {
+  const elements = new Set<string>();
+  for (const codec of ['mjpeg', 'h264'] as const) {
+    // Elements are the words right after the start or a "!" (the rest are properties).
+    const words = gstLaunchArgs(codec, 'linux', 'title').slice(1);
+    words.forEach((w, i) => (i === 0 || words[i - 1] === '!') && elements.add(w));
+  }
+  t.same([...elements].filter((e) => !GST_ELEMENT_PACKAGES[e]), [], `all of ${[...elements].join(', ')}`);
+  t.match(gstHint('gstreamer', 'WARNING: erroneous pipeline: no element "h264parse"'), /install gstreamer1\.0-plugins-bad .*--window ffplay/);
+  t.equal(gstHint('ffplay', 'no element "h264parse"'), '', 'ffplay errors get no GStreamer hint');
 });
 
 t.test('a missing gst-launch-1.0 rejects start() with what to install', async (t) => {
@@ -107,6 +122,28 @@ if (missing.length) {
     await waitFor(async () => near(await middle(x), { r: 0, g: 200, b: 0 }), 5000, 100, 'the single H.264 frame on screen');
     t.pass('one access unit pushed, one picture shown');
     t.equal(sink.stats().framesShown, 1, 'exactly one frame handed to GStreamer');
+  });
+
+  t.test('a plugin that is not installed: the error names its Debian package', async (t) => {
+    // A private plugin directory with everything but the one that has h264parse (gstreamer1.0-plugins-bad),
+    // and a private registry, so the real gst-launch-1.0 finds the element missing as on a machine without it.
+    const { stdout } = await run('gst-inspect-1.0', ['h264parse']).catch(() => ({ stdout: '' }));
+    const file = /Filename\s+(\S+)/.exec(stdout.toString())?.[1];
+    t.ok(file, 'h264parse is installed (gstreamer1.0-plugins-bad, by scripts/system-deps.sh)');
+    if (!file) return;
+    const dir = await mkdtemp(join(tmpdir(), 'ls-gst-plugins-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const pluginDir = file.slice(0, file.lastIndexOf('/'));
+    for (const f of await readdir(pluginDir)) if (f !== file.slice(pluginDir.length + 1)) await symlink(join(pluginDir, f), join(dir, f));
+    const x = await startXvfb({ width: W, height: H });
+    t.teardown(() => x.close());
+    const errors: Error[] = [];
+    const env = { ...x.env, GST_PLUGIN_SYSTEM_PATH_1_0: dir, GST_PLUGIN_PATH_1_0: '', GST_REGISTRY_1_0: join(dir, 'registry.bin') };
+    const sink = new WindowSink({ backend: 'gstreamer', playerPath: 'gst-launch-1.0', title: 't', logger: silentLogger(), env, events: { onError: (e) => errors.push(e) } });
+    t.teardown(() => sink.close());
+    await sink.start({ ...PARAMS, codec: 'h264' }).catch((e: Error) => errors.push(e));
+    await waitFor(() => errors.length > 0, 10_000, 50, 'the window reports its failure');
+    t.match(errors[0]!.message, /no element "h264parse".*install gstreamer1\.0-plugins-bad/, errors[0]!.message);
   });
 
   t.test('the window closed by its user → onUserClose once; a crash → onError once', async (t) => {

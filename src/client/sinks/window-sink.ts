@@ -132,7 +132,8 @@ export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJ
 /**
  * gst-launch-1.0 arguments. X11 gets ximagesink, the one measured (it also needs no GL); elsewhere
  * autovideosink picks the platform's own (d3d/osx). `sync=false`: show each frame when decoded, like
- * ffplay with our timestamps. H.264 is decoded by avdec_h264 (gstreamer1.0-libav) with slice threads
+ * ffplay with our timestamps. H.264 is parsed by h264parse (gstreamer1.0-plugins-bad) and decoded by
+ * avdec_h264 (gstreamer1.0-libav) with slice threads
  * only: left to choose (decodebin, thread-type auto) it used frame threads on our non-live fdsrc,
  * which hold frames — 89–91 ms glass to glass on the rig against 35–39 ms in ffplay.
  * The window title: ximagesink names its window after the stream's title tag, which `taginject`
@@ -474,10 +475,25 @@ export class WindowSink implements VideoSink {
   }
 }
 
-/** A pipeline element that is not installed: name the Debian package that has it. */
-function gstHint(backend: WindowBackend, stderrTail: string): string {
+/** The Debian package of each element gstLaunchArgs uses (h264parse is in -bad, not -good). */
+export const GST_ELEMENT_PACKAGES: Readonly<Record<string, string>> = {
+  fdsrc: 'libgstreamer1.0-0',
+  videoconvert: 'gstreamer1.0-plugins-base',
+  multipartdemux: 'gstreamer1.0-plugins-good',
+  jpegdec: 'gstreamer1.0-plugins-good',
+  taginject: 'gstreamer1.0-plugins-good',
+  h264parse: 'gstreamer1.0-plugins-bad',
+  avdec_h264: 'gstreamer1.0-libav',
+  ximagesink: 'gstreamer1.0-x',
+};
+
+/** A pipeline element that is not installed: name the Debian package that has it. Exported for tests. */
+export function gstHint(backend: WindowBackend, stderrTail: string): string {
   if (backend !== 'gstreamer' || !/no element|not find|missing/i.test(stderrTail)) return '';
-  return ' — install gstreamer1.0-plugins-base, gstreamer1.0-plugins-good and gstreamer1.0-x (H.264 also gstreamer1.0-libav), or use --window ffplay';
+  const element = /no element "([^"]+)"/.exec(stderrTail)?.[1];
+  const pkg = element ? GST_ELEMENT_PACKAGES[element] : undefined;
+  if (pkg) return ` — install ${pkg} (e.g. sudo apt-get install ${pkg}), or use --window ffplay`;
+  return ' — install gstreamer1.0-plugins-base, gstreamer1.0-plugins-good and gstreamer1.0-x (H.264 also gstreamer1.0-plugins-bad and gstreamer1.0-libav), or use --window ffplay';
 }
 
 function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
