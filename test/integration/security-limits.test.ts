@@ -19,6 +19,15 @@ async function framesDuring(v: CountingViewer, ms: number): Promise<number> {
   return v.video.length - before;
 }
 
+/**
+ * The frames in 1 s a viewer must still get after the abuse: 24 (of the source's 30), or 80 % of what
+ * it got before the abuse began on a machine too busy to capture that many (a full suite on 2 cores
+ * next to other CPU-heavy files); the abuse must not be what slows it.
+ */
+function keepsStreaming(baseline: number): number {
+  return Math.min(24, Math.floor(baseline * 0.8));
+}
+
 const helloBytes = encodeMessage({
   type: 'hello',
   body: { version: 1, agent: 'slow', clientNonce: 'ab'.repeat(32), wantVideo: true, wantAudio: true },
@@ -32,6 +41,7 @@ t.test('plain TCP, HTTP and other-ALPN clients are closed with a reason; a good 
   t.teardown(() => good.viewer.close());
   await good.viewer.start();
   await waitFor(() => good.video.length > 5, 5000, 50, 'video for the good viewer');
+  const baseline = await framesDuring(good, 1000);
   const port = ts.ready.port;
 
   const plainCase = async (label: string, bytes: Buffer | string) => {
@@ -76,8 +86,8 @@ t.test('plain TCP, HTTP and other-ALPN clients are closed with a reason; a good 
   t.ok(reasons.some((r) => /http.?request/i.test(r)), `the reasons say one was an HTTP request (${reasons.join('; ')})`);
   t.equal(log.matching('does not speak lanstream').length, 1, 'the no-ALPN client is logged as not speaking lanstream');
 
-  const fps = (await framesDuring(good, 1000));
-  t.ok(fps >= 24, `the good viewer still gets ~30 fps after all that (${fps} frames in 1 s)`);
+  const fps = await framesDuring(good, 1000);
+  t.ok(fps >= keepsStreaming(baseline), `the good viewer still gets ~30 fps after all that (${fps} frames in 1 s, ${baseline} before)`);
   t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 1, 'the good viewer is still live');
 });
 
@@ -151,6 +161,7 @@ t.test('--max-viewers 2: the third viewer gets BYE server-full, the first two ke
   t.teardown(() => Promise.all([a.viewer.close(), b.viewer.close()]));
   await Promise.all([a.viewer.start(), b.viewer.start()]);
   await waitFor(() => a.video.length > 3 && b.video.length > 3, 5000, 50, 'video for the first two');
+  const [ba, bb] = await Promise.all([framesDuring(a, 1000), framesDuring(b, 1000)]);
 
   const c = testViewer(ts);
   const states: string[] = [];
@@ -163,7 +174,7 @@ t.test('--max-viewers 2: the third viewer gets BYE server-full, the first two ke
   t.equal(c.video.length + c.audio.length, 0, 'and got no media');
 
   const [fa, fb] = await Promise.all([framesDuring(a, 1000), framesDuring(b, 1000)]);
-  t.ok(fa >= 24 && fb >= 24, `the first two keep streaming (${fa} and ${fb} frames in 1 s)`);
+  t.ok(fa >= keepsStreaming(ba) && fb >= keepsStreaming(bb), `the first two keep streaming (${fa} and ${fb} frames in 1 s, ${ba} and ${bb} before)`);
   t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 2);
 });
 
@@ -174,6 +185,7 @@ t.test('a viewer that floods PINGs and never reads is closed; the server stays b
   t.teardown(() => good.viewer.close());
   await good.viewer.start();
   await waitFor(() => good.video.length > 3, 5000, 50, 'video for the good viewer');
+  const baseline = await framesDuring(good, 1000);
 
   const rogue = await RawClient.connect({ port: ts.ready.port, localAddress: '127.0.0.2' });
   t.teardown(() => rogue.destroy());
@@ -198,5 +210,5 @@ t.test('a viewer that floods PINGs and never reads is closed; the server stays b
   const growthMb = (peakRss - rssBefore) / 1e6;
   t.ok(growthMb < 100, `RSS grew by ${growthMb.toFixed(0)} MB at most`);
   const fps = await framesDuring(good, 1000);
-  t.ok(fps >= 24, `the good viewer kept ~30 fps (${fps})`);
+  t.ok(fps >= keepsStreaming(baseline), `the good viewer kept ~30 fps (${fps} frames in 1 s, ${baseline} before)`);
 });
