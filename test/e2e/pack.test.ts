@@ -1,7 +1,9 @@
 /**
  * e2e: what a user installs. `npm pack` the package (dist/ as built; scripts skipped so packing does
- * not rebuild the tree other tests run from), install the tarball into an empty project from the
- * npm cache only (`--offline`: no network here), and run the installed `lanstream` bin.
+ * not rebuild the tree other tests run from), install the tarball into an empty project (from the npm
+ * cache where it can, `--prefer-offline`: `npm ci` fills the cache with tarballs but not the package
+ * metadata a plain install resolves ranges with, so `--offline` failed on every fresh machine and this
+ * test never got past the install), and run the installed `lanstream` bin.
  * Also the help output into a pipe that closes early (`| head`), which must not crash.
  */
 import t from 'tap';
@@ -13,7 +15,7 @@ import { killAll, run } from '../helpers/process.js';
 
 t.teardown(() => killAll());
 
-t.test('the packed tarball installs offline and its lanstream bin prints the usage', async (t) => {
+t.test('the packed tarball installs and its lanstream bin prints the usage', async (t) => {
   assertBuilt();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ls-pack-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -32,12 +34,12 @@ t.test('the packed tarball installs offline and its lanstream bin prints the usa
   const project = path.join(dir, 'project');
   await mkdir(project);
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'ls-pack-test', version: '1.0.0', private: true }));
-  const install = await runCommand('npm', ['install', '--prefix', project, '--offline', '--no-audit', '--no-fund', tarball], { cwd: project, env, timeoutMs: 90_000 });
+  const install = await runCommand('npm', ['install', '--prefix', project, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, env, timeoutMs: 90_000 });
   t.equal(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'), manifestBefore, 'the checkout\'s package.json is untouched');
-  const notCached = install.code !== 0 && /ENOTCACHED/.test(install.stderr);
-  t.equal(install.code, 0, 'npm install --offline <tarball> succeeds', {
+  const noRegistry = install.code !== 0 && /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(install.stderr);
+  t.equal(install.code, 0, 'npm install <tarball> succeeds', {
     stderr: install.stderr.slice(-1500),
-    todo: notCached ? 'a dependency is missing from the npm cache and there is no registry here' : false,
+    todo: noRegistry ? 'a dependency is neither in the npm cache nor reachable in a registry' : false,
   });
   if (install.code !== 0) return;
 
