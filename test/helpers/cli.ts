@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,9 +193,18 @@ export function jsonLines(text: string): JsonEvent[] {
   });
 }
 
-/** A fresh temp directory for --config-dir (the caller removes it). */
-export function makeConfigDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-'));
+const configDirs = new Set<string>();
+// Each holds a key and a certificate: removed when the test process exits, whoever made them (three
+// were left in /tmp after every full run while callers were to remove them themselves).
+process.on('exit', () => {
+  for (const dir of configDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp directory for --config-dir, removed when this test process exits. */
+export async function makeConfigDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-'));
+  configDirs.add(dir);
+  return dir;
 }
 
 export interface ServeHandle {
