@@ -138,7 +138,7 @@ function rate(run) {
     `| delivered fps | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(p.fps, 1)} (all ${p.frames ?? '–'} of ${p.sent ?? '–'} frames, late) | – |`,
     `| last 20 s (after adapting): fps, bitrate, video latency p50 / p99 | ${f(mean(last20.map((e) => e.fps)), 1)} fps, ${f(mean(last20.map((e) => e.bitrateKbps)) / 1000, 1)} Mbit/s, ${f(pct(last20.map((e) => e.videoLatencyMs), 50), 1)} / ${f(pct(last20.map((e) => e.videoLatencyMs), 99), 1)} ms | – | – |`,
     `| frames dropped by the server (replaced by newer) | ${lastStats?.drops?.video ?? '–'} | 0 (TCP back-pressure slows the sender instead) | – |`,
-    `| adaptive quality | ${quality.length ? quality.join('; ') : 'did not step down (no \`quality\` status)'} | – | lowers quality when the link cannot carry it |`,
+    `| adaptive quality | ${quality.length ? quality.join('; ') : 'did not step down (no `quality` status)'} | – | lowers quality when the link cannot carry it |`,
     `| max RTT seen by the viewer | ${f(Math.max(...s.map((e) => e.rttMs ?? 0)), 1)} ms | – | – |`,
     '',
   ];

@@ -131,13 +131,12 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
   let ffplayPath: string | null = null;
   if (playback && video) ffplayPath = options.ffplay ?? (await locateCompanion('ffplay', await locateFfmpeg({ override: options.ffmpeg })));
 
-  let viewer: Viewer;
   const events = (kind: 'video' | 'audio') => ({
     onError: (err: Error) => viewer.onSinkEvent(kind, 'error', err),
     onUserClose: () => viewer.onSinkEvent(kind, 'user-close'),
   });
   if (playback && audio) preloadAudioOutput(options.audioOutput ?? 'auto');
-  viewer = new Viewer({
+  const viewer: Viewer = new Viewer({
     host: target.host,
     port: target.port,
     key,

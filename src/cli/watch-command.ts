@@ -130,13 +130,12 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       })
     : null;
   earlyWindow?.catch(() => undefined);
-  let viewer: Viewer;
   const sinkEvents = (kind: 'video' | 'audio'): SinkEvents => ({
     onError: (err) => viewer.onSinkEvent(kind, 'error', err),
     onUserClose: () => viewer.onSinkEvent(kind, 'user-close'),
   });
   if (flags.playback && flags.audio && !flags.snapshot) preloadAudioOutput(audioOutput);
-  viewer = new Viewer({
+  const viewer: Viewer = new Viewer({
     host: target.host,
     port: target.port,
     key,

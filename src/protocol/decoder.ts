@@ -390,6 +390,7 @@ export function parseJsonObject(p: Buffer, name: string): Record<string, unknown
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     // V8 quotes the peer's text in its message: keep it on one line and free of control bytes.
+    // eslint-disable-next-line no-control-regex -- the control bytes are what it removes
     const detail = (err as Error).message.replace(/[\s\u0000-\u001f\u007f]+/g, ' ');
     throw new ProtocolError('bad-json', `${label} body is not JSON: ${detail}`);
   }

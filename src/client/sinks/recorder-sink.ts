@@ -401,7 +401,7 @@ export function buildRecorderArgs(media: RecordingMedia, file: string): string[]
   }
   if (media.audio) {
     args.push('-thread_queue_size', '1024', '-f', 's16le', '-ar', String(media.audio.sampleRateHz), '-ac', String(media.audio.channels), '-i', media.video ? 'pipe:3' : 'pipe:0');
-    maps.push('-map', `${index++}:a`);
+    maps.push('-map', `${index}:a`);
   }
   return [...args, ...maps, '-c', 'copy', '-f', 'matroska', '-flush_packets', '1', '-cluster_time_limit', '1000', file];
 }

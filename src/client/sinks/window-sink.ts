@@ -153,7 +153,7 @@ export function gstLaunchArgs(codec: VideoCodec = 'mjpeg', platform: NodeJS.Plat
  * early, so anything outside a plain host-name alphabet becomes `_`.
  */
 function gstSafeTitle(title: string): string {
-  return title.replace(/[^A-Za-z0-9 ._:\[\]@-]/g, '_');
+  return title.replace(/[^A-Za-z0-9 ._:[\]@-]/g, '_');
 }
 
 /** One multipart part as pieces (boundary + headers with the exact length, the JPEG, CRLF): written corked, the JPEG is never copied. */

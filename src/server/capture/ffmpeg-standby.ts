@@ -96,7 +96,7 @@ export function sweepOrphanGates(tmp: string = tmpdir(), procDir = '/proc'): num
     }
   });
   if (stale.length === 0) return killed;
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = readdirSync(procDir).filter((e) => /^\d+$/.test(e));
   } catch {
