@@ -20,9 +20,11 @@ function lines(file) {
     if (!l.startsWith('{')) continue;
     try {
       const o = JSON.parse(l);
-      o.t = o.time ? Date.parse(o.time) : o.atMs ?? (typeof o.t === 'number' ? o.t * 1000 : undefined);
+      o.t = o.time ? Date.parse(o.time) : (o.atMs ?? (typeof o.t === 'number' ? o.t * 1000 : undefined));
       out.push(o);
-    } catch { /* a line cut by a kill */ }
+    } catch {
+      /* a line cut by a kill */
+    }
   }
   return out;
 }
@@ -71,8 +73,14 @@ function peer(sendFile, recvFile, cut) {
     sent: send.length ? send[send.length - 1].frame : null,
     fps: ((last.frame - first.frame) / (last.t - first.t)) * 1000,
     mbps: recv.length > 1 && last.rx && first.rx ? ((last.rx - first.rx) * 8) / (last.t - first.t) / 1000 : null,
-    lagFirst10Ms: pct(lag.filter((l) => l.t < first.t + 10_000).map((l) => l.lagMs), 50),
-    lagLast10Ms: pct(lag.filter((l) => l.t > last.t - 10_000).map((l) => l.lagMs), 50),
+    lagFirst10Ms: pct(
+      lag.filter((l) => l.t < first.t + 10_000).map((l) => l.lagMs),
+      50,
+    ),
+    lagLast10Ms: pct(
+      lag.filter((l) => l.t > last.t - 10_000).map((l) => l.lagMs),
+      50,
+    ),
     lagFinalMs: lag[lag.length - 1].lagMs,
     maxStallMs,
   };
@@ -95,7 +103,9 @@ function marks(dir) {
   return m;
 }
 function loadOf(run, scenario) {
-  const m = lines(join(run, 'meta.jsonl')).filter((e) => e.scenario === scenario).at(-1);
+  const m = lines(join(run, 'meta.jsonl'))
+    .filter((e) => e.scenario === scenario)
+    .at(-1);
   return m ? m.uptime : '–';
 }
 
@@ -112,9 +122,7 @@ function rate(run) {
   const first10 = s.filter((e) => e.t < t0 + 10_000).map((e) => e.videoLatencyMs);
   const last10 = s.filter((e) => e.t > tEnd - 10_000).map((e) => e.videoLatencyMs);
   // Each quality change with its time since the shaped viewer's first live second.
-  const quality = shapedEvs
-    .filter((e) => e.event === 'server-status' && e.state === 'quality')
-    .map((e) => `${e.message} (${f((e.t - t0) / 1000, 1)} s)`);
+  const quality = shapedEvs.filter((e) => e.event === 'server-status' && e.state === 'quality').map((e) => `${e.message} (${f((e.t - t0) / 1000, 1)} s)`);
   const last20 = s.filter((e) => e.t > tEnd - 20_000);
   const lastStats = stats(shapedEvs).at(-1);
   const p = peer(join(d, 'ffsend.send.jsonl'), join(d, 'ffrecv.recv.jsonl'), null);
@@ -125,18 +133,60 @@ function rate(run) {
     `Load at start: ${loadOf(run, 'rate')}. \`netlab shape c1 --rate 10mbit\` (tbf, 100 ms queue, both directions);`,
     '`serve --source test --size 1280x720 --quality 5` in srv, `watch --json --no-playback` in c1 for 32 s;',
     'the peer is `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -t 30 -c:v mjpeg -q:v 5 -f nut tcp://…?listen=1`',
-    'in srv → `ffmpeg -i tcp://… -f null -` in c1 under netlab\'s avmon (frame counter every 50 ms), same link, right after.',
+    "in srv → `ffmpeg -i tcp://… -f null -` in c1 under netlab's avmon (frame counter every 50 ms), same link, right after.",
     '',
     '| | lanstream | plain ffmpeg | target |',
     '|---|---|---|---|',
-    `| stream bitrate unshaped (viewer, median of 1 s) | ${f(pct(base.map((e) => e.bitrateKbps), 50) / 1000, 1)} Mbit/s | – | ~12 Mbit/s |`,
+    `| stream bitrate unshaped (viewer, median of 1 s) | ${f(
+      pct(
+        base.map((e) => e.bitrateKbps),
+        50,
+      ) / 1000,
+      1,
+    )} Mbit/s | – | ~12 Mbit/s |`,
     `| delivered bitrate through the link | ${f(mean(s.map((e) => e.bitrateKbps)) / 1000, 1)} Mbit/s | ${f(p.mbps, 1)} Mbit/s | – |`,
     `| video latency p50 / p99 over ${s.length} s (capture → arrival; lanstream's 1 s medians) | ${f(pct(lat, 50), 1)} / ${f(p99, 1)} ms | lag behind real time: median first 10 s ${f(p.lagFirst10Ms / 1000, 2)} s | p99 ≤ 250 ms |`,
     `| first 10 s → last 10 s (p50) | ${f(pct(first10, 50), 1)} → ${f(pct(last10, 50), 1)} ms | ${f(p.lagFirst10Ms / 1000, 2)} → ${f(p.lagLast10Ms / 1000, 2)} s (final ${f(p.lagFinalMs / 1000, 2)} s) | not growing |`,
-    `| audio latency p50 (capture → arrival; \`--no-playback\` has no output buffer) | unshaped ${f(pct(base.map((e) => e.audioLatencyMs), 50), 1)} ms, through the link ${f(pct(s.map((e) => e.audioLatencyMs), 50), 1)} ms (p99 ${f(pct(s.map((e) => e.audioLatencyMs), 99), 1)}) | no audio in the peer | – |`,
-    `| video latency unshaped (p50) | ${f(pct(base.map((e) => e.videoLatencyMs), 50), 1)} ms | – | – |`,
+    `| audio latency p50 (capture → arrival; \`--no-playback\` has no output buffer) | unshaped ${f(
+      pct(
+        base.map((e) => e.audioLatencyMs),
+        50,
+      ),
+      1,
+    )} ms, through the link ${f(
+      pct(
+        s.map((e) => e.audioLatencyMs),
+        50,
+      ),
+      1,
+    )} ms (p99 ${f(
+      pct(
+        s.map((e) => e.audioLatencyMs),
+        99,
+      ),
+      1,
+    )}) | no audio in the peer | – |`,
+    `| video latency unshaped (p50) | ${f(
+      pct(
+        base.map((e) => e.videoLatencyMs),
+        50,
+      ),
+      1,
+    )} ms | – | – |`,
     `| delivered fps | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(p.fps, 1)} (all ${p.frames ?? '–'} of ${p.sent ?? '–'} frames, late) | – |`,
-    `| last 20 s (after adapting): fps, bitrate, video latency p50 / p99 | ${f(mean(last20.map((e) => e.fps)), 1)} fps, ${f(mean(last20.map((e) => e.bitrateKbps)) / 1000, 1)} Mbit/s, ${f(pct(last20.map((e) => e.videoLatencyMs), 50), 1)} / ${f(pct(last20.map((e) => e.videoLatencyMs), 99), 1)} ms | – | – |`,
+    `| last 20 s (after adapting): fps, bitrate, video latency p50 / p99 | ${f(mean(last20.map((e) => e.fps)), 1)} fps, ${f(mean(last20.map((e) => e.bitrateKbps)) / 1000, 1)} Mbit/s, ${f(
+      pct(
+        last20.map((e) => e.videoLatencyMs),
+        50,
+      ),
+      1,
+    )} / ${f(
+      pct(
+        last20.map((e) => e.videoLatencyMs),
+        99,
+      ),
+      1,
+    )} ms | – | – |`,
     `| frames dropped by the server (replaced by newer) | ${lastStats?.drops?.video ?? '–'} | 0 (TCP back-pressure slows the sender instead) | – |`,
     `| adaptive quality | ${quality.length ? quality.join('; ') : 'did not step down (no `quality` status)'} | – | lowers quality when the link cannot carry it |`,
     `| max RTT seen by the viewer | ${f(Math.max(...s.map((e) => e.rttMs ?? 0)), 1)} ms | – | – |`,
@@ -180,7 +230,13 @@ function cut(run, mode) {
       `| first fresh video after the link returned (1 s stats window) | ${window(vid)} | ${f(p.firstFrameAfterRestoreMs)} ms (frame counter, 50 ms) | ≤ 1000 ms |`,
       `| sound after the link returned (1 s stats window) | ${window(aud)} | no audio in the peer | ≤ 1000 ms |`,
       `| longest freeze | – | ${f(p.maxStallMs)} ms | – |`,
-      `| back to its pre-cut delay after the link returned | video p50 ${f(pct(after.map((e) => e.videoLatencyMs), 50), 1)} ms from 2 s after | ${f(p.caughtUpAfterRestoreMs)} ms | – |`,
+      `| back to its pre-cut delay after the link returned | video p50 ${f(
+        pct(
+          after.map((e) => e.videoLatencyMs),
+          50,
+        ),
+        1,
+      )} ms from 2 s after | ${f(p.caughtUpAfterRestoreMs)} ms | – |`,
       '',
     ].join('\n'),
   };
@@ -225,21 +281,40 @@ function fanout(run) {
   const d = join(run, 'fanout');
   if (!existsSync(d)) return null;
   const single = live(lines(join(d, 'single.jsonl'))).slice(2);
-  const sp50 = pct(single.map((e) => e.videoLatencyMs), 50);
+  const sp50 = pct(
+    single.map((e) => e.videoLatencyMs),
+    50,
+  );
   const rows = [];
   const others = [];
   for (let h = 1; h <= 8; h++) {
     const evs = lines(join(d, `v${h}.jsonl`));
     const s = live(evs).slice(2);
-    const p50 = pct(s.map((e) => e.videoLatencyMs), 50);
+    const p50 = pct(
+      s.map((e) => e.videoLatencyMs),
+      50,
+    );
     if (h > 1) others.push(...s.map((e) => e.videoLatencyMs));
     const q = evs.filter((e) => e.event === 'server-status' && e.state === 'quality').map((e) => e.message);
-    rows.push(`| c${h}${h === 1 ? ' (1 Mbit/s)' : ''} | ${f(p50, 1)} | ${f(pct(s.map((e) => e.videoLatencyMs), 99), 1)} | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(mean(s.map((e) => e.bitrateKbps)) / 1000, 2)} | ${stats(evs).at(-1)?.drops?.video ?? '–'} | ${q.length ? q.join('; ') : '–'} |`);
+    rows.push(
+      `| c${h}${h === 1 ? ' (1 Mbit/s)' : ''} | ${f(p50, 1)} | ${f(
+        pct(
+          s.map((e) => e.videoLatencyMs),
+          99,
+        ),
+        1,
+      )} | ${f(mean(s.map((e) => e.fps)), 1)} | ${f(mean(s.map((e) => e.bitrateKbps)) / 1000, 2)} | ${stats(evs).at(-1)?.drops?.video ?? '–'} | ${q.length ? q.join('; ') : '–'} |`,
+    );
   }
   const op50 = pct(others, 50);
   // Control run (since 2026-11-26 07:52): the same 8 viewers, none throttled.
   const control = [];
-  for (let h = 2; h <= 8; h++) control.push(...live(lines(join(d, `u${h}.jsonl`))).slice(2).map((e) => e.videoLatencyMs));
+  for (let h = 2; h <= 8; h++)
+    control.push(
+      ...live(lines(join(d, `u${h}.jsonl`)))
+        .slice(2)
+        .map((e) => e.videoLatencyMs),
+    );
   const cp50 = control.length ? pct(control, 50) : null;
   return {
     ratio: op50 / sp50,
@@ -250,17 +325,25 @@ function fanout(run) {
       '## 4. 8 viewers, one throttled to 1 Mbit/s',
       '',
       `Load at start: ${loadOf(run, 'fanout')}. serve (720p q5) in srv; first one viewer alone in c2 for 20 s, then 8 viewers c1..c8 for 20 s`,
-      'with `netlab shape c1 --rate 1mbit`. All 9 processes (serve + 8 × watch) share this machine\'s 2 cores.',
-      'No peer: plain ffmpeg\'s `tcp://…?listen` takes one client.',
+      "with `netlab shape c1 --rate 1mbit`. All 9 processes (serve + 8 × watch) share this machine's 2 cores.",
+      "No peer: plain ffmpeg's `tcp://…?listen` takes one client.",
       '',
       `Single viewer p50: **${f(sp50, 1)} ms**; the 7 unthrottled viewers together p50 **${f(op50, 1)} ms** = ${f((op50 / sp50 - 1) * 100, 0)} % (target ≤ +10 %).`,
-      ...(cp50 === null ? [] : [
-        `Control, then the same 8 viewers for 20 s with none throttled: c2..c8 p50 **${f(cp50, 1)} ms**. The throttled viewer's own effect on the others is ${f(op50, 1)} vs ${f(cp50, 1)} ms (${f((op50 / cp50 - 1) * 100, 0)} %); the rest is 8 watch processes on 2 cores.`,
-      ]),
+      ...(cp50 === null
+        ? []
+        : [
+            `Control, then the same 8 viewers for 20 s with none throttled: c2..c8 p50 **${f(cp50, 1)} ms**. The throttled viewer's own effect on the others is ${f(op50, 1)} vs ${f(cp50, 1)} ms (${f((op50 / cp50 - 1) * 100, 0)} %); the rest is 8 watch processes on 2 cores.`,
+          ]),
       '',
       '| viewer | p50 ms | p99 ms (of 1 s medians) | fps | Mbit/s | frames dropped by server | quality status |',
       '|---|---|---|---|---|---|---|',
-      `| single (c2 alone) | ${f(sp50, 1)} | ${f(pct(single.map((e) => e.videoLatencyMs), 99), 1)} | ${f(mean(single.map((e) => e.fps)), 1)} | ${f(mean(single.map((e) => e.bitrateKbps)) / 1000, 2)} | – | – |`,
+      `| single (c2 alone) | ${f(sp50, 1)} | ${f(
+        pct(
+          single.map((e) => e.videoLatencyMs),
+          99,
+        ),
+        1,
+      )} | ${f(mean(single.map((e) => e.fps)), 1)} | ${f(mean(single.map((e) => e.bitrateKbps)) / 1000, 2)} | – | – |`,
       ...rows,
       '',
     ].join('\n'),
@@ -286,25 +369,34 @@ function ttfpRuns(d, m, prefix, n) {
     const snap = evs.find((e) => e.event === 'snapshot');
     // watch --json says when the first frame arrived (first-media); older runs only have the snapshot.
     const first = evs.find((e) => e.event === 'first-media' && e.kind === 'video');
-    if (!start || !liveE) { rows.push(`| ${name} | failed | | | | | | |`); continue; }
+    if (!start || !liveE) {
+      rows.push(`| ${name} | failed | | | | | | |`);
+      continue;
+    }
     toLive.push(liveE.t - start);
     if (first) toFirst.push(first.t - start);
     if (first && conn) connToFirst.push(first.t - conn.t);
     if (snap) toSnap.push(snap.t - start);
     if (snap && conn) fromConnecting.push(snap.t - conn.t);
     const vlive = evs.find((e) => e.event === 'server-status' && e.state === 'video-live');
-    rows.push(`| ${name} | ${f(conn ? conn.t - start : null)} | ${f(liveE.t - start)} | ${f(vlive ? vlive.t - liveE.t : null)} | ${f(first ? first.t - start : null)} | ${f(snap ? snap.t - liveE.t : null)} | ${f(snap ? snap.t - start : null)} | ${f(snap && conn ? snap.t - conn.t : null)} |`);
+    rows.push(
+      `| ${name} | ${f(conn ? conn.t - start : null)} | ${f(liveE.t - start)} | ${f(vlive ? vlive.t - liveE.t : null)} | ${f(first ? first.t - start : null)} | ${f(snap ? snap.t - liveE.t : null)} | ${f(snap ? snap.t - start : null)} | ${f(snap && conn ? snap.t - conn.t : null)} |`,
+    );
   }
   // --snapshot writes the 3rd frame (src/client/snapshot.ts skips 2 while a camera settles); at 30 fps
   // the first frame came about 2 frame intervals earlier.
   const est = (v) => (v === null ? null : v - SKIP_MS);
   const measured = toFirst.length > 0;
   return {
-    rows, p50live: pct(toLive, 50), n: measured ? toFirst.length : toSnap.length, measured,
+    rows,
+    p50live: pct(toLive, 50),
+    n: measured ? toFirst.length : toSnap.length,
+    measured,
     // The first frame itself when watch reported it, else the estimate from the snapshot.
     p50first: measured ? pct(toFirst, 50) : est(pct(toSnap, 50)),
     p50connFirst: measured ? pct(connToFirst, 50) : est(pct(fromConnecting, 50)),
-    p50: pct(toSnap, 50), p50conn: pct(fromConnecting, 50),
+    p50: pct(toSnap, 50),
+    p50conn: pct(fromConnecting, 50),
   };
 }
 
@@ -315,9 +407,10 @@ function ttfp(run) {
   const warm = ttfpRuns(d, m, 'run', 10);
   const cold = ttfpRuns(d, m, 'cold', 5);
   const starts = (file) => lines(join(d, file)).filter((e) => e.event === 'capture' && e.kind === 'video' && e.state === 'starting').length;
-  const line = (label, r) => r.measured
-    ? `${label}: p50 start → first frame **${f(r.p50first)} ms** (\`connecting\` → first frame ${f(r.p50connFirst)} ms), start → snapshot ${f(r.p50)} ms, start → live ${f(r.p50live)} ms (${r.n} runs).`
-    : `${label}: p50 start → snapshot ${f(r.p50)} ms (≈ first frame **${f(r.p50first)} ms**), \`connecting\` → snapshot ${f(r.p50conn)} ms (≈ first frame **${f(r.p50connFirst)} ms**), start → live ${f(r.p50live)} ms (${r.n} runs).`;
+  const line = (label, r) =>
+    r.measured
+      ? `${label}: p50 start → first frame **${f(r.p50first)} ms** (\`connecting\` → first frame ${f(r.p50connFirst)} ms), start → snapshot ${f(r.p50)} ms, start → live ${f(r.p50live)} ms (${r.n} runs).`
+      : `${label}: p50 start → snapshot ${f(r.p50)} ms (≈ first frame **${f(r.p50first)} ms**), \`connecting\` → snapshot ${f(r.p50conn)} ms (≈ first frame **${f(r.p50connFirst)} ms**), start → live ${f(r.p50live)} ms (${r.n} runs).`;
   return {
     first: warm.p50first,
     connFirst: warm.p50connFirst,
@@ -331,7 +424,7 @@ function ttfp(run) {
       `then 5 "cold" runs 3 s apart against a default serve (past its 2 s capture linger, so each viewer waits for ffmpeg to start; ${starts('serve-cold.jsonl')} capture starts logged).`,
       '"start" = the script spawns the watch process (Node start-up included); `connecting` = the CLI\'s first JSON line;',
       '"first frame" = watch\'s `first-media` event for video (the first frame received, handed to the window);',
-      '`snapshot` = the 3rd video frame received, written as JPEG (`--snapshot` skips 2 frames for a camera\'s exposure, src/client/snapshot.ts).',
+      "`snapshot` = the 3rd video frame received, written as JPEG (`--snapshot` skips 2 frames for a camera's exposure, src/client/snapshot.ts).",
       'Runs from before the `first-media` event have only the snapshot: their first frame is estimated as 2 frame intervals (67 ms) before it ("≈").',
       '"live" is when watch says so, after its sinks are open: it can come after the first frame.',
       '',
@@ -364,7 +457,17 @@ function fw443(run) {
       '',
       '| | result |',
       '|---|---|',
-      `| lanstream on 443 | ${s.length ? `live, ${s.length} s of stats, ${f(mean(s.map((e) => e.fps)), 1)} fps, video p50 ${f(pct(s.map((e) => e.videoLatencyMs), 50), 1)} ms` : 'NO picture'} |`,
+      `| lanstream on 443 | ${
+        s.length
+          ? `live, ${s.length} s of stats, ${f(mean(s.map((e) => e.fps)), 1)} fps, video p50 ${f(
+              pct(
+                s.map((e) => e.videoLatencyMs),
+                50,
+              ),
+              1,
+            )} ms`
+          : 'NO picture'
+      } |`,
       `| plain ffmpeg on 8443 | ${p8443.frames ? `${p8443.frames} frames (unexpected)` : '0 frames: the connect is silently dropped'} |`,
       `| plain ffmpeg on 443 | ${p443.frames ? `${p443.frames} frames (the firewall is about the port, not the program)` : '0 frames'} |`,
       '',
@@ -381,12 +484,38 @@ function soak(run) {
   const firstMin = (arr) => arr.filter((e) => e.t >= arr[0].t && e.t < arr[0].t + 60_000);
   const lastMin = (arr) => arr.filter((e) => e.t > arr.at(-1).t - 60_000);
   const durS = v.length ? (v.at(-1).t - v[0].t) / 1000 : 0;
-  const vf = pct(firstMin(v).map((e) => e.videoLatencyMs), 50);
-  const vl = pct(lastMin(v).map((e) => e.videoLatencyMs), 50);
-  const bf = a.length ? pct(firstMin(a).map((e) => e.audioBufferMs), 50) : null;
-  const bl = a.length ? pct(lastMin(a).map((e) => e.audioBufferMs), 50) : null;
-  const af = a.length ? pct(firstMin(a).map((e) => e.audioLatencyMs), 50) : null;
-  const al = a.length ? pct(lastMin(a).map((e) => e.audioLatencyMs), 50) : null;
+  const vf = pct(
+    firstMin(v).map((e) => e.videoLatencyMs),
+    50,
+  );
+  const vl = pct(
+    lastMin(v).map((e) => e.videoLatencyMs),
+    50,
+  );
+  const bf = a.length
+    ? pct(
+        firstMin(a).map((e) => e.audioBufferMs),
+        50,
+      )
+    : null;
+  const bl = a.length
+    ? pct(
+        lastMin(a).map((e) => e.audioBufferMs),
+        50,
+      )
+    : null;
+  const af = a.length
+    ? pct(
+        firstMin(a).map((e) => e.audioLatencyMs),
+        50,
+      )
+    : null;
+  const al = a.length
+    ? pct(
+        lastMin(a).map((e) => e.audioLatencyMs),
+        50,
+      )
+    : null;
   const lastA = stats(lines(join(d, 'watch-audio.jsonl'))).at(-1);
   const lastV = stats(lines(join(d, 'watch-video.jsonl'))).at(-1);
   const rssRow = (k, name) => {
@@ -399,7 +528,11 @@ function soak(run) {
   };
   const meta = lines(join(run, 'meta.jsonl'));
   const pulse = lines(join(d, 'pulse.jsonl'));
-  const pulseMs = (xs) => pct(xs.map((x) => (x.bufferUs + x.sinkUs) / 1000), 50);
+  const pulseMs = (xs) =>
+    pct(
+      xs.map((x) => (x.bufferUs + x.sinkUs) / 1000),
+      50,
+    );
   const pulseFirst = pulse.length ? pulse.filter((x) => x.t < pulse[0].t + 60_000) : [];
   const pulseLast = pulse.length ? pulse.filter((x) => x.t > pulse.at(-1).t - 60_000) : [];
   return {
@@ -419,7 +552,9 @@ function soak(run) {
       '|---|---|---|---|---|',
       `| video latency p50 (capture → arrival) | ${f(vf, 1)} ms | ${f(vl, 1)} ms | ${f(vl - vf, 1)} ms | last within +5 ms of first |`,
       `| audio buffer level p50 (\`audioBufferMs\`) | ${f(bf, 1)} ms | ${f(bl, 1)} ms | ${f(bl - bf, 1)} ms | 30 ms ± 5 |`,
-      pulse.length ? `| PulseAudio's own latency of the viewer's stream (buffer + sink, \`pactl list sink-inputs\`, every 10 s; first/last sampled minute${pulse[0].t > (a[0]?.t ?? 0) + 120_000 ? `, sampling began ${f((pulse[0].t - a[0].t) / 60_000, 0)} min into the run` : ''}) | ${f(pulseMs(pulseFirst), 1)} ms | ${f(pulseMs(pulseLast), 1)} ms | ${f(pulseMs(pulseLast) - pulseMs(pulseFirst), 1)} ms | – |` : '| PulseAudio latency | not sampled | | | |',
+      pulse.length
+        ? `| PulseAudio's own latency of the viewer's stream (buffer + sink, \`pactl list sink-inputs\`, every 10 s; first/last sampled minute${pulse[0].t > (a[0]?.t ?? 0) + 120_000 ? `, sampling began ${f((pulse[0].t - a[0].t) / 60_000, 0)} min into the run` : ''}) | ${f(pulseMs(pulseFirst), 1)} ms | ${f(pulseMs(pulseLast), 1)} ms | ${f(pulseMs(pulseLast) - pulseMs(pulseFirst), 1)} ms | – |`
+        : '| PulseAudio latency | not sampled | | | |',
       `| audio latency p50 (arrival + buffer) | ${f(af, 1)} ms | ${f(al, 1)} ms | ${f(al - af, 1)} ms | ≤ 40 ms |`,
       `| video fps (mean) | ${f(mean(firstMin(v).map((e) => e.fps)), 1)} | ${f(mean(lastMin(v).map((e) => e.fps)), 1)} | | 30 |`,
       '',
@@ -429,13 +564,18 @@ function soak(run) {
       '| RSS MiB | first sample | after ~1 min | last | max |',
       '|---|---|---|---|---|',
       rssRow('serveKB', 'serve (node)'),
-      rssRow('ffmpegKB', 'serve\'s ffmpeg children (sum)'),
+      rssRow('ffmpegKB', "serve's ffmpeg children (sum)"),
       rssRow('watchVideoKB', 'watch --no-playback'),
       rssRow('watchAudioKB', 'watch --no-video (audio-io)'),
       '',
       '| RSS MiB every 5 min | ' + ['serve', 'ffmpeg children', 'watch video', 'watch audio'].join(' | ') + ' |',
       '|---|---|---|---|---|',
-      ...rss.filter((x, i) => i % 30 === 0 || i === rss.length - 1).map((x) => `| ${f((x.t - rss[0].t) / 60_000, 1)} min | ${['serveKB', 'ffmpegKB', 'watchVideoKB', 'watchAudioKB'].map((k) => f((x[k] ?? NaN) / 1024, 1)).join(' | ')} |`),
+      ...rss
+        .filter((x, i) => i % 30 === 0 || i === rss.length - 1)
+        .map(
+          (x) =>
+            `| ${f((x.t - rss[0].t) / 60_000, 1)} min | ${['serveKB', 'ffmpegKB', 'watchVideoKB', 'watchAudioKB'].map((k) => f((x[k] ?? NaN) / 1024, 1)).join(' | ')} |`,
+        ),
       '',
       '### Audio buffer level, per minute (p50 / min / max of the 1 s values)',
       '',
@@ -451,17 +591,23 @@ function soak(run) {
 /** The audio viewer's gap lines (`SOAK_AUDIO_LOG_LEVEL=debug`): each underrun with both sides of the buffer. */
 function gapRows(logFile, t0) {
   if (!existsSync(logFile)) return [];
-  const gaps = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"audio gap')).map((l) => JSON.parse(l));
+  const gaps = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"audio gap'))
+    .map((l) => JSON.parse(l));
   if (!gaps.length) return [];
   return [
     '### Each gap (watch `--log-level debug`; wall-clock ms in the viewer)',
     '',
-    'level = audio in the jitter buffer when the device asked for a block; pull gaps = since the device\'s previous pull (normally 10)',
+    "level = audio in the jitter buffer when the device asked for a block; pull gaps = since the device's previous pull (normally 10)",
     'and the one before; since last packet = since the last audio packet arrived (normally ≤ 5), and the gap between the two before it.',
     '',
     '| minute | level ms | block ms | target ms | pull gap / previous ms | since last packet ms | gap before it ms |',
     '|---|---|---|---|---|---|---|',
-    ...gaps.map((g) => `| ${t0 ? f((g.time - t0) / 60_000, 1) : '–'} | ${g.levelMs} | ${g.blockMs} | ${g.targetMs} | ${g.pullGapMs} / ${g.prevPullGapMs} | ${g.sinceLastPushMs} | ${g.prevPushGapMs} |`),
+    ...gaps.map(
+      (g) =>
+        `| ${t0 ? f((g.time - t0) / 60_000, 1) : '–'} | ${g.levelMs} | ${g.blockMs} | ${g.targetMs} | ${g.pullGapMs} / ${g.prevPullGapMs} | ${g.sinceLastPushMs} | ${g.prevPushGapMs} |`,
+    ),
     '',
   ];
 }
@@ -475,7 +621,15 @@ function perMinute(a, v) {
     if (!xs.length) break;
     const vs = v.filter((e) => e.t >= t0 + m * 60_000 && e.t < t0 + (m + 1) * 60_000);
     const b = xs.map((e) => e.audioBufferMs);
-    rows.push(`| ${m + 1} | ${f(pct(b, 50), 1)} | ${f(Math.min(...b), 1)} | ${f(Math.max(...b), 1)} | ${xs.at(-1).drops.audioUnderruns} | ${f(pct(vs.map((e) => e.videoLatencyMs), 50), 1)} |`);
+    rows.push(
+      `| ${m + 1} | ${f(pct(b, 50), 1)} | ${f(Math.min(...b), 1)} | ${f(Math.max(...b), 1)} | ${xs.at(-1).drops.audioUnderruns} | ${f(
+        pct(
+          vs.map((e) => e.videoLatencyMs),
+          50,
+        ),
+        1,
+      )} |`,
+    );
   }
   return rows;
 }
@@ -501,27 +655,48 @@ if (parts.some(Boolean)) {
     const lo = Math.max(c.video[0], c.audio[0], c.backMs ?? 0);
     return hi <= 1000 ? 'met' : lo > 1000 ? '**not met**' : 'undetermined (≥ ' + f(lo) + ' ms, 1 s stats)';
   };
-  md = [
-    '# lanstream under network faults (../shared/netlab), next to plain ffmpeg',
-    '\n',
-    `Run: \`${run}\`, produced by \`sudo scripts/bench-netlab.sh\` + \`node scripts/bench-netlab-report.mjs <dir>\`.`,
-    'Every lanstream latency here is the viewer\'s own `videoLatencyMs`: capture (the server\'s chunk timestamp, after ffmpeg encoded the',
-    'frame) → arrival in the viewer, on the server clock via PING/PONG (the lab\'s namespaces share one machine clock anyway). It is the',
-    'median of each second, so "p99" is the p99 of those 1 s medians, not of single frames, and it excludes the window (`--no-playback`).',
-    'The ffmpeg peer\'s "lag" is how far its receiver is behind the `-re` sender\'s real-time schedule (netlab demo method).',
-    'This 2-core machine is shared with other work (load averages next to each scenario).',
-    '',
-    '| target (issue 5) | measured | |',
-    '|---|---|---|',
-    r ? `| 12 Mbit/s through 10 Mbit/s: video p99 ≤ 250 ms, not growing | p99 ${f(r.p99, 1)} ms; p50 last 10 s − first 10 s ${f(r.growMs, 1)} ms (counted as growing above +20 ms) | ${yes(r.p99 <= 250 && r.growMs <= 20)} |` : '',
-    ...[['link', cl], ['blackhole', cb]].map(([mode, c]) => (c ? `| 3.5 s cut (${mode}): picture and sound back ≤ 1 s after the link returns | connection live after ${f(c.backMs)} ms; first video in the 1 s stats window ${c.video ? `${f(c.video[0])}–${f(c.video[1])}` : 'never'} ms, sound ${c.audio ? `${f(c.audio[0])}–${f(c.audio[1])}` : 'never'} ms | ${window1s(c)} |` : '')),
-    rs ? `| server kill + restart: back ≤ 2 s after the server is up | live after ${f(rs.backMs)} ms, frames counted by ${f(rs.videoMs)} ms | ${yes(rs.videoMs !== null && rs.videoMs <= 2000)} |` : '',
-    fo ? `| 8 viewers, one at 1 Mbit/s: others' p50 ≤ +10 % of a single viewer's | ${f(fo.single, 1)} → ${f(fo.others, 1)} ms (${fo.ratio >= 1 ? '+' : ''}${f((fo.ratio - 1) * 100, 0)} %)${fo.control === null ? '' : `; 8 viewers none throttled: ${f(fo.control, 1)} ms`} | ${yes(fo.ratio <= 1.1)} |` : '',
-    tt ? `| time to first picture ≤ 300 ms (\`watch\` start → first frame received, no window) | ${tt.measured ? '' : '≈ '}${f(tt.first)} ms with the capture warm (${f(tt.connFirst)} ms after Node start-up), ${tt.cold.measured ? '' : '≈ '}${f(tt.cold.p50first)} ms cold (${f(tt.cold.p50connFirst)} ms) | ${yes(tt.first <= 300)} |` : '',
-    fw ? `| works through a strict 443-only firewall | ${fw.ok ? 'yes' : 'no'} | ${yes(fw.ok)} |` : '',
-    '',
-    ...parts.filter(Boolean).map((p) => p.md),
-  ].filter((l) => l !== '').join('\n').replace(/\n## /g, '\n\n## ').replace(/\n\| target/, '\n\n| target').replace(/\n{3,}/g, '\n\n') + '\n';
+  md =
+    [
+      '# lanstream under network faults (../shared/netlab), next to plain ffmpeg',
+      '\n',
+      `Run: \`${run}\`, produced by \`sudo scripts/bench-netlab.sh\` + \`node scripts/bench-netlab-report.mjs <dir>\`.`,
+      "Every lanstream latency here is the viewer's own `videoLatencyMs`: capture (the server's chunk timestamp, after ffmpeg encoded the",
+      "frame) → arrival in the viewer, on the server clock via PING/PONG (the lab's namespaces share one machine clock anyway). It is the",
+      'median of each second, so "p99" is the p99 of those 1 s medians, not of single frames, and it excludes the window (`--no-playback`).',
+      'The ffmpeg peer\'s "lag" is how far its receiver is behind the `-re` sender\'s real-time schedule (netlab demo method).',
+      'This 2-core machine is shared with other work (load averages next to each scenario).',
+      '',
+      '| target (issue 5) | measured | |',
+      '|---|---|---|',
+      r
+        ? `| 12 Mbit/s through 10 Mbit/s: video p99 ≤ 250 ms, not growing | p99 ${f(r.p99, 1)} ms; p50 last 10 s − first 10 s ${f(r.growMs, 1)} ms (counted as growing above +20 ms) | ${yes(r.p99 <= 250 && r.growMs <= 20)} |`
+        : '',
+      ...[
+        ['link', cl],
+        ['blackhole', cb],
+      ].map(([mode, c]) =>
+        c
+          ? `| 3.5 s cut (${mode}): picture and sound back ≤ 1 s after the link returns | connection live after ${f(c.backMs)} ms; first video in the 1 s stats window ${c.video ? `${f(c.video[0])}–${f(c.video[1])}` : 'never'} ms, sound ${c.audio ? `${f(c.audio[0])}–${f(c.audio[1])}` : 'never'} ms | ${window1s(c)} |`
+          : '',
+      ),
+      rs
+        ? `| server kill + restart: back ≤ 2 s after the server is up | live after ${f(rs.backMs)} ms, frames counted by ${f(rs.videoMs)} ms | ${yes(rs.videoMs !== null && rs.videoMs <= 2000)} |`
+        : '',
+      fo
+        ? `| 8 viewers, one at 1 Mbit/s: others' p50 ≤ +10 % of a single viewer's | ${f(fo.single, 1)} → ${f(fo.others, 1)} ms (${fo.ratio >= 1 ? '+' : ''}${f((fo.ratio - 1) * 100, 0)} %)${fo.control === null ? '' : `; 8 viewers none throttled: ${f(fo.control, 1)} ms`} | ${yes(fo.ratio <= 1.1)} |`
+        : '',
+      tt
+        ? `| time to first picture ≤ 300 ms (\`watch\` start → first frame received, no window) | ${tt.measured ? '' : '≈ '}${f(tt.first)} ms with the capture warm (${f(tt.connFirst)} ms after Node start-up), ${tt.cold.measured ? '' : '≈ '}${f(tt.cold.p50first)} ms cold (${f(tt.cold.p50connFirst)} ms) | ${yes(tt.first <= 300)} |`
+        : '',
+      fw ? `| works through a strict 443-only firewall | ${fw.ok ? 'yes' : 'no'} | ${yes(fw.ok)} |` : '',
+      '',
+      ...parts.filter(Boolean).map((p) => p.md),
+    ]
+      .filter((l) => l !== '')
+      .join('\n')
+      .replace(/\n## /g, '\n\n## ')
+      .replace(/\n\| target/, '\n\n| target')
+      .replace(/\n{3,}/g, '\n\n') + '\n';
   const file = outIdx >= 0 ? args[outIdx + 1] : 'bench/results/netlab.md';
   writeFileSync(file, md);
   console.log(`wrote ${file}`);

@@ -163,31 +163,60 @@ const L = S.lanstream;
 const ff = S['ffmpeg-mjpeg-lowlat'];
 const gst = S['gst-mjpeg'];
 const pac = S['ffmpeg-pcm-pacat-rxlisten'];
-for (const [name, s] of [['lanstream', L], ['lanstream-video', S['lanstream-video']]]) {
+for (const [name, s] of [
+  ['lanstream', L],
+  ['lanstream-video', S['lanstream-video']],
+]) {
   if (!s || !ff) continue;
   const r = ratio(s.vP50, ff.vP50);
-  target(`video p50 ${name} / ffmpeg-mjpeg-lowlat`, fmt(r, 2), '×', '≤ 0.6×', r === undefined ? undefined : r <= 0.6,
-    `${fmt(s.vP50)} / ${fmt(ff.vP50)} ms (medians over runs)`);
+  target(
+    `video p50 ${name} / ffmpeg-mjpeg-lowlat`,
+    fmt(r, 2),
+    '×',
+    '≤ 0.6×',
+    r === undefined ? undefined : r <= 0.6,
+    `${fmt(s.vP50)} / ${fmt(ff.vP50)} ms (medians over runs)`,
+  );
 }
 for (const single of ['lanstream', 'lanstream-gst']) {
   // Issue 5 fan-out, glass to glass: the same window viewer with 7 headless viewers beside it, one at 1 Mbit/s.
   const fo = S[`${single}-fanout8`];
   const one = S[single];
   const r = ratio(fo?.vP50, one?.vP50);
-  if (fo && one) target(`video p50 ${single}-fanout8 / ${single}`, fmt(r, 2), '×', '≤ 1.1× (issue 5)', r === undefined ? undefined : r <= 1.1,
-    `${fmt(fo.vP50)} / ${fmt(one.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(one.fps, 1)}`);
+  if (fo && one)
+    target(
+      `video p50 ${single}-fanout8 / ${single}`,
+      fmt(r, 2),
+      '×',
+      '≤ 1.1× (issue 5)',
+      r === undefined ? undefined : r <= 1.1,
+      `${fmt(fo.vP50)} / ${fmt(one.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(one.fps, 1)}`,
+    );
 }
 for (const name of ['lanstream', 'lanstream-gst', 'lanstream-h264', 'lanstream-h264-gst', 'lanstream-video']) {
   const s = S[name];
   if (!s || !gst) continue;
   const r = ratio(s.vP50, gst.vP50);
-  target(`video p50 ${name} / gst-mjpeg`, fmt(r, 2), '×', '≤ 1.0× (issue 5)', r === undefined ? undefined : r <= 1.0,
-    `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms (medians over runs; per-run ${s.vP50range || fmt(s.vP50)} / ${gst.vP50range || fmt(gst.vP50)})`);
+  target(
+    `video p50 ${name} / gst-mjpeg`,
+    fmt(r, 2),
+    '×',
+    '≤ 1.0× (issue 5)',
+    r === undefined ? undefined : r <= 1.0,
+    `${fmt(s.vP50)} / ${fmt(gst.vP50)} ms (medians over runs; per-run ${s.vP50range || fmt(s.vP50)} / ${gst.vP50range || fmt(gst.vP50)})`,
+  );
 }
 for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-h264-gst']) {
   const s = S[name];
   if (!s || s.aP50 === undefined) continue;
-  target(`audio p50 ${name} (issue 5)`, fmt(s.aP50), ' ms', '≤ 40 ms', s.aP50 <= 40, `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing`);
+  target(
+    `audio p50 ${name} (issue 5)`,
+    fmt(s.aP50),
+    ' ms',
+    '≤ 40 ms',
+    s.aP50 <= 40,
+    `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing`,
+  );
 }
 for (const name of ['lanstream', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-h264-gst']) {
   const s = S[name];
@@ -197,27 +226,60 @@ for (const name of ['lanstream', 'lanstream-gst', 'lanstream-gst-join5', 'lanstr
 for (const name of ['lanstream', 'lanstream-join5', 'lanstream-audio', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
   if (!s || s.aP50 === undefined) continue;
-  target(`audio p50 ${name}`, fmt(s.aP50), ' ms', '≤ 60 ms', s.aP50 <= 60,
+  target(
+    `audio p50 ${name}`,
+    fmt(s.aP50),
+    ' ms',
+    '≤ 60 ms',
+    s.aP50 <= 60,
     `run range ${s.aP50range || fmt(s.aP50)} ms; ${s.missing}/${s.clicks} clicks missing` +
-      (pac ? `; ratio to ffmpeg-pcm-pacat-rxlisten ${fmt(ratio(s.aP50, pac.aP50), 2)}× (${fmt(pac.aP50)} ms)` : ''));
+      (pac ? `; ratio to ffmpeg-pcm-pacat-rxlisten ${fmt(ratio(s.aP50, pac.aP50), 2)}× (${fmt(pac.aP50)} ms)` : ''),
+  );
 }
-for (const name of ['lanstream', 'lanstream-join5', 'lanstream-gst', 'lanstream-gst-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm', 'lanstream-nosync']) {
+for (const name of [
+  'lanstream',
+  'lanstream-join5',
+  'lanstream-gst',
+  'lanstream-gst-join5',
+  'lanstream-insecure',
+  'lanstream-pacat',
+  'lanstream-warm',
+  'lanstream-nosync',
+]) {
   const s = S[name];
   if (!s || s.skew === undefined) continue;
-  target(`|A/V skew p50| ${name}`, fmt(Math.abs(s.skew)), ' ms', '≤ 40 ms', Math.abs(s.skew) <= 40,
-    `skew = audio − video p50 = ${fmt(s.skew)} ms (runs ${s.skewRange || fmt(s.skew)})`);
+  target(
+    `|A/V skew p50| ${name}`,
+    fmt(Math.abs(s.skew)),
+    ' ms',
+    '≤ 40 ms',
+    Math.abs(s.skew) <= 40,
+    `skew = audio − video p50 = ${fmt(s.skew)} ms (runs ${s.skewRange || fmt(s.skew)})`,
+  );
 }
 for (const name of ['lanstream', 'lanstream-video', 'lanstream-join5', 'lanstream-insecure', 'lanstream-pacat', 'lanstream-warm']) {
   const s = S[name];
   if (!s || s.firstS === undefined) continue;
-  target(`first picture ${name}`, fmt(s.firstS * 1000), ' ms', '≤ 500 ms', s.firstS <= 0.5,
-    `watch start → first decoded barcode on the viewer display (runs ${s.firstRange || fmt(s.firstS, 2)} s)`);
+  target(
+    `first picture ${name}`,
+    fmt(s.firstS * 1000),
+    ' ms',
+    '≤ 500 ms',
+    s.firstS <= 0.5,
+    `watch start → first decoded barcode on the viewer display (runs ${s.firstRange || fmt(s.firstS, 2)} s)`,
+  );
 }
 for (const name of ['lanstream', 'lanstream-video', 'lanstream-audio', 'lanstream-insecure']) {
   const s = S[name];
   if (!s || s.cpuRatio === undefined) continue;
-  target(`serve CPU / its ffmpeg children, ${name}`, fmt(s.cpuRatio, 2), '×', '≤ 1.2×', s.cpuRatio <= 1.2,
-    `node ${fmt(s.nodePct, 1)} % + ffmpeg ${fmt(s.ffPct, 1)} % of a core (same run, zcpu sampler)`);
+  target(
+    `serve CPU / its ffmpeg children, ${name}`,
+    fmt(s.cpuRatio, 2),
+    '×',
+    '≤ 1.2×',
+    s.cpuRatio <= 1.2,
+    `node ${fmt(s.nodePct, 1)} % + ffmpeg ${fmt(s.ffPct, 1)} % of a core (same run, zcpu sampler)`,
+  );
 }
 const cmp = [];
 function cmpRow(what, a, b, an, bn, unit, nd = 0) {
@@ -249,22 +311,31 @@ cmpRow('wire: lanstream-video vs gst-mjpeg', S['lanstream-video'], gst, 'kbps', 
 // ---------------------------------------------------------------- markdown
 const out = [];
 out.push('# lanstream benchmark: latest batch\n');
-out.push(`Batch ${stampToText(first)} … ${stampToText(last)} (runs started in this window, stamps ≥ \`${opts.since}\`${opts.until ? ` and ≤ \`${opts.until}\`` : ''}), ` +
-  `command \`${opts.command}\`; written by \`scripts/bench-report.mjs\`. Rig: \`../shared/bench\` ` +
-  `(camera ${get(anyRun, 'vars', 'width')}x${get(anyRun, 'vars', 'height')} @ ${get(anyRun, 'vars', 'fps')} fps from Xvfb, viewer probed at ` +
-  `${anyRun.probe_fps ?? 60} fps, audio clicks through a private PulseAudio, ${anyRun.seconds ?? '?'} s window after ${anyRun.warmup ?? '?'} s warm-up, ` +
-  `everything on 127.0.0.1, 2 shared cores). Systems ran interleaved (lanstream, peer, lanstream, …) in every round.\n`);
-if (floorP50 !== undefined) out.push(`Rig floor (probe grabs the camera display directly): video p50 ${fmt(floorP50, 1)} ms — part of every video number below.\n`);
-out.push('All values are medians over the runs of the batch; "range" is min–max of the per-run p50. CPU in % of one core ' +
-  '(whole process tree of the role). "other" = CPU used by other tenants of the machine during the run (max over runs in brackets).\n');
-out.push('| system | runs | video p50 (range) / p90 / p99 ms | fps | longest freeze ms | first picture s | audio p50 (range) / p90 ms | missing clicks | A/V skew ms | kbit/s | CPU sender / receiver % | other % |');
+out.push(
+  `Batch ${stampToText(first)} … ${stampToText(last)} (runs started in this window, stamps ≥ \`${opts.since}\`${opts.until ? ` and ≤ \`${opts.until}\`` : ''}), ` +
+    `command \`${opts.command}\`; written by \`scripts/bench-report.mjs\`. Rig: \`../shared/bench\` ` +
+    `(camera ${get(anyRun, 'vars', 'width')}x${get(anyRun, 'vars', 'height')} @ ${get(anyRun, 'vars', 'fps')} fps from Xvfb, viewer probed at ` +
+    `${anyRun.probe_fps ?? 60} fps, audio clicks through a private PulseAudio, ${anyRun.seconds ?? '?'} s window after ${anyRun.warmup ?? '?'} s warm-up, ` +
+    `everything on 127.0.0.1, 2 shared cores). Systems ran interleaved (lanstream, peer, lanstream, …) in every round.\n`,
+);
+if (floorP50 !== undefined)
+  out.push(`Rig floor (probe grabs the camera display directly): video p50 ${fmt(floorP50, 1)} ms — part of every video number below.\n`);
+out.push(
+  'All values are medians over the runs of the batch; "range" is min–max of the per-run p50. CPU in % of one core ' +
+    '(whole process tree of the role). "other" = CPU used by other tenants of the machine during the run (max over runs in brackets).\n',
+);
+out.push(
+  '| system | runs | video p50 (range) / p90 / p99 ms | fps | longest freeze ms | first picture s | audio p50 (range) / p90 ms | missing clicks | A/V skew ms | kbit/s | CPU sender / receiver % | other % |',
+);
 out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const s of Object.values(S)) {
   const video = s.vP50 === undefined ? '–' : `${fmt(s.vP50)}${s.vP50range ? ` (${s.vP50range})` : ''} / ${fmt(s.vP90)} / ${fmt(s.vP99)}`;
   const audio = s.aP50 === undefined ? '–' : `${fmt(s.aP50)}${s.aP50range ? ` (${s.aP50range})` : ''} / ${fmt(s.aP90)}`;
   const miss = s.clicks ? `${s.missing}/${s.clicks}` : '–';
-  out.push(`| \`${s.sys}\` | ${s.n}/${s.total} | ${video} | ${fmt(s.fps, 1)} | ${fmt(s.freeze)} | ${fmt(s.firstS, 2)} | ${audio} | ${miss} | ${fmt(s.skew)} | ` +
-    `${fmt(s.kbps)} | ${fmt(s.cpuS)} / ${fmt(s.cpuR)} | ${fmt(s.other)} (${fmt(s.otherMax)}) |`);
+  out.push(
+    `| \`${s.sys}\` | ${s.n}/${s.total} | ${video} | ${fmt(s.fps, 1)} | ${fmt(s.freeze)} | ${fmt(s.firstS, 2)} | ${audio} | ${miss} | ${fmt(s.skew)} | ` +
+      `${fmt(s.kbps)} | ${fmt(s.cpuS)} / ${fmt(s.cpuR)} | ${fmt(s.other)} (${fmt(s.otherMax)}) |`,
+  );
 }
 out.push('');
 out.push('## Targets\n');
@@ -289,11 +360,13 @@ for (const r of allRuns.sort((a, b) => (a.started < b.started ? -1 : 1))) {
   const v = r.video ?? {};
   const a = r.audio ?? {};
   const sp = serveCpuSplit(r);
-  out.push(`| \`${r._file}\` | ${v.lat_p50_ms === undefined ? '–' : `${fmt(v.lat_p50_ms)}/${fmt(v.lat_p90_ms)}/${fmt(v.lat_p99_ms)}`} | ${fmt(v.delivered_fps, 1)} | ` +
-    `${fmt(v.time_to_first_frame_s, 2)} | ${a.lat_p50_ms === undefined ? '–' : `${fmt(a.lat_p50_ms)}/${fmt(a.lat_p90_ms)}`} | ` +
-    `${a.clicks_total ? `${a.clicks_missing}/${a.clicks_total}` : '–'} | ${fmt(r.av_skew_ms)} | ${fmt(r.wire_kbps)} | ` +
-    `${fmt(get(r, 'cpu_pct', 'sender'))}/${fmt(get(r, 'cpu_pct', 'receiver'))} | ${sp ? `${fmt(sp.nodePct, 1)} + ${fmt(sp.ffPct, 1)}` : '–'} | ` +
-    `${fmt(r.foreign_cpu_pct)} | ${r.error ?? v.error ?? a.error ?? ''} |`);
+  out.push(
+    `| \`${r._file}\` | ${v.lat_p50_ms === undefined ? '–' : `${fmt(v.lat_p50_ms)}/${fmt(v.lat_p90_ms)}/${fmt(v.lat_p99_ms)}`} | ${fmt(v.delivered_fps, 1)} | ` +
+      `${fmt(v.time_to_first_frame_s, 2)} | ${a.lat_p50_ms === undefined ? '–' : `${fmt(a.lat_p50_ms)}/${fmt(a.lat_p90_ms)}`} | ` +
+      `${a.clicks_total ? `${a.clicks_missing}/${a.clicks_total}` : '–'} | ${fmt(r.av_skew_ms)} | ${fmt(r.wire_kbps)} | ` +
+      `${fmt(get(r, 'cpu_pct', 'sender'))}/${fmt(get(r, 'cpu_pct', 'receiver'))} | ${sp ? `${fmt(sp.nodePct, 1)} + ${fmt(sp.ffPct, 1)}` : '–'} | ` +
+      `${fmt(r.foreign_cpu_pct)} | ${r.error ?? v.error ?? a.error ?? ''} |`,
+  );
 }
 out.push('');
 const md = out.join('\n');

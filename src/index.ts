@@ -152,13 +152,19 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
     recorder,
     openVideoSink: async (params) => {
       const sink = ffplayPath
-        ? new WindowSink({ playerPath: ffplayPath, title: `lanstream - ${target.host}`, logger: logger.child({ component: 'window' }), events: events('video') })
+        ? new WindowSink({
+            playerPath: ffplayPath,
+            title: `lanstream - ${target.host}`,
+            logger: logger.child({ component: 'window' }),
+            events: events('video'),
+          })
         : new NullVideoSink();
       await sink.start(params);
       return sink;
     },
     openAudioSink: async (params) => {
-      if (playback) return openAudio(params, options.audioOutput ?? 'auto', { volume, audioBufferMs: options.audioBufferMs ?? 30, logger, events: events('audio') });
+      if (playback)
+        return openAudio(params, options.audioOutput ?? 'auto', { volume, audioBufferMs: options.audioBufferMs ?? 30, logger, events: events('audio') });
       return openNullAudioSink(params);
     },
   });

@@ -45,23 +45,55 @@ export function buildProgram(output: Output): Command {
   commonOptions(
     program
       .command('serve')
-      .description('capture this machine\'s camera and microphone and serve them to viewers')
+      .description("capture this machine's camera and microphone and serve them to viewers")
       .addOption(new Option('-p, --port <port>', 'TCP port to listen on').default('443').env('LANSTREAM_PORT'))
       .addOption(new Option('--host <address>', 'bind address (default: all interfaces)').env('LANSTREAM_HOST'))
-      .addOption(new Option('--source <source>', 'device = camera + microphone, test = built-in test picture + tone').choices(['device', 'test']).default('device').env('LANSTREAM_SOURCE'))
+      .addOption(
+        new Option('--source <source>', 'device = camera + microphone, test = built-in test picture + tone')
+          .choices(['device', 'test'])
+          .default('device')
+          .env('LANSTREAM_SOURCE'),
+      )
       .addOption(new Option('--video-device <dev>', 'camera: /dev/video0 (Linux), index or name (macOS), name (Windows)').env('LANSTREAM_VIDEO_DEVICE'))
-      .addOption(new Option('--audio-device <dev>', 'microphone: PulseAudio source or ALSA hw:N (Linux), index (macOS), name (Windows)').env('LANSTREAM_AUDIO_DEVICE'))
+      .addOption(
+        new Option('--audio-device <dev>', 'microphone: PulseAudio source or ALSA hw:N (Linux), index (macOS), name (Windows)').env('LANSTREAM_AUDIO_DEVICE'),
+      )
       .addOption(new Option('--audio-backend <backend>', 'Linux microphone input').choices(['pulse', 'alsa']).env('LANSTREAM_AUDIO_BACKEND'))
-      .addOption(new Option('--video-input <args>', 'replace the camera input with these ffmpeg input arguments, e.g. "-f x11grab -i :0"').env('LANSTREAM_VIDEO_INPUT'))
+      .addOption(
+        new Option('--video-input <args>', 'replace the camera input with these ffmpeg input arguments, e.g. "-f x11grab -i :0"').env('LANSTREAM_VIDEO_INPUT'),
+      )
       .addOption(new Option('--audio-input <args>', 'replace the microphone input with these ffmpeg input arguments').env('LANSTREAM_AUDIO_INPUT'))
       .addOption(new Option('--copy-mjpeg', 'the camera delivers MJPEG at --size: pass it through without re-encoding'))
-      .addOption(new Option('--video-codec <codec>', 'mjpeg (no encode delay, ~12 Mbit/s at 720p) or h264 (~1/6 of the bitrate; see docs/codecs.md)').choices(['mjpeg', 'h264']).default('mjpeg').env('LANSTREAM_VIDEO_CODEC'))
-      .addOption(new Option('--audio-codec <codec>', 'pcm (768 kbit/s) or opus (64 kbit/s)').choices(['pcm', 'opus']).default('pcm').env('LANSTREAM_AUDIO_CODEC'))
-      .addOption(new Option('--audio-packet-ms <ms>', 'audio packet duration: each packet adds about half its length of delay; larger ones mean fewer packets').choices(AUDIO_PACKET_CHOICES_MS.map(String)).default(String(AUDIO_PACKET_MS)).env('LANSTREAM_AUDIO_PACKET_MS'))
+      .addOption(
+        new Option('--video-codec <codec>', 'mjpeg (no encode delay, ~12 Mbit/s at 720p) or h264 (~1/6 of the bitrate; see docs/codecs.md)')
+          .choices(['mjpeg', 'h264'])
+          .default('mjpeg')
+          .env('LANSTREAM_VIDEO_CODEC'),
+      )
+      .addOption(
+        new Option('--audio-codec <codec>', 'pcm (768 kbit/s) or opus (64 kbit/s)').choices(['pcm', 'opus']).default('pcm').env('LANSTREAM_AUDIO_CODEC'),
+      )
+      .addOption(
+        new Option('--audio-packet-ms <ms>', 'audio packet duration: each packet adds about half its length of delay; larger ones mean fewer packets')
+          .choices(AUDIO_PACKET_CHOICES_MS.map(String))
+          .default(String(AUDIO_PACKET_MS))
+          .env('LANSTREAM_AUDIO_PACKET_MS'),
+      )
       .addOption(new Option('--bitrate <kbit/s>', 'H.264 bitrate cap').default('2000').env('LANSTREAM_BITRATE'))
       .addOption(new Option('--audio-bitrate <kbit/s>', 'Opus bitrate, 6–510').default('64').env('LANSTREAM_AUDIO_BITRATE'))
-      .addOption(new Option('--gop <frames>', 'H.264 frames from one keyframe to the next; a joining viewer waits at most this long (default: fps/2)').env('LANSTREAM_GOP'))
-      .addOption(new Option('--encoder <name>', 'H.264 encoder: auto (hardware if one works, else libx264), copy (the camera\'s H.264), libx264, h264_vaapi, h264_nvenc, h264_qsv, h264_v4l2m2m, h264_videotoolbox, h264_amf, h264_mf').default('auto').env('LANSTREAM_ENCODER'))
+      .addOption(
+        new Option('--gop <frames>', 'H.264 frames from one keyframe to the next; a joining viewer waits at most this long (default: fps/2)').env(
+          'LANSTREAM_GOP',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--encoder <name>',
+          "H.264 encoder: auto (hardware if one works, else libx264), copy (the camera's H.264), libx264, h264_vaapi, h264_nvenc, h264_qsv, h264_v4l2m2m, h264_videotoolbox, h264_amf, h264_mf",
+        )
+          .default('auto')
+          .env('LANSTREAM_ENCODER'),
+      )
       .addOption(new Option('--size <WxH>', 'video size').default('1280x720').env('LANSTREAM_SIZE'))
       .addOption(new Option('--fps <n>', 'frames per second').default('30').env('LANSTREAM_FPS'))
       .addOption(new Option('--quality <q>', 'MJPEG quality, 2 (best, biggest) … 31 (worst)').default('5').env('LANSTREAM_QUALITY'))
@@ -90,11 +122,34 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--no-audio', 'picture only'))
       .addOption(new Option('--no-playback', 'no window and no speaker (for --snapshot, --json stats, tests)'))
       .addOption(new Option('--volume <0-100>', 'start volume').default('100').env('LANSTREAM_VOLUME'))
-      .addOption(new Option('--audio-buffer-ms <ms>', 'audio output delay target: jitter buffer + device buffer').default('30').env('LANSTREAM_AUDIO_BUFFER_MS'))
-      .addOption(new Option('--audio-output <out>', 'audio-io = pull-callback output (ALSA/Core Audio/MME), pulse = PulseAudio native protocol (Linux), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order').choices([...AUDIO_OUTPUTS]).default('auto').env('LANSTREAM_AUDIO_OUTPUT'))
+      .addOption(
+        new Option('--audio-buffer-ms <ms>', 'audio output delay target: jitter buffer + device buffer').default('30').env('LANSTREAM_AUDIO_BUFFER_MS'),
+      )
+      .addOption(
+        new Option(
+          '--audio-output <out>',
+          'audio-io = pull-callback output (ALSA/Core Audio/MME), pulse = PulseAudio native protocol (Linux), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order',
+        )
+          .choices([...AUDIO_OUTPUTS])
+          .default('auto')
+          .env('LANSTREAM_AUDIO_OUTPUT'),
+      )
       .addOption(new Option('--overlay', 'show live stats in the video window from the start (toggle with the o key)'))
-      .addOption(new Option('--av-sync', 'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)'))
-      .addOption(new Option('--window <player>', 'what draws the video window: ffplay, or gstreamer (gst-launch-1.0; on the test rig the picture arrived 13–18 ms sooner)').choices(['ffplay', 'gstreamer']).default('ffplay').env('LANSTREAM_WINDOW'))
+      .addOption(
+        new Option(
+          '--av-sync',
+          'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--window <player>',
+          'what draws the video window: ffplay, or gstreamer (gst-launch-1.0; on the test rig the picture arrived 13–18 ms sooner)',
+        )
+          .choices(['ffplay', 'gstreamer'])
+          .default('ffplay')
+          .env('LANSTREAM_WINDOW'),
+      )
       .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
       .addOption(new Option('--gst-launch <path>', 'gst-launch-1.0 binary for --window gstreamer (default: PATH)').env('LANSTREAM_GST_LAUNCH'))
       .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))
@@ -125,7 +180,10 @@ export function buildProgram(output: Output): Command {
     .action(async (opts) => (await import('./devices-command.js')).runDevices(opts, output));
 
   for (const cmd of program.commands) {
-    cmd.exitOverride().addHelpText('after', `\n${EXIT_CODES_HELP}`).configureOutput({ outputError: () => undefined });
+    cmd
+      .exitOverride()
+      .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+      .configureOutput({ outputError: () => undefined });
   }
   return program;
 }

@@ -34,7 +34,8 @@ export class Output {
   error(err: LanstreamError): void {
     if (this.#reported.has(err)) return;
     this.#reported.add(err);
-    if (this.json) this.event('error', { code: err.code, message: err.message, ...('stderrTail' in err.details ? { stderrTail: err.details.stderrTail } : {}) });
+    if (this.json)
+      this.event('error', { code: err.code, message: err.message, ...('stderrTail' in err.details ? { stderrTail: err.details.stderrTail } : {}) });
     process.stderr.write(`lanstream: ${err.message} [${err.code}]\n`);
     const tail = err.details.stderrTail;
     if (Array.isArray(tail) && tail.length > 0 && !this.quiet) {

@@ -107,7 +107,8 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   }
   for (const warning of ready.warnings) logger.warn(warning);
   output.event('ready', { port: ready.port, tls: !flags.insecure, fingerprint: ready.fingerprint });
-  if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
+  if (flags.insecure)
+    process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
   if (!output.json) {
     output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
     for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
@@ -124,7 +125,14 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   const ended = new Promise<void>((_resolve, reject) => (recordFailed = reject)); // only a failed recording ends serve on its own
   if (flags.record) {
     try {
-      recording = await startServeRecorder({ file: flags.record, ready, insecure: Boolean(flags.insecure), ffmpeg: flags.ffmpeg, logger, onError: (err) => recordFailed(err) });
+      recording = await startServeRecorder({
+        file: flags.record,
+        ready,
+        insecure: Boolean(flags.insecure),
+        ffmpeg: flags.ffmpeg,
+        logger,
+        onError: (err) => recordFailed(err),
+      });
       output.event('recording', { file: flags.record });
     } catch (err) {
       await server.close();

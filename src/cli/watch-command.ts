@@ -74,11 +74,16 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const configDir = flags.configDir ?? defaultConfigDir();
   const logger = createLogger(loggerOptions(flags));
   if (backend === 'gstreamer' && (position || flags.borderless)) {
-    logger.warn('--window gstreamer cannot place its window or remove its border: --window-position / --borderless are ignored (they work with --window ffplay)');
+    logger.warn(
+      '--window gstreamer cannot place its window or remove its border: --window-position / --borderless are ignored (they work with --window ffplay)',
+    );
   }
   const key = flags.key ?? target.key ?? (await localKey(target.host, configDir));
   if (!key) {
-    throw new LanstreamError('LS_ERR_USAGE', 'No access key: paste the whole `lanstream watch lanstream://…` line that `lanstream serve` printed, or pass --key');
+    throw new LanstreamError(
+      'LS_ERR_USAGE',
+      'No access key: paste the whole `lanstream watch lanstream://…` line that `lanstream serve` printed, or pass --key',
+    );
   }
   if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: no encryption and no server authentication\n');
   const scripted = await checkScriptingFlags(flags);
@@ -115,8 +120,16 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const overlay = windowWanted ? (started?.overlay ?? new OverlayText()) : null;
   const makeWindow = (playerPath: string, launched?: PlayerLaunch) =>
     new WindowSink({
-      backend, playerPath, title, logger: logger.child({ component: 'window' }), position, borderless: flags.borderless, events: sinkEvents('video'),
-      overlayFilter: overlay?.filter(), overlay: overlay ?? undefined, launched,
+      backend,
+      playerPath,
+      title,
+      logger: logger.child({ component: 'window' }),
+      position,
+      borderless: flags.borderless,
+      events: sinkEvents('video'),
+      overlayFilter: overlay?.filter(),
+      overlay: overlay ?? undefined,
+      launched,
     });
   // Speculative: the codec this server sent last time (MJPEG for a new one); that window opens now
   // (or already runs), another codec replaces it at WELCOME and is remembered for next time.
@@ -156,7 +169,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       if (speculative) {
         const window = await speculative;
         if (params.codec === expectedCodec) return window;
-        rememberCodec(configDir, server, params.codec).catch((err: unknown) => logger.debug({ err }, 'could not record the server\'s codec'));
+        rememberCodec(configDir, server, params.codec).catch((err: unknown) => logger.debug({ err }, "could not record the server's codec"));
         await window.close();
       }
       const playerPath = await playerFound;
@@ -174,7 +187,12 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   });
   let quit: () => void = () => undefined;
   const controls = new WatchControls({
-    viewer, overlay, status, output, volume, showStats: Boolean(flags.overlay),
+    viewer,
+    overlay,
+    status,
+    output,
+    volume,
+    showStats: Boolean(flags.overlay),
     // Keys only for a person at a terminal: never for scripts or cron (stdin not a TTY). --json is
     // about stdout (`watch --json | jq` in a terminal still has a person at the keys), so it does not
     // turn them off; their effect is reported as `control` events.
@@ -256,12 +274,18 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
   return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
 }
 
-function snapshotThenExit(viewer: Viewer, file: string, size: { width: number; height: number } | undefined, ffmpeg: string | undefined, logger: Logger, output: Output): Promise<void> {
-  const done = takeSnapshot(viewer, { file, size, ffmpegPath: () => locateFfmpeg({ override: ffmpeg }) })
-    .then((result) => {
-      logger.info({ ...result }, `snapshot written to ${file}`);
-      output.event('snapshot', { ...result });
-    });
+function snapshotThenExit(
+  viewer: Viewer,
+  file: string,
+  size: { width: number; height: number } | undefined,
+  ffmpeg: string | undefined,
+  logger: Logger,
+  output: Output,
+): Promise<void> {
+  const done = takeSnapshot(viewer, { file, size, ffmpegPath: () => locateFfmpeg({ override: ffmpeg }) }).then((result) => {
+    logger.info({ ...result }, `snapshot written to ${file}`);
+    output.event('snapshot', { ...result });
+  });
   done.catch(() => undefined); // reported through `ended`
   return done;
 }
@@ -287,7 +311,11 @@ export async function openAudio(
   const common = { logger: log, volume: o.volume, events: o.events };
   const outputs: Array<{ name: AudioOutputChoice; label: string; make: () => AudioSink }> = [
     { name: 'audio-io', label: 'audio-io', make: () => new AudioIoSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - DEVICE_BUFFER_MS) }) },
-    { name: 'pulse', label: "PulseAudio's native protocol", make: () => new PulseSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS) }) },
+    {
+      name: 'pulse',
+      label: "PulseAudio's native protocol",
+      make: () => new PulseSink({ ...common, targetMs: Math.max(10, o.audioBufferMs - PULSE_BUFFER_MS) }),
+    },
     { name: 'speaker', label: 'the speaker package', make: () => new SpeakerSink({ ...common, targetMs: o.audioBufferMs }) },
     { name: 'pacat', label: "PulseAudio's pacat", make: () => new PacatSink({ ...common, targetMs: o.audioBufferMs }) },
   ];

@@ -82,7 +82,11 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   constructor(options: ConnectionOptions) {
     super();
     this.#o = {
-      connectTimeoutMs: 5000, heartbeatMs: 500, deadMs: 2000, reconnectTimeoutMs: null, retryFirst: false,
+      connectTimeoutMs: 5000,
+      heartbeatMs: 500,
+      deadMs: 2000,
+      reconnectTimeoutMs: null,
+      retryFirst: false,
       ...options,
     } as ResolvedOptions;
     this.#log = options.logger.child({ component: 'connection', server: `${options.host}:${options.port}` });
@@ -205,7 +209,10 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     // blackholed link came back 0.6–0.9 s late because of it).
     const attemptTimeoutMs = this.#everLive ? RECONNECT_ATTEMPT_TIMEOUT_MS : o.connectTimeoutMs;
     socket.setTimeout(attemptTimeoutMs, () => {
-      failure ??= new LanstreamError('LS_ERR_CONNECT_TIMEOUT', `No answer from ${o.host}:${o.port} within ${attemptTimeoutMs} ms: is the host up and the port open?`);
+      failure ??= new LanstreamError(
+        'LS_ERR_CONNECT_TIMEOUT',
+        `No answer from ${o.host}:${o.port} within ${attemptTimeoutMs} ms: is the host up and the port open?`,
+      );
       socket.destroy();
     });
 
@@ -226,9 +233,13 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
         const hostPort = formatHostPort(o.host, o.port);
         if (o.fingerprint) {
           if (!fingerprintsEqual(o.fingerprint, seen)) {
-            return fail(new LanstreamError('LS_ERR_FINGERPRINT_MISMATCH',
-              `The certificate of ${hostPort} is ${seen}, not the pinned ${o.fingerprint}: someone may be in the middle; refusing`,
-              { details: { expected: o.fingerprint, seen } }));
+            return fail(
+              new LanstreamError(
+                'LS_ERR_FINGERPRINT_MISMATCH',
+                `The certificate of ${hostPort} is ${seen}, not the pinned ${o.fingerprint}: someone may be in the middle; refusing`,
+                { details: { expected: o.fingerprint, seen } },
+              ),
+            );
           }
         } else if (o.knownHosts) {
           try {
@@ -239,7 +250,9 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
               this.#log.warn({ fingerprint: seen }, `trusting ${hostPort} on first use; pin it with --fingerprint ${seen}`);
             }
           } catch (err) {
-            return fail(isLanstreamError(err) ? err : new LanstreamError('LS_ERR_CONFIG', `Cannot use the known-hosts file: ${(err as Error).message}`, { cause: err }));
+            return fail(
+              isLanstreamError(err) ? err : new LanstreamError('LS_ERR_CONFIG', `Cannot use the known-hosts file: ${(err as Error).message}`, { cause: err }),
+            );
           }
         }
       }
@@ -332,16 +345,23 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       if (this.#state === 'closed') return;
       // A TLS server drops a plain-TCP HELLO without a word (measured: no bytes back), so a close
       // before WELCOME in --insecure mode most likely means the server speaks TLS.
-      const err = failure ?? new LanstreamError('LS_ERR_CONNECTION_LOST', !live && o.insecure
-        ? `${o.host}:${o.port} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
-        : `The connection to ${o.host}:${o.port} closed`);
+      const err =
+        failure ??
+        new LanstreamError(
+          'LS_ERR_CONNECTION_LOST',
+          !live && o.insecure
+            ? `${o.host}:${o.port} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
+            : `The connection to ${o.host}:${o.port} closed`,
+        );
       this.#afterClose(err, live);
     });
   }
 
   #afterClose(err: LanstreamError, wasLive: boolean): void {
     if (this.#paused) return;
-    const fatal = ['LS_ERR_AUTH_REFUSED', 'LS_ERR_FINGERPRINT_MISMATCH', 'LS_ERR_VERSION_MISMATCH', 'LS_ERR_CODEC_UNSUPPORTED', 'LS_ERR_CONFIG'].includes(err.code);
+    const fatal = ['LS_ERR_AUTH_REFUSED', 'LS_ERR_FINGERPRINT_MISMATCH', 'LS_ERR_VERSION_MISMATCH', 'LS_ERR_CODEC_UNSUPPORTED', 'LS_ERR_CONFIG'].includes(
+      err.code,
+    );
     if (!this.#everLive && !this.#o.retryFirst) {
       this.#state = 'closed';
       this.#firstResult?.reject(err);
@@ -408,7 +428,9 @@ export function connectError(err: NodeJS.ErrnoException, host: string, port: num
   const where = `${host}:${port}`;
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new LanstreamError('LS_ERR_CONNECT_REFUSED', `Nothing listens on ${where}: is \`lanstream serve\` running there, and on this --port?`, { cause: err });
+      return new LanstreamError('LS_ERR_CONNECT_REFUSED', `Nothing listens on ${where}: is \`lanstream serve\` running there, and on this --port?`, {
+        cause: err,
+      });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new LanstreamError('LS_ERR_HOST_UNKNOWN', `Unknown host ${host}: check the name, or use the IP address the server printed`, { cause: err });
@@ -423,7 +445,11 @@ export function connectError(err: NodeJS.ErrnoException, host: string, port: num
       if (!insecure && (err.code?.startsWith('ERR_SSL') || err.code?.startsWith('ERR_TLS') || /SSL|TLS|wrong version number/i.test(err.message))) {
         // OpenSSL messages span lines ("…:wrong version number:../deps/openssl/…c:350:" and a newline); the reason alone keeps the error one line.
         const reason = (err as { reason?: string }).reason ?? err.message.split('\n')[0]!.trim();
-        return new LanstreamError('LS_ERR_TLS_FAILED', `TLS handshake with ${where} failed (${reason}); if the server runs with --insecure, pass --insecure here too`, { cause: err });
+        return new LanstreamError(
+          'LS_ERR_TLS_FAILED',
+          `TLS handshake with ${where} failed (${reason}); if the server runs with --insecure, pass --insecure here too`,
+          { cause: err },
+        );
       }
       return new LanstreamError('LS_ERR_CONNECTION_LOST', `Connection to ${where} failed: ${err.message}`, { cause: err });
   }

@@ -33,9 +33,7 @@ export async function burnOverlay(jpeg: Buffer, text: string): Promise<Buffer> {
   const lines = text.split('\n');
   const boxW = Math.min(width - 12, Math.ceil(Math.max(...lines.map((l) => l.length)) * fontPx * 0.62) + 2 * pad);
   const boxH = Math.min(height - 12, Math.ceil(lines.length * fontPx * 1.25) + 2 * pad);
-  const tspans = lines
-    .map((l, i) => `<text x="${pad}" y="${pad + Math.round(fontPx * (0.95 + i * 1.25))}">${escapeXml(l)}</text>`)
-    .join('');
+  const tspans = lines.map((l, i) => `<text x="${pad}" y="${pad + Math.round(fontPx * (0.95 + i * 1.25))}">${escapeXml(l)}</text>`).join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${boxW}" height="${boxH}"><rect width="100%" height="100%" fill="black" fill-opacity="0.6"/><g font-family="DejaVu Sans, sans-serif" font-size="${fontPx}" fill="white">${tspans}</g></svg>`;
   return image
     .composite([{ input: Buffer.from(svg), left: 12, top: 12 }])

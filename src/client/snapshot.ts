@@ -77,7 +77,13 @@ export function waitForSnapshotFrame(
       clearTimeout(timer);
       viewer.off('frame', onFrame);
       if (newest) resolve(newest.codec === 'h264' ? { ...newest, jpeg: Buffer.concat(units) } : newest);
-      else reject(new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`));
+      else
+        reject(
+          new LanstreamError(
+            'LS_ERR_SNAPSHOT_FAILED',
+            `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`,
+          ),
+        );
     };
     // Unref'd: if the connection fails first, this wait must not keep the process alive.
     const timer = setTimeout(finish, timeoutMs).unref();
@@ -86,10 +92,7 @@ export function waitForSnapshotFrame(
 }
 
 /** Writes one frame as the target format, resized (cover: exact size, centre crop) when asked. */
-export async function writeSnapshot(
-  jpeg: Buffer,
-  o: { file: string; format?: SnapshotFormat; size?: SnapshotSize; ptsUs?: number },
-): Promise<SnapshotResult> {
+export async function writeSnapshot(jpeg: Buffer, o: { file: string; format?: SnapshotFormat; size?: SnapshotSize; ptsUs?: number }): Promise<SnapshotResult> {
   const format = o.format ?? snapshotFormat(o.file);
   let image: Buffer;
   let width: number;
@@ -149,7 +152,11 @@ export async function lastH264Picture(annexB: Buffer, ffmpegPath: string): Promi
   try {
     const { execa } = await import('execa'); // lazy: ~80 ms at every `watch` start otherwise (before its window)
     // -update 1: every decoded picture overwrites the same file, so the last one stays.
-    const r = await execa(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-update', '1', '-q:v', '2', '-y', out], { input: annexB, timeout: 10_000, reject: false });
+    const r = await execa(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'h264', '-i', 'pipe:0', '-update', '1', '-q:v', '2', '-y', out], {
+      input: annexB,
+      timeout: 10_000,
+      reject: false,
+    });
     if (r.failed) throw new Error(`${(r.shortMessage ?? 'ffmpeg failed').split('\n')[0]}${r.stderr ? `: ${r.stderr.trim().split('\n').slice(-1)[0]}` : ''}`);
     return await readFile(out);
   } catch (err) {

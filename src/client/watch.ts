@@ -95,10 +95,18 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     this.#o = options;
     this.#log = options.logger.child({ component: 'watch' });
     this.#connection = new ViewerConnection({
-      host: options.host, port: options.port, insecure: options.insecure, key: options.key,
-      fingerprint: options.fingerprint, knownHosts: options.knownHosts, wantVideo: options.video,
-      wantAudio: options.audio, agent: options.agent, logger: options.logger,
-      reconnectTimeoutMs: options.reconnectTimeoutMs, retryFirst: options.retryFirst,
+      host: options.host,
+      port: options.port,
+      insecure: options.insecure,
+      key: options.key,
+      fingerprint: options.fingerprint,
+      knownHosts: options.knownHosts,
+      wantVideo: options.video,
+      wantAudio: options.audio,
+      agent: options.agent,
+      logger: options.logger,
+      reconnectTimeoutMs: options.reconnectTimeoutMs,
+      retryFirst: options.retryFirst,
     });
     this.#stats = new ViewerStats(this.#connection.clock);
     this.#sync = new AvSync({ ...DEFAULT_AV_SYNC, ...options.avSync });
@@ -246,7 +254,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   #startOpus(channels: number): void {
     const opus = new OpusDecoder({
-      channels, logger: this.#log,
+      channels,
+      logger: this.#log,
       onPcm: (pcm, ptsUs, discontinuity) => {
         this.#audioSink?.pushPcm(pcm, ptsUs, discontinuity);
         this.#o.recorder?.pushPcm(pcm, ptsUs);
@@ -309,7 +318,9 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       }
     }
     if (this.#videoSink || this.#audioSink || this.#o.recorder || this.#closing) return;
-    void this.#end(new LanstreamError('LS_ERR_SINK_FAILED', `The ${kind} output stopped and could not be reopened, nothing is left to play: ${err.message}`, { cause: err }));
+    void this.#end(
+      new LanstreamError('LS_ERR_SINK_FAILED', `The ${kind} output stopped and could not be reopened, nothing is left to play: ${err.message}`, { cause: err }),
+    );
   }
 
   #tick(): void {

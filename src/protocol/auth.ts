@@ -55,25 +55,14 @@ export function computeAuthProof(accessKey: string, ekm: Buffer, clientNonce: Bu
         `${ekm.length}/${clientNonce.length}/${serverNonce.length}`,
     );
   }
-  return createHmac('sha256', accessKey)
-    .update(AUTH_CONTEXT, 'utf8')
-    .update(ekm)
-    .update(clientNonce)
-    .update(serverNonce)
-    .digest();
+  return createHmac('sha256', accessKey).update(AUTH_CONTEXT, 'utf8').update(ekm).update(clientNonce).update(serverNonce).digest();
 }
 
 /**
  * Constant-time check of a proof received in AUTH. Never throws: a proof or nonce of the wrong
  * length (hostile or broken peer) is simply not valid.
  */
-export function verifyAuthProof(
-  accessKey: string,
-  ekm: Buffer,
-  clientNonce: Buffer,
-  serverNonce: Buffer,
-  proof: Buffer,
-): boolean {
+export function verifyAuthProof(accessKey: string, ekm: Buffer, clientNonce: Buffer, serverNonce: Buffer, proof: Buffer): boolean {
   if (proof.length !== PROOF_BYTES || !checkLengths(ekm, clientNonce, serverNonce)) return false;
   return timingSafeEqual(computeAuthProof(accessKey, ekm, clientNonce, serverNonce), proof);
 }

@@ -54,12 +54,24 @@ export const MediaFlag = {
 
 /** Which side may send which type. A message from the wrong side is a protocol error. */
 export const CLIENT_TO_SERVER: ReadonlySet<number> = new Set([
-  MessageType.HELLO, MessageType.AUTH, MessageType.PING, MessageType.PONG, MessageType.ACK,
-  MessageType.STATS, MessageType.REQUEST, MessageType.BYE,
+  MessageType.HELLO,
+  MessageType.AUTH,
+  MessageType.PING,
+  MessageType.PONG,
+  MessageType.ACK,
+  MessageType.STATS,
+  MessageType.REQUEST,
+  MessageType.BYE,
 ]);
 export const SERVER_TO_CLIENT: ReadonlySet<number> = new Set([
-  MessageType.CHALLENGE, MessageType.WELCOME, MessageType.VIDEO, MessageType.AUDIO, MessageType.PING,
-  MessageType.PONG, MessageType.STATUS, MessageType.BYE,
+  MessageType.CHALLENGE,
+  MessageType.WELCOME,
+  MessageType.VIDEO,
+  MessageType.AUDIO,
+  MessageType.PING,
+  MessageType.PONG,
+  MessageType.STATUS,
+  MessageType.BYE,
 ]);
 
 export const NONCE_BYTES = 32;

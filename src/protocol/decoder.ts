@@ -258,7 +258,11 @@ export class MessageDecoder {
     const at = { offset: this.#messageOffset, type };
     const name = TYPE_NAMES[type];
     if (name === undefined) {
-      throw new ProtocolError('unknown-type', `Unknown message type 0x${hex2(type)} at offset ${at.offset} (protocol v${PROTOCOL_VERSION} knows ${knownTypes()})`, at);
+      throw new ProtocolError(
+        'unknown-type',
+        `Unknown message type 0x${hex2(type)} at offset ${at.offset} (protocol v${PROTOCOL_VERSION} knows ${knownTypes()})`,
+        at,
+      );
     }
     const label = name.toUpperCase();
     if (!this.#allowed.has(type)) {
@@ -308,9 +312,8 @@ export class MessageDecoder {
       if (payloadBytes < MEDIA_HEADER_BYTES) {
         throw new ProtocolError('bad-length', `${label} payload is ${payloadBytes} bytes (expected at least ${MEDIA_HEADER_BYTES})`, at);
       }
-      const [limitName, limit] = type === MessageType.VIDEO
-        ? ['maxVideoBytes', this.limits.maxVideoBytes] as const
-        : ['maxAudioBytes', this.limits.maxAudioBytes] as const;
+      const [limitName, limit] =
+        type === MessageType.VIDEO ? (['maxVideoBytes', this.limits.maxVideoBytes] as const) : (['maxAudioBytes', this.limits.maxAudioBytes] as const);
       if (payloadBytes - MEDIA_HEADER_BYTES > limit) {
         throw new ProtocolError('too-large', `${label} data of ${payloadBytes - MEDIA_HEADER_BYTES} bytes exceeds ${limitName} ${limit}`, at);
       }
@@ -471,14 +474,22 @@ class FieldChecker {
   ) {}
 
   #bad(key: string, expected: string): never {
-    throw new ProtocolError('bad-field', `${this.label}.${key} is ${describe(this.o[key])} (expected ${expected})`, { field: key, path: `${this.label}.${key}`, value: this.o[key] });
+    throw new ProtocolError('bad-field', `${this.label}.${key} is ${describe(this.o[key])} (expected ${expected})`, {
+      field: key,
+      path: `${this.label}.${key}`,
+      value: this.o[key],
+    });
   }
 
   version(): void {
     const v = this.o.version;
     if (!Number.isInteger(v)) this.#bad('version', 'an integer');
     if (v !== PROTOCOL_VERSION) {
-      throw new ProtocolError('version', `Peer speaks protocol version ${String(v)}, this lanstream speaks ${PROTOCOL_VERSION}: install the same lanstream version on both machines`, { peerVersion: v });
+      throw new ProtocolError(
+        'version',
+        `Peer speaks protocol version ${String(v)}, this lanstream speaks ${PROTOCOL_VERSION}: install the same lanstream version on both machines`,
+        { peerVersion: v },
+      );
     }
   }
 

@@ -84,9 +84,7 @@ export function encodeMediaHeader(
     throw new RangeError(`Invalid ${label} flags: ${flags} (expected a combination of MediaFlag bits 0x${MEDIA_FLAGS_MASK.toString(16)})`);
   }
   const resolved = limitsOf(limits);
-  const [limitName, maxBytes] = kind === 'video'
-    ? ['maxVideoBytes', resolved.maxVideoBytes] as const
-    : ['maxAudioBytes', resolved.maxAudioBytes] as const;
+  const [limitName, maxBytes] = kind === 'video' ? (['maxVideoBytes', resolved.maxVideoBytes] as const) : (['maxAudioBytes', resolved.maxAudioBytes] as const);
   if (!Number.isSafeInteger(dataBytes) || dataBytes < 0 || dataBytes > maxBytes) {
     throw new RangeError(`Invalid ${label} data size: ${dataBytes} bytes (expected 0–${maxBytes}, ${limitName})`);
   }

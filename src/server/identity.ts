@@ -165,11 +165,7 @@ async function createCertificate(commonName: string): Promise<{ certPem: string;
   };
 }
 
-async function loadOrCreateAccessKey(
-  file: string,
-  opts: IdentityOptions,
-  warnings: string[],
-): Promise<{ accessKey: string; created: boolean }> {
+async function loadOrCreateAccessKey(file: string, opts: IdentityOptions, warnings: string[]): Promise<{ accessKey: string; created: boolean }> {
   if (opts.key !== undefined) return { accessKey: opts.key, created: false };
   if (!opts.newKey) {
     await tightenMode(file, warnings, '; if other people use this machine, rotate it with `lanstream serve --new-key`');
@@ -179,11 +175,10 @@ async function loadOrCreateAccessKey(
       try {
         return { accessKey: checkAccessKey(accessKey), created: false };
       } catch (err) {
-        throw new LanstreamError(
-          'LS_ERR_CONFIG',
-          `${file} does not hold a valid access key: run \`lanstream serve --new-key\` to replace it`,
-          { cause: err, details: { path: file } },
-        );
+        throw new LanstreamError('LS_ERR_CONFIG', `${file} does not hold a valid access key: run \`lanstream serve --new-key\` to replace it`, {
+          cause: err,
+          details: { path: file },
+        });
       }
     }
   }
@@ -206,10 +201,14 @@ async function tightenMode(file: string, warnings: string[], advice: string): Pr
   try {
     await fs.chmod(file, PRIVATE_FILE_MODE);
   } catch (err) {
-    throw new LanstreamError('LS_ERR_CONFIG', `${file} is readable by other users (mode ${mode.toString(8)}) and cannot be changed to 0600: fix its owner or permissions`, {
-      cause: err,
-      details: { path: file },
-    });
+    throw new LanstreamError(
+      'LS_ERR_CONFIG',
+      `${file} is readable by other users (mode ${mode.toString(8)}) and cannot be changed to 0600: fix its owner or permissions`,
+      {
+        cause: err,
+        details: { path: file },
+      },
+    );
   }
   warnings.push(`${file} was readable by other users (mode 0${mode.toString(8)}); changed it to 0600${advice}`);
 }

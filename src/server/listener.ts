@@ -61,7 +61,10 @@ export class Listener {
     });
     let lastEvicted: string | undefined;
     const evictions = new LogThrottle(LOG_EVERY_MS, (n) =>
-      log.warn({ address: lastEvicted, dropped: n }, `dropped ${n} unfinished TLS handshake(s) to make room (limits: ${limits.total} in all, ${limits.perAddress} per address)`),
+      log.warn(
+        { address: lastEvicted, dropped: n },
+        `dropped ${n} unfinished TLS handshake(s) to make room (limits: ${limits.total} in all, ${limits.perAddress} per address)`,
+      ),
     );
     if (options.insecure) {
       this.#server = net.createServer((socket) => options.onConnection(socket, false));
@@ -151,7 +154,9 @@ export function listenError(err: NodeJS.ErrnoException, host: string | undefined
   const where = `${host ?? '*'}:${port}`;
   switch (err.code) {
     case 'EADDRINUSE':
-      return new LanstreamError('LS_ERR_PORT_BUSY', `Port ${port} is already in use on ${where}: stop the other program or use --port <another>`, { cause: err });
+      return new LanstreamError('LS_ERR_PORT_BUSY', `Port ${port} is already in use on ${where}: stop the other program or use --port <another>`, {
+        cause: err,
+      });
     case 'EACCES':
       if (port < 1024) {
         return new LanstreamError(
@@ -162,7 +167,9 @@ export function listenError(err: NodeJS.ErrnoException, host: string | undefined
       }
       return new LanstreamError('LS_ERR_BIND_FAILED', `Not allowed to listen on ${where}: ${err.message}`, { cause: err });
     case 'EADDRNOTAVAIL':
-      return new LanstreamError('LS_ERR_BIND_FAILED', `Address ${host} is not on this machine: use --host with one of its addresses, or omit it`, { cause: err });
+      return new LanstreamError('LS_ERR_BIND_FAILED', `Address ${host} is not on this machine: use --host with one of its addresses, or omit it`, {
+        cause: err,
+      });
     default:
       return new LanstreamError('LS_ERR_BIND_FAILED', `Cannot listen on ${where}: ${err.message}`, { cause: err });
   }

@@ -106,7 +106,6 @@ export interface ServerEvents {
   'capture-status': [{ kind: 'video' | 'audio'; state: string; detail?: string }];
 }
 
-
 export class Server extends EventEmitter<ServerEvents> {
   readonly #o: ServeOptions;
   readonly #log: Logger;
@@ -124,7 +123,10 @@ export class Server extends EventEmitter<ServerEvents> {
   #closing: Promise<void> | null = null;
   /** Stalled handshakes dropped to make room, logged as a count at most every 5 s (a flood cannot fill the log). */
   readonly #dropLog = new LogThrottle(5000, (n) =>
-    this.#log.warn({ address: this.#lastDropped, dropped: n }, `dropped ${n} stalled handshake(s) to make room (limits: ${this.#o.maxPendingHandshakes} in all, ${this.#o.maxPendingPerAddress ?? 8} per address)`),
+    this.#log.warn(
+      { address: this.#lastDropped, dropped: n },
+      `dropped ${n} stalled handshake(s) to make room (limits: ${this.#o.maxPendingHandshakes} in all, ${this.#o.maxPendingPerAddress ?? 8} per address)`,
+    ),
   );
   #lastDropped: string | undefined;
 
@@ -150,13 +152,20 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async start(): Promise<ServerReady> {
     const o = this.#o;
-    if (!o.video && !o.audio) throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
+    if (!o.video && !o.audio)
+      throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
     const ffmpegPath = await locateFfmpeg({ override: o.ffmpeg });
     const identity = await loadOrCreateIdentity({ configDir: o.configDir, key: o.key, newKey: o.newKey });
     const standby = (name: 'video' | 'audio', args: string[]) =>
       o.captureStandby === false || o.keepWarm
         ? undefined
-        : (this.#standbys[name] = new FfmpegStandby({ ffmpegPath, args, name, platform: o.platform, logger: o.logger.child({ component: `capture-${name}` }) }));
+        : (this.#standbys[name] = new FfmpegStandby({
+            ffmpegPath,
+            args,
+            name,
+            platform: o.platform,
+            logger: o.logger.child({ component: `capture-${name}` }),
+          }));
     if (identity.created.cert) this.#log.info({ configDir: o.configDir }, 'created a new certificate');
     if (identity.created.key) this.#log.info({ configDir: o.configDir }, 'created a new access key');
 
@@ -165,18 +174,30 @@ export class Server extends EventEmitter<ServerEvents> {
       const h264 = videoCodec === 'h264' ? await this.#h264Options(ffmpegPath) : undefined;
       this.#videoParams = { codec: videoCodec, width: o.width, height: o.height, fps: o.fps };
       const args = buildVideoArgs({
-        platform: o.platform, source: o.source, device: o.videoDevice, width: o.width, height: o.height, fps: o.fps,
-        quality: o.quality, inputArgs: o.videoInput, copyMjpeg: o.copyMjpeg, h264,
+        platform: o.platform,
+        source: o.source,
+        device: o.videoDevice,
+        width: o.width,
+        height: o.height,
+        fps: o.fps,
+        quality: o.quality,
+        inputArgs: o.videoInput,
+        copyMjpeg: o.copyMjpeg,
+        h264,
         convertThreads: Math.min(availableParallelism(), MAX_CONVERT_THREADS),
       });
       const videoStandby = standby('video', args);
-      this.#makeVideo = () => new CaptureSource({
-        kind: 'video', ffmpegPath, args, logger: o.logger.child({ component: 'capture-video' }),
-        ...(h264 ? { codec: 'h264' as const } : {}),
-        ...(videoStandby ? { standby: videoStandby } : {}),
-        onChunk: (chunk) => this.#hub?.publish('video', chunk),
-        onStatus: (state, detail) => this.#captureStatus('video', state, detail),
-      });
+      this.#makeVideo = () =>
+        new CaptureSource({
+          kind: 'video',
+          ffmpegPath,
+          args,
+          logger: o.logger.child({ component: 'capture-video' }),
+          ...(h264 ? { codec: 'h264' as const } : {}),
+          ...(videoStandby ? { standby: videoStandby } : {}),
+          onChunk: (chunk) => this.#hub?.publish('video', chunk),
+          onStatus: (state, detail) => this.#captureStatus('video', state, detail),
+        });
     }
     if (o.audio) {
       const packetMs = o.audioPacketMs ?? AUDIO_PACKET_MS;
@@ -187,18 +208,28 @@ export class Server extends EventEmitter<ServerEvents> {
       const rateHz = opus ? opus.sampleRateHz : o.sampleRateHz;
       this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs };
       const args = buildAudioArgs({
-        platform: o.platform, source: o.source, device: o.audioDevice, backend: o.audioBackend,
-        sampleRateHz: rateHz, channels: o.channels, inputArgs: o.audioInput, packetMs,
+        platform: o.platform,
+        source: o.source,
+        device: o.audioDevice,
+        backend: o.audioBackend,
+        sampleRateHz: rateHz,
+        channels: o.channels,
+        inputArgs: o.audioInput,
+        packetMs,
       });
       const audioStandby = standby('audio', args);
-      this.#makeAudio = () => new CaptureSource({
-        kind: 'audio', ffmpegPath, args, logger: o.logger.child({ component: 'capture-audio' }),
-        ...(audioStandby ? { standby: audioStandby } : {}),
-        ...(opus ? { audioEncoder: opus.create() } : {}),
-        audio: { sampleRateHz: rateHz, channels: o.channels, packetMs },
-        onChunk: (chunk) => this.#hub?.publish('audio', chunk),
-        onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
-      });
+      this.#makeAudio = () =>
+        new CaptureSource({
+          kind: 'audio',
+          ffmpegPath,
+          args,
+          logger: o.logger.child({ component: 'capture-audio' }),
+          ...(audioStandby ? { standby: audioStandby } : {}),
+          ...(opus ? { audioEncoder: opus.create() } : {}),
+          audio: { sampleRateHz: rateHz, channels: o.channels, packetMs },
+          onChunk: (chunk) => this.#hub?.publish('audio', chunk),
+          onStatus: (state, detail) => this.#captureStatus('audio', state, detail),
+        });
     }
 
     if (o.preflight && !o.keepWarm) {
@@ -220,7 +251,11 @@ export class Server extends EventEmitter<ServerEvents> {
     });
 
     this.#listener = new Listener({
-      host: o.host, port: o.port, insecure: o.insecure, certPem: identity.certPem, keyPem: identity.keyPem,
+      host: o.host,
+      port: o.port,
+      insecure: o.insecure,
+      certPem: identity.certPem,
+      keyPem: identity.keyPem,
       logger: o.logger.child({ component: 'listener' }),
       onConnection: (socket, secure) => this.#accept(socket, secure, identity.accessKey),
     });
@@ -230,7 +265,9 @@ export class Server extends EventEmitter<ServerEvents> {
     const fingerprint = o.insecure ? null : identity.fingerprint;
     const hosts = o.host && o.host !== '0.0.0.0' && o.host !== '::' ? [o.host] : lanAddresses();
     const connectUrls = (hosts.length ? hosts : ['127.0.0.1']).map((host) =>
-      fingerprint ? formatConnectUrl({ host, port, key: identity.accessKey, fingerprint }) : formatConnectUrl({ host, port, key: identity.accessKey, fingerprint: '' }).replace(/&fp=$/, ''),
+      fingerprint
+        ? formatConnectUrl({ host, port, key: identity.accessKey, fingerprint })
+        : formatConnectUrl({ host, port, key: identity.accessKey, fingerprint: '' }).replace(/&fp=$/, ''),
     );
     this.#log.info({ port, tls: !o.insecure, fingerprint, video: o.video, audio: o.audio }, 'serving');
     return { port, fingerprint, accessKey: identity.accessKey, connectUrls, warnings: identity.warnings ?? [] };
@@ -260,10 +297,11 @@ export class Server extends EventEmitter<ServerEvents> {
       // is awaited after the viewers were told goodbye.
       const listenerClosed = this.#listener?.close().catch(() => undefined);
       const gone = [...this.#sessions].map(
-        (s) => new Promise<void>((resolve) => {
-          this.once('viewer-left', () => resolve());
-          s.bye(ByeReason.SHUTDOWN, 'the server is shutting down');
-        }),
+        (s) =>
+          new Promise<void>((resolve) => {
+            this.once('viewer-left', () => resolve());
+            s.bye(ByeReason.SHUTDOWN, 'the server is shutting down');
+          }),
       );
       await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 1000).unref())]);
       for (const s of this.#sessions) s.destroy();
@@ -279,8 +317,15 @@ export class Server extends EventEmitter<ServerEvents> {
     const o = this.#o;
     this.#makeRoomForHandshake(socket.remoteAddress ?? 'unknown');
     const session = new Session({
-      socket, secure, accessKey, limiter: this.#limiter, video: this.#videoParams, audio: this.#audioParams,
-      agent: o.agent, logger: o.logger.child({ component: 'session' }), limits: o.sessionLimits,
+      socket,
+      secure,
+      accessKey,
+      limiter: this.#limiter,
+      video: this.#videoParams,
+      audio: this.#audioParams,
+      agent: o.agent,
+      logger: o.logger.child({ component: 'session' }),
+      limits: o.sessionLimits,
       admit: () => {
         const live = [...this.#sessions].filter((x) => x.live).length;
         return live >= o.maxViewers ? `the server already has ${o.maxViewers} viewers (--max-viewers)` : null;
@@ -363,4 +408,3 @@ async function loadOpusEncoder(options: OpusPacketEncoderOptions): Promise<{ sam
   }
   return { sampleRateHz: OPUS_SAMPLE_RATE_HZ, create: () => new OpusPacketEncoder(options) };
 }
-

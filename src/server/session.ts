@@ -535,7 +535,8 @@ export class Session implements HubSubscriber {
     const flags = video.flags | (this.#videoDiscontinuity ? MediaFlag.DISCONTINUITY : 0);
     this.#videoDiscontinuity = false;
     this.#sendMedia('video', flags, this.#videoSeq++, video);
-    if (this.#videoSent === 0) this.#log.debug({ keyframe: (flags & MediaFlag.KEYFRAME) !== 0, bytes: video.data.length, backlog: this.#catchUp.length }, 'first video frame sent');
+    if (this.#videoSent === 0)
+      this.#log.debug({ keyframe: (flags & MediaFlag.KEYFRAME) !== 0, bytes: video.data.length, backlog: this.#catchUp.length }, 'first video frame sent');
     this.#videoSent++;
     this.#lastVideoSentUs = nowUs();
     this.#window.onVideoFrame(video.data.length);

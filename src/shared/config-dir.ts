@@ -17,11 +17,7 @@ export const PRIVATE_FILE_MODE = 0o600;
  * The per-user config directory, following each platform's convention. Arguments exist so tests
  * can ask for another platform; callers normally pass nothing.
  */
-export function defaultConfigDir(
-  platform: NodeJS.Platform = process.platform,
-  env: NodeJS.ProcessEnv = process.env,
-  home: string = os.homedir(),
-): string {
+export function defaultConfigDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env, home: string = os.homedir()): string {
   if (platform === 'win32') {
     const appData = env['APPDATA'];
     const base = appData && appData.length > 0 ? appData : path.win32.join(home, 'AppData', 'Roaming');
@@ -47,11 +43,7 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     if (process.platform !== 'win32') await fs.chmod(dir, PRIVATE_DIR_MODE);
   } catch (err) {
-    throw configError(
-      `Cannot create the config directory ${dir}: check its permissions or pass another directory with --config-dir`,
-      err,
-      dir,
-    );
+    throw configError(`Cannot create the config directory ${dir}: check its permissions or pass another directory with --config-dir`, err, dir);
   }
 }
 

@@ -36,7 +36,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
     });
     const pretty = require('pino-pretty') as typeof PinoPretty;
-    return pino({ level, base: undefined }, pretty({ destination: toTerminal, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }));
+    return pino(
+      { level, base: undefined },
+      pretty({ destination: toTerminal, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
+    );
   }
   return pino({ level, base: undefined }, pino.destination({ dest: 2, sync: true }));
 }

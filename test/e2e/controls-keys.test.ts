@@ -34,7 +34,19 @@ t.test('keys on a TTY: - lowers the tone, m mutes and unmutes, ? shows the keys,
     await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
   const watch = spawnCliInPty(
-    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--audio-output', 'speaker'],
+    [
+      'watch',
+      '127.0.0.1',
+      '--port',
+      String(serve.port),
+      '--config-dir',
+      serve.configDir,
+      '--window-position',
+      '0,0',
+      '--borderless',
+      '--audio-output',
+      'speaker',
+    ],
     { env: { ...xvfb.env, ...pulse.env } },
   );
   t.teardown(() => watch.destroy());
@@ -91,10 +103,14 @@ t.test('no key reader when stdin is a pipe: "q" written into it does not quit', 
     await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
   // A window, no --json: everything a key reader would be started for, except the terminal.
-  const child = spawnTracked(process.execPath, [LANSTREAM_BIN, 'watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0'], {
-    env: xvfb.env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawnTracked(
+    process.execPath,
+    [LANSTREAM_BIN, 'watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0'],
+    {
+      env: xvfb.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   t.teardown(() => stopChild(child, 2000));
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));

@@ -23,7 +23,19 @@ t.test('the only window goes away', { skip: missing.length ? `missing ${missing.
     await serve.proc.destroy();
     await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
-  const args = ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--borderless', '--no-audio', '--json'];
+  const args = [
+    'watch',
+    '127.0.0.1',
+    '--port',
+    String(serve.port),
+    '--config-dir',
+    serve.configDir,
+    '--window-position',
+    '0,0',
+    '--borderless',
+    '--no-audio',
+    '--json',
+  ];
   const ffplayOf = (pid: number) => descendants(pid).filter((p) => p.comm === 'ffplay');
 
   await t.test('closed by the user: exit 0', async (t) => {
@@ -47,23 +59,34 @@ t.test('the only window goes away', { skip: missing.length ? `missing ${missing.
     process.kill(first.pid, 'SIGKILL');
 
     await watch.waitForEvent((e) => e.event === 'sink-reopened' && e.kind === 'video', 5000, 'sink-reopened');
-    t.match(watch.events().find((e) => e.event === 'sink-error'), { kind: 'video', message: /SIGKILL/ }, 'the crash is reported as a sink-error event');
+    t.match(
+      watch.events().find((e) => e.event === 'sink-error'),
+      { kind: 'video', message: /SIGKILL/ },
+      'the crash is reported as a sink-error event',
+    );
     const second = await waitFor(() => ffplayOf(watch.pid).find((p) => p.pid !== first.pid), 5000, 50, 'a new ffplay');
     t.not(second.pid, first.pid, `a new window program runs (pid ${second.pid})`);
     await waitFor(() => findWindowByName(xvfb.display, TITLE), 5000, 100, 'the window again');
-    const moving = await waitFor(async () => {
-      const a = crop(await grabScreen(xvfb.display), MOVING);
-      await sleep(300);
-      const diff = meanAbsDiff(a, crop(await grabScreen(xvfb.display), MOVING));
-      return diff > 1 ? diff : null;
-    }, 5000, 100, 'a moving picture in the reopened window');
+    const moving = await waitFor(
+      async () => {
+        const a = crop(await grabScreen(xvfb.display), MOVING);
+        await sleep(300);
+        const diff = meanAbsDiff(a, crop(await grabScreen(xvfb.display), MOVING));
+        return diff > 1 ? diff : null;
+      },
+      5000,
+      100,
+      'a moving picture in the reopened window',
+    );
     t.ok(moving > 1, `the reopened window shows the moving picture (diff ${moving.toFixed(2)} over 0.3 s)`);
     t.ok(watch.running, 'watch is still running');
 
     const killedAtMs = Date.now();
     process.kill(second.pid, 'SIGKILL');
     const exit = await Promise.race([watch.exited, sleep(5000).then(() => null)]);
-    t.equal(exit?.code, 1, `second crash: watch exits 1 (${Date.now() - killedAtMs} ms later) instead of running on with nothing to show`, { stderr: watch.stderr.slice(-800) });
+    t.equal(exit?.code, 1, `second crash: watch exits 1 (${Date.now() - killedAtMs} ms later) instead of running on with nothing to show`, {
+      stderr: watch.stderr.slice(-800),
+    });
     t.match(watch.stderr, /\[LS_ERR_SINK_FAILED\]/, 'one error line with LS_ERR_SINK_FAILED on stderr');
     const events = watch.events();
     t.match(events.at(-2), { event: 'error', code: 'LS_ERR_SINK_FAILED' }, '--json: the error with its code');

@@ -24,10 +24,7 @@ t.test('with PulseAudio up, its sources are the microphones', { skip: hasCommand
   const pulse = await startPulse();
   t.teardown(() => pulse.close());
   const env = { ...process.env, ...pulse.env };
-  const [text, json] = await Promise.all([
-    runCli(['devices'], { env, timeoutMs: 20_000 }),
-    runCli(['devices', '--json'], { env, timeoutMs: 20_000 }),
-  ]);
+  const [text, json] = await Promise.all([runCli(['devices'], { env, timeoutMs: 20_000 }), runCli(['devices', '--json'], { env, timeoutMs: 20_000 })]);
   t.equal(text.code, 0, 'exit 0', { stderr: text.stderr });
   const mics = text.stdout.split('Microphones:\n')[1] ?? '';
   t.match(mics, /--audio-device 'mic\.monitor'/, 'the virtual microphone (mic.monitor) is listed with the value to pass');
@@ -36,5 +33,8 @@ t.test('with PulseAudio up, its sources are the microphones', { skip: hasCommand
   t.equal(json.code, 0, '--json exits 0');
   const parsed = JSON.parse(json.stdout) as { cameras: unknown[]; microphones: { value: string }[] };
   t.ok(Array.isArray(parsed.cameras), '--json has a cameras array');
-  t.ok(parsed.microphones.some((m) => m.value === 'mic.monitor'), '--json lists mic.monitor');
+  t.ok(
+    parsed.microphones.some((m) => m.value === 'mic.monitor'),
+    '--json lists mic.monitor',
+  );
 });

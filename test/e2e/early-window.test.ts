@@ -46,7 +46,10 @@ async function ffplayWrapper(mode: 'exec' | 'trap' = 'exec'): Promise<{ dir: str
 
 async function visibleWindows(x: XvfbDisplay): Promise<string[]> {
   const res = await run('xdotool', ['search', '--onlyvisible', '--name', TITLE], { env: x.env, timeoutMs: 5000 });
-  return res.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l.trim()));
+  return res.stdout
+    .toString()
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l.trim()));
 }
 
 t.test('ffplay starts before the connection, hidden, and becomes the window when the stream comes', async (t) => {
@@ -58,12 +61,30 @@ t.test('ffplay starts before the connection, hidden, and becomes the window when
   const key = randomBytes(16).toString('base64url');
   // Nothing listens yet: --wait keeps trying, so the only thing watch can have started is the early window.
   const watch = spawnCli(
-    ['watch', '127.0.0.1', '--port', String(port), '--config-dir', configDir, '--key', key, '--wait', '--no-audio', '--window-position', '0,0', '--borderless', '--json'],
+    [
+      'watch',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--config-dir',
+      configDir,
+      '--key',
+      key,
+      '--wait',
+      '--no-audio',
+      '--window-position',
+      '0,0',
+      '--borderless',
+      '--json',
+    ],
     { env: { ...x.env, ...wrapper.env } },
   );
   t.teardown(() => watch.destroy());
   const [early] = (await waitFor(async () => ((await wrapper.log()).length ? wrapper.log() : null), 10_000, 20, 'ffplay started')).map(Number);
-  t.ok(descendants(watch.pid).some((p) => p.pid === early && p.comm === 'ffplay'), `ffplay (${early}) runs under watch with no server up`);
+  t.ok(
+    descendants(watch.pid).some((p) => p.pid === early && p.comm === 'ffplay'),
+    `ffplay (${early}) runs under watch with no server up`,
+  );
   await sleep(800); // ffplay is through its set-up by now
   t.ok(pidAlive(early!), 'and keeps running while watch waits for the server');
   t.same(await visibleWindows(x), [], 'without showing a window');
@@ -91,7 +112,9 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
   for (const c of cases) {
     await t.test(c.name, async (t) => {
       const before = (await wrapper.log()).length;
-      const watch = spawnCli(['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', ...c.args], { env: { ...x.env, ...wrapper.env } });
+      const watch = spawnCli(['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', ...c.args], {
+        env: { ...x.env, ...wrapper.env },
+      });
       t.teardown(() => watch.destroy());
       // An early ffplay nobody ends would also keep watch from exiting (its pipe holds the event loop).
       const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
@@ -127,10 +150,15 @@ t.test('a server that sent H.264 gets an H.264 window from the start the next ti
     const watch = spawnCli(args, { env: { ...x.env, ...wrapper.env } });
     t.teardown(() => watch.destroy());
     await watch.waitForEvent((e) => e.event === 'first-media' && e.kind === 'video', 15_000, 'first video frame');
-    const seen = await waitFor(async () => {
-      const l = (await wrapper.log()).slice(before);
-      return l.length >= expect ? l : null;
-    }, 5000, 20, `${expect} ffplay(s) started`).catch(async () => (await wrapper.log()).slice(before));
+    const seen = await waitFor(
+      async () => {
+        const l = (await wrapper.log()).slice(before);
+        return l.length >= expect ? l : null;
+      },
+      5000,
+      20,
+      `${expect} ffplay(s) started`,
+    ).catch(async () => (await wrapper.log()).slice(before));
     const cmdlines = seen.map(Number).map((p) => {
       try {
         return readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');

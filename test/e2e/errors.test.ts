@@ -31,13 +31,34 @@ function expectError(t: Test, res: CliResult, code: number, phrases: (string | R
 
 t.test('bad flag values and arguments are usage errors (exit 2) that name the flag and what was expected', async (t) => {
   const cases: [string[], string[]][] = [
-    [['serve', '--port', '70000'], ['Invalid --port: 70000', '1–65535']],
-    [['serve', '--size', '12x'], ['Invalid --size: 12x', 'WIDTHxHEIGHT']],
-    [['serve', '--fps', '0'], ['Invalid --fps: 0', '1–240']],
-    [['serve', '--audio-codec', 'opus', '--audio-bitrate', '1000'], ['Invalid --audio-bitrate: 1000', '6–510']],
-    [['serve', '--audio-packet-ms', '7'], ["'--audio-packet-ms <ms>' argument '7' is invalid", '5, 10, 20']],
-    [['watch', '127.0.0.1', '--volume', '101'], ['Invalid --volume: 101', '0–100']],
-    [['serve', '--frobnicate'], ["Unknown option '--frobnicate'", 'lanstream --help']],
+    [
+      ['serve', '--port', '70000'],
+      ['Invalid --port: 70000', '1–65535'],
+    ],
+    [
+      ['serve', '--size', '12x'],
+      ['Invalid --size: 12x', 'WIDTHxHEIGHT'],
+    ],
+    [
+      ['serve', '--fps', '0'],
+      ['Invalid --fps: 0', '1–240'],
+    ],
+    [
+      ['serve', '--audio-codec', 'opus', '--audio-bitrate', '1000'],
+      ['Invalid --audio-bitrate: 1000', '6–510'],
+    ],
+    [
+      ['serve', '--audio-packet-ms', '7'],
+      ["'--audio-packet-ms <ms>' argument '7' is invalid", '5, 10, 20'],
+    ],
+    [
+      ['watch', '127.0.0.1', '--volume', '101'],
+      ['Invalid --volume: 101', '0–100'],
+    ],
+    [
+      ['serve', '--frobnicate'],
+      ["Unknown option '--frobnicate'", 'lanstream --help'],
+    ],
     [['watch'], ["Missing required argument 'target'"]],
     [['watch', '127.0.0.1', '--duration', 'soon'], ['Invalid --duration: soon']],
   ];
@@ -100,7 +121,18 @@ t.test('with a server up', async (t) => {
   });
 
   t.test('port busy: exit 1 "already in use"', async (t) => {
-    const res = await runCli(['serve', '--source', 'test', '--host', '127.0.0.1', '--port', String(tlsServe.port), '--config-dir', tlsServe.configDir, '--no-preflight']);
+    const res = await runCli([
+      'serve',
+      '--source',
+      'test',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(tlsServe.port),
+      '--config-dir',
+      tlsServe.configDir,
+      '--no-preflight',
+    ]);
     expectError(t, res, 1, [`Port ${tlsServe.port} is already in use`, '--port']);
   });
 });
@@ -128,20 +160,19 @@ t.test('a port below 1024 without privilege: exit 1 with the setcap hint and --p
   await mkdir(path.join(home, 'cfg'));
   await chown(home, 65534, 65534);
   await chown(path.join(home, 'cfg'), 65534, 65534);
-  const res = await runCli(
-    ['serve', '--source', 'test', '--host', '127.0.0.1', '--port', '443', '--config-dir', path.join(home, 'cfg'), '--no-preflight'],
-    { wrapper: ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all'], env: { ...process.env, HOME: home } },
-  );
+  const res = await runCli(['serve', '--source', 'test', '--host', '127.0.0.1', '--port', '443', '--config-dir', path.join(home, 'cfg'), '--no-preflight'], {
+    wrapper: ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all'],
+    env: { ...process.env, HOME: home },
+  });
   expectError(t, res, 1, ['Port 443 needs privilege', "setcap 'cap_net_bind_service=+ep'", '--port 8443']);
 });
 
 t.test('camera not found: exit 1 with the last lines of ffmpeg', async (t) => {
-  const res = await runCli(
-    ['serve', '--video-input', '-f v4l2 -i /dev/video99', '--no-audio', '--port', String(await freePort()), '--config-dir', configDir],
-    { timeoutMs: 15_000 },
-  );
+  const res = await runCli(['serve', '--video-input', '-f v4l2 -i /dev/video99', '--no-audio', '--port', String(await freePort()), '--config-dir', configDir], {
+    timeoutMs: 15_000,
+  });
   expectError(t, res, 1, ['camera', 'lanstream devices']);
-  t.match(res.stderr, /last ffmpeg output:\n(?: {4}.*\n)*.*\/dev\/video99/, 'ffmpeg\'s own words about /dev/video99 follow the error line');
+  t.match(res.stderr, /last ffmpeg output:\n(?: {4}.*\n)*.*\/dev\/video99/, "ffmpeg's own words about /dev/video99 follow the error line");
 });
 
 t.test('connection refused: exit 3', async (t) => {

@@ -34,8 +34,12 @@ t.test('the packed tarball installs and its lanstream bin prints the usage', asy
   const project = path.join(dir, 'project');
   await mkdir(project);
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'ls-pack-test', version: '1.0.0', private: true }));
-  const install = await runCommand('npm', ['install', '--prefix', project, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, env, timeoutMs: 90_000 });
-  t.equal(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'), manifestBefore, 'the checkout\'s package.json is untouched');
+  const install = await runCommand('npm', ['install', '--prefix', project, '--prefer-offline', '--no-audit', '--no-fund', tarball], {
+    cwd: project,
+    env,
+    timeoutMs: 90_000,
+  });
+  t.equal(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'), manifestBefore, "the checkout's package.json is untouched");
   const noRegistry = install.code !== 0 && /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(install.stderr);
   t.equal(install.code, 0, 'npm install <tarball> succeeds', {
     stderr: install.stderr.slice(-1500),

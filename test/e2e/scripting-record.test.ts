@@ -38,7 +38,11 @@ t.test('watch --record --duration 4s --no-playback: exit 0 on time, mjpeg + audi
   t.ok(recording && Number(recording.framesWritten) > 60, `--json reports the recording (${recording?.framesWritten} frames)`);
 
   const probe = await probeMedia(file);
-  t.same(probe.streams.map((s) => `${s.codecType}:${s.codecName}`), ['video:mjpeg', 'audio:pcm_s16le'], 'an MJPEG video stream and an audio stream');
+  t.same(
+    probe.streams.map((s) => `${s.codecType}:${s.codecName}`),
+    ['video:mjpeg', 'audio:pcm_s16le'],
+    'an MJPEG video stream and an audio stream',
+  );
   t.ok(probe.durationS !== null && Math.abs(probe.durationS - 4) <= 1, `file lasts ${probe.durationS} s for 4 s of recording`);
 });
 
@@ -61,7 +65,11 @@ t.test('kill -9 of the watch process: the file is finished by ffmpeg and lasts a
   await waitFor(() => !pidAlive(recorderPid), 5000, 50, 'recorder ffmpeg finishing after EOF');
 
   const probe = await probeMedia(file);
-  t.same(probe.streams.map((s) => s.codecType), ['video', 'audio'], 'both streams');
+  t.same(
+    probe.streams.map((s) => s.codecType),
+    ['video', 'audio'],
+    'both streams',
+  );
   t.ok(probe.durationS !== null && Math.abs(probe.durationS - recordedS) <= 1, `file lasts ${probe.durationS} s for ${recordedS.toFixed(2)} s of recording`);
 });
 
@@ -69,13 +77,37 @@ t.test('serve --record --duration 4s: the server records its own stream (mjpeg +
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-serve-record-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'served.mkv');
-  const proc = spawnCli(['serve', '--source', 'test', '--size', '320x240', '--port', String(await freePort()), '--host', '127.0.0.1', '--config-dir', dir, '--record', file, '--duration', '4s', '--json']);
+  const proc = spawnCli([
+    'serve',
+    '--source',
+    'test',
+    '--size',
+    '320x240',
+    '--port',
+    String(await freePort()),
+    '--host',
+    '127.0.0.1',
+    '--config-dir',
+    dir,
+    '--record',
+    file,
+    '--duration',
+    '4s',
+    '--json',
+  ]);
   t.teardown(() => proc.destroy());
   const { code } = await proc.exited;
   t.equal(code, 0, 'exit 0 when --duration elapsed');
-  t.ok(proc.events().some((e) => e.event === 'recording'), 'a recording event');
+  t.ok(
+    proc.events().some((e) => e.event === 'recording'),
+    'a recording event',
+  );
   const probe = await probeMedia(file);
-  t.same(probe.streams.map((s) => `${s.codecType}:${s.codecName}`), ['video:mjpeg', 'audio:pcm_s16le'], 'both streams');
+  t.same(
+    probe.streams.map((s) => `${s.codecType}:${s.codecName}`),
+    ['video:mjpeg', 'audio:pcm_s16le'],
+    'both streams',
+  );
   t.ok(probe.durationS !== null && probe.durationS >= 2.5 && probe.durationS <= 4.5, `file lasts ${probe.durationS} s (4 s minus start-up)`);
 });
 

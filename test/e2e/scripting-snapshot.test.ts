@@ -24,7 +24,10 @@ t.test('--snapshot writes the test picture and exits 0: PNG resized with --snaps
   const meta = await sharp(png).metadata();
   t.same([meta.format, meta.width, meta.height], ['png', 320, 180], 'a 320x180 PNG');
   const stats = await sharp(png).stats();
-  t.ok(stats.channels.slice(0, 3).every((c) => c.stdev > 20), `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+  t.ok(
+    stats.channels.slice(0, 3).every((c) => c.stdev > 20),
+    `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`,
+  );
 
   const jpg = path.join(dir, 'cam.jpg');
   const b = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--snapshot', jpg], { timeoutMs: 15_000 });

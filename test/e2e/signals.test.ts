@@ -27,14 +27,22 @@ async function serveWithViewer(t: { teardown(fn: () => unknown): void }): Promis
   t.teardown(() => viewer.destroy());
   await viewer.waitForEvent((e) => e.event === 'stats' && e.state === 'live', 15_000, 'live viewer');
   // Capture runs only while someone watches: now there is one ffmpeg per medium.
-  const ffmpeg = await waitFor(() => {
-    const found = descendants(serve.proc.pid).filter((p) => p.comm === 'ffmpeg');
-    return found.length === 2 ? found : null;
-  }, 5000, 50, 'two ffmpeg children of serve');
+  const ffmpeg = await waitFor(
+    () => {
+      const found = descendants(serve.proc.pid).filter((p) => p.comm === 'ffmpeg');
+      return found.length === 2 ? found : null;
+    },
+    5000,
+    50,
+    'two ffmpeg children of serve',
+  );
   return { serve, viewer, ffmpeg };
 }
 
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   t.test(`${sig} on serve: exit ${code}, ffmpeg stopped, the viewer told why`, async (t) => {
     const { serve, viewer, ffmpeg } = await serveWithViewer(t);
     const sentAtMs = Date.now();
@@ -48,7 +56,10 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 }
 
 const noDisplay = ['Xvfb', 'ffplay'].filter((c) => !hasCommand(c));
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   t.test(`${sig} on watch: exit ${code} and its ffplay window is gone`, { skip: noDisplay.length ? `missing ${noDisplay.join(', ')}` : false }, async (t) => {
     const xvfb = await startXvfb();
     t.teardown(() => xvfb.close());

@@ -32,33 +32,55 @@ function gatedChildren(ppid: number): { pid: number; dir: string }[] {
 }
 
 async function serveWithStandby(t: Test, configDir: string) {
-  const proc = spawnCli(['serve', '--source', 'test', '--size', '320x240', '--port', String(await freePort()), '--host', '127.0.0.1', '--config-dir', configDir]);
+  const proc = spawnCli([
+    'serve',
+    '--source',
+    'test',
+    '--size',
+    '320x240',
+    '--port',
+    String(await freePort()),
+    '--host',
+    '127.0.0.1',
+    '--config-dir',
+    configDir,
+  ]);
   t.teardown(() => proc.destroy());
   await proc.waitForOutput('stdout', /lanstream watch/, 20_000);
   await waitFor(async () => gatedChildren(proc.pid).length === 2, 10_000, 100, 'two gated ffmpeg (video + audio)');
   return { proc, gated: gatedChildren(proc.pid) };
 }
 
-t.test('a SIGKILLed serve leaves gated ffmpeg behind; the next serve stops them and removes their dir', { skip: linux ? false : 'Linux only (/proc)', timeout: 60_000 }, async (t) => {
-  const configDir = await mkdtemp(path.join(os.tmpdir(), 'ls-orphans-'));
-  t.teardown(() => rm(configDir, { recursive: true, force: true }));
+t.test(
+  'a SIGKILLed serve leaves gated ffmpeg behind; the next serve stops them and removes their dir',
+  { skip: linux ? false : 'Linux only (/proc)', timeout: 60_000 },
+  async (t) => {
+    const configDir = await mkdtemp(path.join(os.tmpdir(), 'ls-orphans-'));
+    t.teardown(() => rm(configDir, { recursive: true, force: true }));
 
-  const first = await serveWithStandby(t, configDir);
-  const orphans = first.gated;
-  t.teardown(() => orphans.forEach((o) => pidAlive(o.pid) && process.kill(o.pid, 'SIGKILL')));
-  await first.proc.stop('SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
-  t.ok(orphans.every((o) => pidAlive(o.pid)), `SIGKILL left the gated ffmpeg ${orphans.map((o) => o.pid).join(', ')} blocked at their gate`);
-  t.ok(existsSync(orphans[0]!.dir), 'and their gate dir');
+    const first = await serveWithStandby(t, configDir);
+    const orphans = first.gated;
+    t.teardown(() => orphans.forEach((o) => pidAlive(o.pid) && process.kill(o.pid, 'SIGKILL')));
+    await first.proc.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    t.ok(
+      orphans.every((o) => pidAlive(o.pid)),
+      `SIGKILL left the gated ffmpeg ${orphans.map((o) => o.pid).join(', ')} blocked at their gate`,
+    );
+    t.ok(existsSync(orphans[0]!.dir), 'and their gate dir');
 
-  const second = await serveWithStandby(t, configDir);
-  await waitFor(async () => orphans.every((o) => !pidAlive(o.pid)), 5000, 100, 'orphans stopped');
-  t.pass('the next serve stopped them');
-  t.notOk(existsSync(orphans[0]!.dir), 'and removed their gate dir');
-  t.equal(second.gated.length, 2, 'while keeping its own two');
-  t.ok(second.gated.every((g) => pidAlive(g.pid)), 'its own are alive');
+    const second = await serveWithStandby(t, configDir);
+    await waitFor(async () => orphans.every((o) => !pidAlive(o.pid)), 5000, 100, 'orphans stopped');
+    t.pass('the next serve stopped them');
+    t.notOk(existsSync(orphans[0]!.dir), 'and removed their gate dir');
+    t.equal(second.gated.length, 2, 'while keeping its own two');
+    t.ok(
+      second.gated.every((g) => pidAlive(g.pid)),
+      'its own are alive',
+    );
 
-  await second.proc.stop('SIGTERM');
-  await waitFor(async () => second.gated.every((g) => !pidAlive(g.pid)), 5000, 100, 'own standbys gone');
-  t.notOk(existsSync(second.gated[0]!.dir), 'a normal stop removes its own gate dir');
-});
+    await second.proc.stop('SIGTERM');
+    await waitFor(async () => second.gated.every((g) => !pidAlive(g.pid)), 5000, 100, 'own standbys gone');
+    t.notOk(existsSync(second.gated[0]!.dir), 'a normal stop removes its own gate dir');
+  },
+);

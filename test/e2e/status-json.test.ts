@@ -26,45 +26,65 @@ async function fileEvents(file: string): Promise<JsonEvent[]> {
   }
 }
 
-t.test('watch --json on a terminal: states, a control event per key, stats every second, stopped 0 after --duration', { skip: missing.length ? `missing ${missing.join(', ')}` : false }, async (t) => {
-  const [xvfb, serve, dir] = await Promise.all([startXvfb(), startServe({ args: ['--no-audio'] }), mkdtemp(path.join(os.tmpdir(), 'ls-json-'))]);
-  t.teardown(async () => {
-    await serve.proc.destroy();
-    await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true }), rm(dir, { recursive: true, force: true })]);
-  });
-  const file = path.join(dir, 'events.jsonl');
-  // stdin and stderr on the terminal (keys work), stdout into a file as a pipe to jq would be.
-  const watch = spawnCliInPty(
-    ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--json', '--duration', '5s'],
-    { env: xvfb.env, stdoutFile: file },
-  );
-  t.teardown(() => watch.destroy());
-  await waitFor(async () => (await fileEvents(file)).some((e) => e.event === 'stats' && e.state === 'live'), 10_000, 100, 'a live stats event');
-  await watch.press('--');
-  const exit = await Promise.race([watch.exited, sleep(12_000).then(() => null)]);
-  t.ok(exit, 'watch ended by itself');
-  t.equal(exit?.code, 0, '--duration: exit code 0', { terminal: watch.describe() });
+t.test(
+  'watch --json on a terminal: states, a control event per key, stats every second, stopped 0 after --duration',
+  { skip: missing.length ? `missing ${missing.join(', ')}` : false },
+  async (t) => {
+    const [xvfb, serve, dir] = await Promise.all([startXvfb(), startServe({ args: ['--no-audio'] }), mkdtemp(path.join(os.tmpdir(), 'ls-json-'))]);
+    t.teardown(async () => {
+      await serve.proc.destroy();
+      await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true }), rm(dir, { recursive: true, force: true })]);
+    });
+    const file = path.join(dir, 'events.jsonl');
+    // stdin and stderr on the terminal (keys work), stdout into a file as a pipe to jq would be.
+    const watch = spawnCliInPty(
+      ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0', '--json', '--duration', '5s'],
+      { env: xvfb.env, stdoutFile: file },
+    );
+    t.teardown(() => watch.destroy());
+    await waitFor(async () => (await fileEvents(file)).some((e) => e.event === 'stats' && e.state === 'live'), 10_000, 100, 'a live stats event');
+    await watch.press('--');
+    const exit = await Promise.race([watch.exited, sleep(12_000).then(() => null)]);
+    t.ok(exit, 'watch ended by itself');
+    t.equal(exit?.code, 0, '--duration: exit code 0', { terminal: watch.describe() });
 
-  const events = await fileEvents(file);
-  t.ok(events.length > 5, `all ${events.length} stdout lines are JSON`);
-  t.ok(events.every((e) => typeof e.event === 'string' && !Number.isNaN(Date.parse(String(e.time)))), 'each has an event name and a time');
-  const states = events.filter((e) => e.event === 'state').map((e) => e.state);
-  t.same(states.slice(0, 2), ['connecting', 'live'], `state events start connecting → live (${states.join(' → ')})`);
-  const controls = events.filter((e) => e.event === 'control');
-  t.match(controls, [{ action: 'volume-down', volume: 90, muted: false }, { action: 'volume-down', volume: 80, muted: false }], 'a control event for each - key');
-  const stats = events.filter((e) => e.event === 'stats' && e.state === 'live');
-  t.ok(stats.length >= 3 && stats.length <= 6, `stats about once a second over 5 s (${stats.length})`);
-  const times = stats.map((e) => Date.parse(String(e.time)));
-  const gaps = times.slice(1).map((x, i) => x - times[i]!);
-  t.ok(gaps.every((g) => g > 700 && g < 1400), `stats 1 s apart (${gaps.join(', ')} ms)`);
-  const last = stats.at(-1)!;
-  t.ok(Number(last.fps) > 15, `stats carry fps (${last.fps})`);
-  t.ok(typeof last.videoLatencyMs === 'number' && last.videoLatencyMs >= 0 && last.videoLatencyMs < 1000, `stats carry the end-to-end video latency (${last.videoLatencyMs} ms)`);
-  t.equal(last.volume, 80, 'stats carry the volume after the keys');
-  t.match(events.at(-1), { event: 'stopped', exitCode: 0 }, 'the last line: stopped, exitCode 0');
-});
+    const events = await fileEvents(file);
+    t.ok(events.length > 5, `all ${events.length} stdout lines are JSON`);
+    t.ok(
+      events.every((e) => typeof e.event === 'string' && !Number.isNaN(Date.parse(String(e.time)))),
+      'each has an event name and a time',
+    );
+    const states = events.filter((e) => e.event === 'state').map((e) => e.state);
+    t.same(states.slice(0, 2), ['connecting', 'live'], `state events start connecting → live (${states.join(' → ')})`);
+    const controls = events.filter((e) => e.event === 'control');
+    t.match(
+      controls,
+      [
+        { action: 'volume-down', volume: 90, muted: false },
+        { action: 'volume-down', volume: 80, muted: false },
+      ],
+      'a control event for each - key',
+    );
+    const stats = events.filter((e) => e.event === 'stats' && e.state === 'live');
+    t.ok(stats.length >= 3 && stats.length <= 6, `stats about once a second over 5 s (${stats.length})`);
+    const times = stats.map((e) => Date.parse(String(e.time)));
+    const gaps = times.slice(1).map((x, i) => x - times[i]!);
+    t.ok(
+      gaps.every((g) => g > 700 && g < 1400),
+      `stats 1 s apart (${gaps.join(', ')} ms)`,
+    );
+    const last = stats.at(-1)!;
+    t.ok(Number(last.fps) > 15, `stats carry fps (${last.fps})`);
+    t.ok(
+      typeof last.videoLatencyMs === 'number' && last.videoLatencyMs >= 0 && last.videoLatencyMs < 1000,
+      `stats carry the end-to-end video latency (${last.videoLatencyMs} ms)`,
+    );
+    t.equal(last.volume, 80, 'stats carry the volume after the keys');
+    t.match(events.at(-1), { event: 'stopped', exitCode: 0 }, 'the last line: stopped, exitCode 0');
+  },
+);
 
-t.test('every documented exit code is the last --json line\'s exitCode', async (t) => {
+t.test("every documented exit code is the last --json line's exitCode", async (t) => {
   const serve = await startServe({ args: ['--no-audio'] });
   t.teardown(async () => {
     await serve.proc.destroy();

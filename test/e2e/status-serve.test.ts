@@ -17,7 +17,20 @@ const VIEWER = /127\.0\.0\.1 video (\d+) ms (\d+) fps ([\d.]+) Mbit\/s rtt (\d+)
 t.test('serve on a terminal: a status line with each viewer, refreshed in place', { skip: hasCommand('script') ? false : 'missing script' }, async (t) => {
   const [port, configDir] = await Promise.all([freePort(), makeConfigDir()]);
   t.teardown(() => rm(configDir, { recursive: true, force: true }));
-  const serve = spawnCliInPty(['serve', '--source', 'test', '--size', '640x360', '--host', '127.0.0.1', '--port', String(port), '--config-dir', configDir, '--no-audio']);
+  const serve = spawnCliInPty([
+    'serve',
+    '--source',
+    'test',
+    '--size',
+    '640x360',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--config-dir',
+    configDir,
+    '--no-audio',
+  ]);
   t.teardown(() => serve.destroy());
   await serve.waitForOutput(/lanstream watch 'lanstream:\/\//, 10_000);
   await serve.waitForOutput(/\[serving\] no viewers/, 5000);
@@ -59,12 +72,23 @@ t.test('serve --json: stats once a second list the viewers with the numbers they
     await serve.proc.destroy();
     await rm(serve.configDir, { recursive: true, force: true });
   });
-  const viewer = spawnCli(['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-playback', '--quiet', '--duration', '15s']);
+  const viewer = spawnCli([
+    'watch',
+    '127.0.0.1',
+    '--port',
+    String(serve.port),
+    '--config-dir',
+    serve.configDir,
+    '--no-playback',
+    '--quiet',
+    '--duration',
+    '15s',
+  ]);
   t.teardown(() => viewer.destroy());
   const stats = await serve.proc.waitForEvent(
     (e) => e.event === 'stats' && Array.isArray(e.viewers) && e.viewers.length === 1 && (e.viewers[0] as { latencyMs: unknown }).latencyMs !== null,
     10_000,
-    'a stats event with the viewer\'s own report',
+    "a stats event with the viewer's own report",
   );
   const v = (stats.viewers as Record<string, unknown>[])[0]!;
   t.match(v, { address: '127.0.0.1', state: 'live', id: String, droppedTotal: Number, rttMs: Number }, 'address, state, id, drops and rtt');
@@ -75,9 +99,16 @@ t.test('serve --json: stats once a second list the viewers with the numbers they
   const all = serve.proc.events().filter((e) => e.event === 'stats');
   const times = all.slice(-4).map((e) => Date.parse(String(e.time)));
   const gaps = times.slice(1).map((x, i) => x - times[i]!);
-  t.ok(gaps.every((g) => g > 700 && g < 1400), `once a second (${gaps.join(', ')} ms apart)`);
+  t.ok(
+    gaps.every((g) => g > 700 && g < 1400),
+    `once a second (${gaps.join(', ')} ms apart)`,
+  );
 
   await viewer.stop('SIGTERM');
-  await serve.proc.waitForEvent((e) => e.event === 'stats' && Array.isArray(e.viewers) && e.viewers.length === 0 && Date.parse(String(e.time)) > Date.now() - 1500, 5000, 'stats with no viewers');
+  await serve.proc.waitForEvent(
+    (e) => e.event === 'stats' && Array.isArray(e.viewers) && e.viewers.length === 0 && Date.parse(String(e.time)) > Date.now() - 1500,
+    5000,
+    'stats with no viewers',
+  );
   t.pass('after the viewer left, stats list nobody');
 });

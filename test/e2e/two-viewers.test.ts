@@ -30,7 +30,11 @@ t.test('killing one of two viewers leaves the other at full frame rate, without 
   t.ok(stats.length >= 2, `viewer B reported stats twice in the 2 s after A died (${stats.length})`);
   const fps = stats.map((e) => Number(e.fps));
   t.ok(stats.every((e) => e.state === 'live') && fps.every((f) => f > 20), `viewer B stayed live above 20 fps (${fps.join(', ')})`);
-  t.same(after.filter((e) => e.event === 'state'), [], 'viewer B had no state change (no reconnect)');
+  t.same(
+    after.filter((e) => e.event === 'state'),
+    [],
+    'viewer B had no state change (no reconnect)',
+  );
   t.ok(b.running, 'viewer B is still running');
   const totals = stats.map((e) => (e.totals as { videoFrames: number }).videoFrames);
   t.ok(totals.at(-1)! > totals[0]!, `viewer B kept receiving frames (${totals.join(' → ')})`);

@@ -67,7 +67,7 @@ t.test(`handshake fuzz over real TLS (${numRuns} runs, seed ${seed})`, async (t)
       run++;
       // Most runs from their own address (so the rate limiter does not hide the later steps); every
       // fourth from one shared address, so rate-limited refusals are fuzzed too.
-      const localAddress = run % 4 === 0 ? '127.0.0.9' : `127.1.${(run >> 8) & 0xff}.${(run & 0xff) || 1}`;
+      const localAddress = run % 4 === 0 ? '127.0.0.9' : `127.1.${(run >> 8) & 0xff}.${run & 0xff || 1}`;
       const c = await RawClient.connect({ port: ts.ready.port, localAddress });
       let validProofSent = false;
       let helloSent = false;

@@ -91,7 +91,13 @@ const frameish = fc
 const arbitraryStream = fc
   .tuple(
     fc.constantFrom('none', 'handshake'),
-    fc.array(fc.oneof(frameish, fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b))), { maxLength: 8 }),
+    fc.array(
+      fc.oneof(
+        frameish,
+        fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+      ),
+      { maxLength: 8 },
+    ),
   )
   .map(([prefix, parts]) => ({ prefix, parts }));
 

@@ -84,7 +84,9 @@ export class CliProcess {
   async waitForEvent(predicate: (e: JsonEvent) => boolean, timeoutMs: number, what = 'event'): Promise<JsonEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = completeLines(this.stdout).map(tryParse).find((e): e is JsonEvent => e !== null && predicate(e));
+      const found = completeLines(this.stdout)
+        .map(tryParse)
+        .find((e): e is JsonEvent => e !== null && predicate(e));
       if (found) return found;
       if (!this.running) throw new Error(`lanstream (pid ${this.pid}) exited before ${what}\n${this.describe()}`);
       if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms\n${this.describe()}`);
@@ -240,8 +242,20 @@ export async function startServe(opts: StartServeOptions = {}): Promise<ServeHan
   const port = opts.port ?? (await freePort());
   const configDir = opts.configDir ?? (await makeConfigDir());
   const args = [
-    'serve', '--source', 'test', '--size', '640x360', '--host', '127.0.0.1', '--port', String(port), '--config-dir', configDir,
-    ...(opts.insecure ? ['--insecure'] : []), ...(opts.json ? ['--json'] : []), ...(opts.args ?? []),
+    'serve',
+    '--source',
+    'test',
+    '--size',
+    '640x360',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--config-dir',
+    configDir,
+    ...(opts.insecure ? ['--insecure'] : []),
+    ...(opts.json ? ['--json'] : []),
+    ...(opts.args ?? []),
   ];
   const proc = spawnCli(args, { env: opts.env });
   const timeoutMs = opts.readyTimeoutMs ?? 10_000;
@@ -262,7 +276,12 @@ export async function startServe(opts: StartServeOptions = {}): Promise<ServeHan
       fingerprint = query.get('fp');
     }
     return {
-      port, url, key, fingerprint, configDir, proc,
+      port,
+      url,
+      key,
+      fingerprint,
+      configDir,
+      proc,
       stop: (sig = 'SIGTERM', stopTimeoutMs = 5000) => proc.stop(sig, stopTimeoutMs),
     };
   } catch (err) {

@@ -32,9 +32,14 @@ export async function feed(sink: AudioSink, packets: number, packet: (i: number)
 
 /** Clicks fed from packet `first` on; records the nowMs() of each click's push. */
 export async function feedClicks(sink: AudioSink, packets: number, pushedAt: number[], first = 0): Promise<void> {
-  await feed(sink, packets, (i) => clickPacket(i + first), (i, at) => {
-    if ((i + first) % 25 === 12) pushedAt.push(at);
-  });
+  await feed(
+    sink,
+    packets,
+    (i) => clickPacket(i + first),
+    (i, at) => {
+      if ((i + first) % 25 === 12) pushedAt.push(at);
+    },
+  );
 }
 
 /** For each push time, the delay until the next click heard in the recording (NaN: not heard). */

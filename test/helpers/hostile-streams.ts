@@ -59,7 +59,9 @@ export function hostileStream(rand: () => number): HostileStream {
       return { kind, bytes: Buffer.concat([hello, header(MessageType.AUTH, 32), bytes(32), bytes(int(100))]) };
     case 'deep-json': {
       const depth = 1000 + int(1000);
-      const json = Buffer.from(`{"version":1,"agent":"x","clientNonce":"${'a'.repeat(64)}","wantVideo":true,"wantAudio":true,"x":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+      const json = Buffer.from(
+        `{"version":1,"agent":"x","clientNonce":"${'a'.repeat(64)}","wantVideo":true,"wantAudio":true,"x":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+      );
       return { kind, bytes: Buffer.concat([header(MessageType.HELLO, json.length), json]) };
     }
   }

@@ -87,12 +87,8 @@ export function testViewer(ts: TestServer, overrides: Partial<WatchOptions> = {}
     ...overrides,
   });
   const record: CountingViewer = { viewer, video: [], audio: [], states: [] };
-  viewer.connection.on('video', (m, arrivalUs) =>
-    record.video.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, data: Buffer.from(m.data) }),
-  );
-  viewer.connection.on('audio', (m, arrivalUs) =>
-    record.audio.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, bytes: m.data.length }),
-  );
+  viewer.connection.on('video', (m, arrivalUs) => record.video.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, data: Buffer.from(m.data) }));
+  viewer.connection.on('audio', (m, arrivalUs) => record.audio.push({ seq: m.seq, ptsUs: m.ptsUs, arrivalUs, flags: m.flags, bytes: m.data.length }));
   viewer.on('state', (state) => record.states.push(state));
   return record;
 }

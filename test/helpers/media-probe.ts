@@ -18,7 +18,9 @@ export interface ProbeResult {
 }
 
 export async function probeMedia(file: string): Promise<ProbeResult> {
-  const res = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-show_packets', '-show_data_hash', 'MD5', '-of', 'json', file], { timeoutMs: 20_000 });
+  const res = await run('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-show_packets', '-show_data_hash', 'MD5', '-of', 'json', file], {
+    timeoutMs: 20_000,
+  });
   if (res.code !== 0) throw new Error(`ffprobe ${file} failed (${res.code}): ${res.stderr.slice(-500)}`);
   const json = JSON.parse(res.stdout.toString()) as {
     streams?: { index: number; codec_type: string; codec_name: string }[];

@@ -95,10 +95,7 @@ export function waitForLine(stream: Readable, regex: RegExp, timeoutMs: number):
       }
     };
     const onEnd = (): void => finish(new Error(`stream ended before a line matched ${regex}; last lines:\n${seen.join('\n')}`));
-    const timer = setTimeout(
-      () => finish(new Error(`no line matched ${regex} within ${timeoutMs} ms; last lines:\n${seen.join('\n')}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new Error(`no line matched ${regex} within ${timeoutMs} ms; last lines:\n${seen.join('\n')}`)), timeoutMs);
     stream.on('data', onData);
     stream.once('end', onEnd);
   });
@@ -122,12 +119,7 @@ export function freePort(): Promise<number> {
  * Polls `predicate` until it returns a truthy value (which is returned) or `timeoutMs` passes.
  * A predicate that throws counts as "not yet"; its last error is in the timeout message.
  */
-export async function waitFor<T>(
-  predicate: () => T | Promise<T>,
-  timeoutMs: number,
-  intervalMs = 50,
-  what = 'condition',
-): Promise<NonNullable<T>> {
+export async function waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, intervalMs = 50, what = 'condition'): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -190,12 +190,8 @@ const media = (type: 'video' | 'audio', maxBytes: number): fc.Arbitrary<Message>
     .map(({ data, ...rest }) => ({ type, ...rest, data: Buffer.from(data) }));
 
 const arbPing: fc.Arbitrary<Message> = fc.record({ id: u32, sendTimeUs: u64 }).map((m) => ({ type: 'ping', ...m }));
-const arbPong: fc.Arbitrary<Message> = fc
-  .record({ id: u32, echoTimeUs: u64, senderTimeUs: u64 })
-  .map((m) => ({ type: 'pong', ...m }));
-export const arbBye: fc.Arbitrary<Message> = fc
-  .record({ reason: text(32), message: text(250) })
-  .map((body) => ({ type: 'bye', body }) as Message);
+const arbPong: fc.Arbitrary<Message> = fc.record({ id: u32, echoTimeUs: u64, senderTimeUs: u64 }).map((m) => ({ type: 'pong', ...m }));
+export const arbBye: fc.Arbitrary<Message> = fc.record({ reason: text(32), message: text(250) }).map((body) => ({ type: 'bye', body }) as Message);
 const arbStatus: fc.Arbitrary<Message> = fc
   .record({ state: text(32), message: text(250) }, { requiredKeys: ['state'] })
   .map((body) => ({ type: 'status', body }));
@@ -209,13 +205,7 @@ export const arbClientOpenMessage: fc.Arbitrary<Message> = fc.oneof(
   jsonObject.map((body): Message => ({ type: 'request', body })),
 );
 
-export const arbServerOpenMessage: fc.Arbitrary<Message> = fc.oneof(
-  media('video', 3000),
-  media('audio', 400),
-  arbPing,
-  arbPong,
-  arbStatus,
-);
+export const arbServerOpenMessage: fc.Arbitrary<Message> = fc.oneof(media('video', 3000), media('audio', 400), arbPing, arbPong, arbStatus);
 
 /** A whole valid stream: the two handshake messages, anything allowed after them, maybe a BYE. */
 function streamOf(first: fc.Arbitrary<Message>, second: fc.Arbitrary<Message>, open: fc.Arbitrary<Message>): fc.Arbitrary<Message[]> {
@@ -224,8 +214,16 @@ function streamOf(first: fc.Arbitrary<Message>, second: fc.Arbitrary<Message>, o
     .map(([a, b, rest, bye]) => [a, b, ...rest, ...(bye ? [bye] : [])]);
 }
 
-export const arbClientStream = streamOf(arbHello, bytes32.map((proof): Message => ({ type: 'auth', proof })), arbClientOpenMessage);
-export const arbServerStream = streamOf(bytes32.map((nonce): Message => ({ type: 'challenge', nonce })), arbWelcome, arbServerOpenMessage);
+export const arbClientStream = streamOf(
+  arbHello,
+  bytes32.map((proof): Message => ({ type: 'auth', proof })),
+  arbClientOpenMessage,
+);
+export const arbServerStream = streamOf(
+  bytes32.map((nonce): Message => ({ type: 'challenge', nonce })),
+  arbWelcome,
+  arbServerOpenMessage,
+);
 
 /** Either direction, with the direction a decoder needs to read it. */
 export const arbAnyStream: fc.Arbitrary<{ dir: Direction; messages: Message[] }> = fc.oneof(

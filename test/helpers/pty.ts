@@ -97,7 +97,13 @@ export class PtyProcess {
     const plain = this.output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     return plain
       .split('\n')
-      .map((line) => line.split('\r').filter((part) => part !== '').at(-1) ?? '')
+      .map(
+        (line) =>
+          line
+            .split('\r')
+            .filter((part) => part !== '')
+            .at(-1) ?? '',
+      )
       .join('\n');
   }
 

@@ -78,9 +78,7 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
   // The daemon ends with this process even when it dies without its teardown (a crash, a SIGKILL from
   // tap's timeout): setpriv (util-linux) asks the kernel to send it SIGTERM when its parent goes, and
   // then execs it, so its PID is the one stopped on close(). Its parec readers end with it.
-  const [cmd, args] = hasCommand('setpriv')
-    ? ['setpriv', ['--pdeathsig', 'TERM', '--', 'pulseaudio', ...daemonArgs]]
-    : ['pulseaudio', daemonArgs];
+  const [cmd, args] = hasCommand('setpriv') ? ['setpriv', ['--pdeathsig', 'TERM', '--', 'pulseaudio', ...daemonArgs]] : ['pulseaudio', daemonArgs];
   const daemon = spawnTracked(cmd, args, { env: { ...childEnv, HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   daemon.stderr?.on('data', (b: Buffer) => {
@@ -133,11 +131,10 @@ export async function startPulse(opts: { startTimeoutMs?: number } = {}): Promis
   );
 
   const startRecording = (): Recording => {
-    const parec = spawnTracked(
-      'parec',
-      ['-d', 'spk.monitor', '--raw', '--format=s16le', `--rate=${RECORD_RATE_HZ}`, '--channels=1', '--latency-msec=10'],
-      { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const parec = spawnTracked('parec', ['-d', 'spk.monitor', '--raw', '--format=s16le', `--rate=${RECORD_RATE_HZ}`, '--channels=1', '--latency-msec=10'], {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const chunks: Buffer[] = [];
     let bytes = 0;
     let zeroMs = Number.NaN;

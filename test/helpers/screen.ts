@@ -33,9 +33,25 @@ export async function grabScreen(display: string, opts: { width?: number; height
   const res = await run(
     'ffmpeg',
     [
-      '-hide_banner', '-nostdin', '-loglevel', 'error',
-      '-f', 'x11grab', '-draw_mouse', '0', '-video_size', `${size.width}x${size.height}`, '-i', display,
-      '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+      '-hide_banner',
+      '-nostdin',
+      '-loglevel',
+      'error',
+      '-f',
+      'x11grab',
+      '-draw_mouse',
+      '0',
+      '-video_size',
+      `${size.width}x${size.height}`,
+      '-i',
+      display,
+      '-frames:v',
+      '1',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-',
     ],
     { timeoutMs: 10_000 },
   );
@@ -102,7 +118,10 @@ export async function findWindowByName(display: string, name: string): Promise<s
     env: { ...process.env, DISPLAY: display },
     timeoutMs: 5000,
   });
-  const first = res.stdout.toString().split('\n').find((l) => /^\d+$/.test(l.trim()));
+  const first = res.stdout
+    .toString()
+    .split('\n')
+    .find((l) => /^\d+$/.test(l.trim()));
   return first ? first.trim() : null;
 }
 
@@ -145,10 +164,28 @@ export function startScreenWatch(
   const child = spawnTracked(
     'ffmpeg',
     [
-      '-hide_banner', '-nostdin', '-loglevel', 'info', '-copyts',
-      '-f', 'x11grab', '-draw_mouse', '0', '-framerate', String(fps),
-      '-video_size', `${region.width}x${region.height}`, '-i', `${display}+${region.x},${region.y}`,
-      '-vf', 'scale=4:4:flags=area,showinfo', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+      '-hide_banner',
+      '-nostdin',
+      '-loglevel',
+      'info',
+      '-copyts',
+      '-f',
+      'x11grab',
+      '-draw_mouse',
+      '0',
+      '-framerate',
+      String(fps),
+      '-video_size',
+      `${region.width}x${region.height}`,
+      '-i',
+      `${display}+${region.x},${region.y}`,
+      '-vf',
+      'scale=4:4:flags=area,showinfo',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-',
     ],
     { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -132,14 +132,7 @@ export function onsets(pcm: Buffer, threshold: number, quietSamples: number): nu
 }
 
 /** A sine tone as interleaved s16le; `startSample` continues the phase across packets. */
-export function sineS16(opts: {
-  freqHz: number;
-  sampleRateHz: number;
-  channels?: number;
-  samples: number;
-  amplitude?: number;
-  startSample?: number;
-}): Buffer {
+export function sineS16(opts: { freqHz: number; sampleRateHz: number; channels?: number; samples: number; amplitude?: number; startSample?: number }): Buffer {
   const channels = opts.channels ?? 1;
   const amplitude = opts.amplitude ?? 0.5;
   const start = opts.startSample ?? 0;

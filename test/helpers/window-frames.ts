@@ -9,7 +9,9 @@ export type Rgb = { r: number; g: number; b: number };
 
 /** A width×height JPEG of one colour. */
 export function solidJpeg(width: number, height: number, c: Rgb): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: c } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: c } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 /** Every channel within `tolerance` (JPEG and scaling move colours a little). */

@@ -19,7 +19,9 @@ export async function windowTitles(display: string, windowId: string): Promise<W
   // xprop prints `WM_NAME(STRING) = "…"`, escaping non-ASCII bytes as \ooo; unescape to compare.
   const read = (prop: string): string | null => {
     const m = text.match(new RegExp(`^${prop}\\([A-Z0-9_]+\\) = "(.*)"$`, 'm'));
-    return m ? Buffer.from(m[1]!.replace(/\\(\d{3})/g, (_s, o: string) => String.fromCharCode(parseInt(o, 8))).replace(/\\(.)/g, '$1'), 'latin1').toString('utf8') : null;
+    return m
+      ? Buffer.from(m[1]!.replace(/\\(\d{3})/g, (_s, o: string) => String.fromCharCode(parseInt(o, 8))).replace(/\\(.)/g, '$1'), 'latin1').toString('utf8')
+      : null;
   };
   return { wmName: read('WM_NAME'), netWmName: read('_NET_WM_NAME') };
 }

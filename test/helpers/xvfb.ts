@@ -25,11 +25,9 @@ export async function startXvfb(opts: { width?: number; height?: number; startTi
   const width = opts.width ?? 640;
   const height = opts.height ?? 480;
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const child: ChildProcess = spawnTracked(
-    'Xvfb',
-    ['-displayfd', '3', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-ac', '-noreset'],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
-  );
+  const child: ChildProcess = spawnTracked('Xvfb', ['-displayfd', '3', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-ac', '-noreset'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderr = (stderr + b.toString()).slice(-2000);

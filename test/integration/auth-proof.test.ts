@@ -11,15 +11,7 @@ import t from 'tap';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import {
-  AUTH_EKM_BYTES,
-  AUTH_EXPORTER_LABEL,
-  computeAuthProof,
-  decodeNonceHex,
-  exportAuthEkm,
-  newNonce,
-  verifyAuthProof,
-} from '../../src/protocol/auth.js';
+import { AUTH_EKM_BYTES, AUTH_EXPORTER_LABEL, computeAuthProof, decodeNonceHex, exportAuthEkm, newNonce, verifyAuthProof } from '../../src/protocol/auth.js';
 import { loadOrCreateIdentity, type Identity } from '../../src/server/identity.js';
 import { fingerprintOfDer } from '../../src/shared/fingerprint.js';
 

@@ -22,10 +22,31 @@ if (!hasCommand('pulseaudio')) {
       await pulse.close();
     });
     // The "person speaking": a 660 Hz tone played into the virtual microphone's sink.
-    spawnTracked('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000', '-t', '20', '-f', 'pulse', '-device', 'mic', 'tone'], {
-      env: { ...process.env, ...pulse.env },
-      stdio: 'ignore',
-    });
+    spawnTracked(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-nostdin',
+        '-loglevel',
+        'error',
+        '-re',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=660:sample_rate=48000',
+        '-t',
+        '20',
+        '-f',
+        'pulse',
+        '-device',
+        'mic',
+        'tone',
+      ],
+      {
+        env: { ...process.env, ...pulse.env },
+        stdio: 'ignore',
+      },
+    );
     const received: { chunk: CapturedChunk; arrivalUs: number }[] = [];
     const source = new CaptureSource({
       kind: 'audio',
@@ -51,11 +72,16 @@ if (!hasCommand('pulseaudio')) {
     const packets = received.map((r) => r.chunk);
     t.ok(packets.length >= 120, `${packets.length} packets`);
     t.ok(packets.every((p) => p.data.length === 960));
-    const gaps = received.slice(1).map((r, i) => (r.arrivalUs - received[i]!.arrivalUs) / 1000).sort((a, b) => a - b);
+    const gaps = received
+      .slice(1)
+      .map((r, i) => (r.arrivalUs - received[i]!.arrivalUs) / 1000)
+      .sort((a, b) => a - b);
     const p95 = gaps[Math.floor(gaps.length * 0.95)]!;
     const spanUs = received.at(-1)!.arrivalUs - received[0]!.arrivalUs;
     const pace = ((packets.length - 1) * 10_000) / spanUs;
-    t.comment(`pulse: first packet after ${startMs.toFixed(0)} ms; pace ${pace.toFixed(3)}× real time; arrival gap p50 ${gaps[gaps.length >> 1]!.toFixed(1)} ms p95 ${p95.toFixed(1)} ms; re-anchors ${packets.filter((p) => p.flags).length}`);
+    t.comment(
+      `pulse: first packet after ${startMs.toFixed(0)} ms; pace ${pace.toFixed(3)}× real time; arrival gap p50 ${gaps[gaps.length >> 1]!.toFixed(1)} ms p95 ${p95.toFixed(1)} ms; re-anchors ${packets.filter((p) => p.flags).length}`,
+    );
     t.ok(pace > 0.9 && pace < 1.1, 'real-time pace');
     t.ok(p95 < 25, 'small pieces, not bursts');
 
@@ -63,7 +89,7 @@ if (!hasCommand('pulseaudio')) {
     const pcm = Buffer.concat(packets.slice(-50).map((p) => p.data));
     const s = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
     let crossings = 0;
-    for (let i = 1; i < s.length; i++) if ((s[i - 1]! < 0) !== (s[i]! < 0)) crossings++;
+    for (let i = 1; i < s.length; i++) if (s[i - 1]! < 0 !== s[i]! < 0) crossings++;
     const hz = crossings / 2 / (s.length / 48_000);
     t.ok(Math.abs(hz - 660) < 15, `tone at ${hz.toFixed(1)} Hz`);
   });

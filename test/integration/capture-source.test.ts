@@ -31,7 +31,15 @@ function videoSource(extra: { inputArgs?: string; onStatus?: (s: CaptureState, d
   const source = new CaptureSource({
     kind: 'video',
     ffmpegPath,
-    args: buildVideoArgs({ platform: Platform.LINUX, source: 'test', width: 320, height: 240, fps: 30, quality: 5, ...(extra.inputArgs ? { inputArgs: extra.inputArgs, source: 'device' } : {}) }),
+    args: buildVideoArgs({
+      platform: Platform.LINUX,
+      source: 'test',
+      width: 320,
+      height: 240,
+      fps: 30,
+      quality: 5,
+      ...(extra.inputArgs ? { inputArgs: extra.inputArgs, source: 'device' } : {}),
+    }),
     logger,
     onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
     ...(extra.onStatus ? { onStatus: extra.onStatus } : {}),
@@ -76,7 +84,10 @@ t.test('test-source video: valid JPEG frames at about 30 fps', async (t) => {
       break;
     }
   }
-  t.ok(frames.every((f) => f.flags === MediaFlag.KEYFRAME), 'every frame is a keyframe, no discontinuity');
+  t.ok(
+    frames.every((f) => f.flags === MediaFlag.KEYFRAME),
+    'every frame is a keyframe, no discontinuity',
+  );
   const meta = await sharp(frames[frames.length >> 1]!.data).metadata();
   t.equal(meta.width, 320);
   t.equal(meta.height, 240);
@@ -86,9 +97,14 @@ t.test('test-source video: valid JPEG frames at about 30 fps', async (t) => {
   const fps = ((frames.length - 1) * 1e6) / spanUs;
   const gapsMs = frames.slice(1).map((f, i) => (f.ptsUs - frames[i]!.ptsUs) / 1000);
   const g = stats(gapsMs);
-  t.comment(`video: first frame after ${firstChunkMs.toFixed(0)} ms; ${fps.toFixed(2)} fps; frame gap p50 ${g.p50.toFixed(1)} ms p95 ${g.p95.toFixed(1)} ms max ${g.max.toFixed(1)} ms; ~${Math.round(frames[5]!.data.length / 1024)} KiB/frame`);
+  t.comment(
+    `video: first frame after ${firstChunkMs.toFixed(0)} ms; ${fps.toFixed(2)} fps; frame gap p50 ${g.p50.toFixed(1)} ms p95 ${g.p95.toFixed(1)} ms max ${g.max.toFixed(1)} ms; ~${Math.round(frames[5]!.data.length / 1024)} KiB/frame`,
+  );
   t.ok(fps > 27 && fps < 33, `fps ${fps.toFixed(2)} ≈ 30`);
-  t.ok(frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs), 'PTS increase');
+  t.ok(
+    frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs),
+    'PTS increase',
+  );
   const pid = source.pid!;
   await source.close();
   t.equal(pidAlive(pid), false, 'close() reaped ffmpeg');
@@ -124,9 +140,15 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
   const packets = received.map((r) => r.chunk);
   t.equal(AUDIO_PACKET_MS, 5);
   t.ok(packets.length >= 300, `${packets.length} packets in ~2 s`);
-  t.ok(packets.every((p) => p.data.length === 480), 'every packet is 480 bytes (5 ms, 48 kHz mono s16)');
+  t.ok(
+    packets.every((p) => p.data.length === 480),
+    'every packet is 480 bytes (5 ms, 48 kHz mono s16)',
+  );
   const ptsSteps = new Set(packets.slice(1).map((p, i) => p.ptsUs - packets[i]!.ptsUs));
-  t.ok([...ptsSteps].every((d) => d === 5_000), `PTS step 5 ms (saw ${[...ptsSteps].join(',')})`);
+  t.ok(
+    [...ptsSteps].every((d) => d === 5_000),
+    `PTS step 5 ms (saw ${[...ptsSteps].join(',')})`,
+  );
   t.equal(packets.filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no re-anchor on a steady source');
   // Arrival pace: real time, not bursts. Compare arrival span with audio duration.
   const spanUs = received.at(-1)!.arrivalUs - received[0]!.arrivalUs;
@@ -134,7 +156,9 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
   const rate = audioUs / spanUs;
   const gaps = stats(received.slice(1).map((r, i) => (r.arrivalUs - received[i]!.arrivalUs) / 1000));
   const lag = stats(received.map((r) => (r.arrivalUs - r.chunk.ptsUs) / 1000));
-  t.comment(`audio: ${packets.length} packets; pace ${rate.toFixed(3)}× real time; arrival gap p50 ${gaps.p50.toFixed(1)} ms p95 ${gaps.p95.toFixed(1)} ms max ${gaps.max.toFixed(1)} ms; arrival − PTS p50 ${lag.p50.toFixed(1)} ms max ${lag.max.toFixed(1)} ms`);
+  t.comment(
+    `audio: ${packets.length} packets; pace ${rate.toFixed(3)}× real time; arrival gap p50 ${gaps.p50.toFixed(1)} ms p95 ${gaps.p95.toFixed(1)} ms max ${gaps.max.toFixed(1)} ms; arrival − PTS p50 ${lag.p50.toFixed(1)} ms max ${lag.max.toFixed(1)} ms`,
+  );
   t.ok(rate > 0.95 && rate < 1.05, `real-time pace (${rate.toFixed(3)})`);
   t.ok(gaps.p95 < 25, `packets arrive in small pieces (p95 gap ${gaps.p95.toFixed(1)} ms)`);
 
@@ -143,52 +167,75 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
   const at440 = goertzel(samples, 48_000, 440);
   const at1000 = goertzel(samples, 48_000, 1000);
   const at300 = goertzel(samples, 48_000, 300);
-  t.ok(at440 > 100 * at1000 && at440 > 100 * at300, `440 Hz dominates (440: ${at440.toExponential(2)}, 300: ${at300.toExponential(2)}, 1000: ${at1000.toExponential(2)})`);
+  t.ok(
+    at440 > 100 * at1000 && at440 > 100 * at300,
+    `440 Hz dominates (440: ${at440.toExponential(2)}, 300: ${at300.toExponential(2)}, 1000: ${at1000.toExponential(2)})`,
+  );
   let crossings = 0;
-  for (let i = 1; i < samples.length; i++) if ((samples[i - 1]! < 0) !== (samples[i]! < 0)) crossings++;
+  for (let i = 1; i < samples.length; i++) if (samples[i - 1]! < 0 !== samples[i]! < 0) crossings++;
   const hz = crossings / 2 / (samples.length / 48_000);
   t.ok(Math.abs(hz - 440) < 10, `zero crossings say ${hz.toFixed(1)} Hz`);
 });
 
-t.test('audio with an encoder (Opus): packets go out encoded with their PTS; a failed encode drops one packet and flags the next; restart resets, close() destroys', async (t) => {
-  const calls: string[] = [];
-  const opus = new OpusPacketEncoder({ channels: 1, bitrateKbps: 64, packetMs: 10 });
-  const inputs: CapturedChunk[] = [];
-  const encoder: AudioPacketEncoder = {
-    encode: (pcm) => {
-      inputs.push(pcm);
-      if (inputs.length === 20) throw new RangeError('test: this packet cannot be encoded');
-      return opus.encode(pcm);
-    },
-    reset: () => void calls.push('reset'),
-    destroy: () => {
-      calls.push('destroy');
-      opus.destroy();
-    },
-  };
-  const received: Received[] = [];
-  const source = testToneSource(received, { audioEncoder: encoder, restart: { backoffMs: [100] } }, 10);
-  t.teardown(() => source.close());
-  await source.start();
-  await sleep(500);
-  process.kill(source.pid!, 'SIGKILL');
-  const killedAtUs = nowUs();
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline && received.filter((r) => r.arrivalUs > killedAtUs).length < 20) await sleep(20);
-  await source.close();
-  t.same(calls, ['reset', 'destroy'], 'reset() on the restart, destroy() on close()');
+t.test(
+  'audio with an encoder (Opus): packets go out encoded with their PTS; a failed encode drops one packet and flags the next; restart resets, close() destroys',
+  async (t) => {
+    const calls: string[] = [];
+    const opus = new OpusPacketEncoder({ channels: 1, bitrateKbps: 64, packetMs: 10 });
+    const inputs: CapturedChunk[] = [];
+    const encoder: AudioPacketEncoder = {
+      encode: (pcm) => {
+        inputs.push(pcm);
+        if (inputs.length === 20) throw new RangeError('test: this packet cannot be encoded');
+        return opus.encode(pcm);
+      },
+      reset: () => void calls.push('reset'),
+      destroy: () => {
+        calls.push('destroy');
+        opus.destroy();
+      },
+    };
+    const received: Received[] = [];
+    const source = testToneSource(received, { audioEncoder: encoder, restart: { backoffMs: [100] } }, 10);
+    t.teardown(() => source.close());
+    await source.start();
+    await sleep(500);
+    process.kill(source.pid!, 'SIGKILL');
+    const killedAtUs = nowUs();
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && received.filter((r) => r.arrivalUs > killedAtUs).length < 20) await sleep(20);
+    await source.close();
+    t.same(calls, ['reset', 'destroy'], 'reset() on the restart, destroy() on close()');
 
-  const packets = received.map((r) => r.chunk);
-  t.equal(packets.length, inputs.length - 1, 'every PCM packet but the failed one went out');
-  t.ok(packets.every((p) => opusSamples(p.data) === 480 && p.data.length < 400), 'each one is a 10 ms Opus packet, not PCM');
-  t.same(packets.slice(0, 19).map((p) => p.ptsUs), inputs.slice(0, 19).map((p) => p.ptsUs), 'PTS of the PCM packet kept');
-  t.same(packets.slice(19, 40).map((p) => p.ptsUs), inputs.slice(20, 41).map((p) => p.ptsUs));
-  t.equal(packets[19]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'the packet after the dropped one is flagged DISCONTINUITY');
-  t.equal(packets.slice(0, 19).concat(packets.slice(20, 40)).filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no other flag before the restart');
-  const restarted = inputs.findIndex((p) => p.flags & MediaFlag.DISCONTINUITY);
-  t.ok(restarted > 20, 'the PCM after the restart was flagged by the packetiser');
-  t.equal(packets[restarted - 1]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'and stays flagged once encoded');
-});
+    const packets = received.map((r) => r.chunk);
+    t.equal(packets.length, inputs.length - 1, 'every PCM packet but the failed one went out');
+    t.ok(
+      packets.every((p) => opusSamples(p.data) === 480 && p.data.length < 400),
+      'each one is a 10 ms Opus packet, not PCM',
+    );
+    t.same(
+      packets.slice(0, 19).map((p) => p.ptsUs),
+      inputs.slice(0, 19).map((p) => p.ptsUs),
+      'PTS of the PCM packet kept',
+    );
+    t.same(
+      packets.slice(19, 40).map((p) => p.ptsUs),
+      inputs.slice(20, 41).map((p) => p.ptsUs),
+    );
+    t.equal(packets[19]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'the packet after the dropped one is flagged DISCONTINUITY');
+    t.equal(
+      packets
+        .slice(0, 19)
+        .concat(packets.slice(20, 40))
+        .filter((p) => p.flags & MediaFlag.DISCONTINUITY).length,
+      0,
+      'no other flag before the restart',
+    );
+    const restarted = inputs.findIndex((p) => p.flags & MediaFlag.DISCONTINUITY);
+    t.ok(restarted > 20, 'the PCM after the restart was flagged by the packetiser');
+    t.equal(packets[restarted - 1]!.flags & MediaFlag.DISCONTINUITY, MediaFlag.DISCONTINUITY, 'and stays flagged once encoded');
+  },
+);
 
 t.test('a missing camera rejects start() with DEVICE_NOT_FOUND and ffmpeg stderr', async (t) => {
   const { source } = videoSource({ inputArgs: '-f v4l2 -i /dev/video99' });

@@ -19,7 +19,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function pcmSink(): AudioSink & { pcm: Buffer[] } {
   const pcm: Buffer[] = [];
   return {
-    name: 'capture', pcm,
+    name: 'capture',
+    pcm,
     start: async () => undefined,
     pushPcm: (b) => void pcm.push(Buffer.from(b)),
     setVolume: () => undefined,
@@ -60,10 +61,15 @@ t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a ke
   t.ok((b.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'late joiner starts at a keyframe');
   const lateDecoded = await decodeAnnexB(Buffer.concat(b.video.map((v) => v.data)));
   t.equal(lateDecoded.frames, b.video.length, 'and all it got decodes');
-  t.comment(`first picture after join: ${((b.video[0]!.arrivalUs - joinUs) / 1000).toFixed(0)} ms from connect, ${((b.video[0]!.arrivalUs - liveUs) / 1000).toFixed(0)} ms from live`);
+  t.comment(
+    `first picture after join: ${((b.video[0]!.arrivalUs - joinUs) / 1000).toFixed(0)} ms from connect, ${((b.video[0]!.arrivalUs - liveUs) / 1000).toFixed(0)} ms from live`,
+  );
 
   t.ok(a.audio.length > 150, `${a.audio.length} Opus packets`);
-  t.ok(a.audio.every((p) => p.bytes < 400), 'Opus packets, not PCM (960 bytes)');
+  t.ok(
+    a.audio.every((p) => p.bytes < 400),
+    'Opus packets, not PCM (960 bytes)',
+  );
   const pcm = Buffer.concat(sink.pcm);
   t.ok(pcm.length > 48000 * 2, `${pcm.length} bytes of decoded PCM`);
   const hz = dominantFrequencyHz(pcm.subarray(9600), 48000);
@@ -89,11 +95,14 @@ t.test('a hardware encoder that does not work falls back to libx264 with one war
   const warnings = logs.lines.filter((l) => l.level === 40 && String(l.msg).includes('does not work here'));
   t.equal(warnings.length, 1, 'one warning');
   t.match(warnings[0]?.msg, /^--encoder h264_nvenc does not work here \(.+\): using libx264 instead$/);
-  const v = testViewer(ts, { audio: false, openVideoSink: async (p) => {
-    const s = new NullVideoSink();
-    await s.start(p);
-    return s;
-  } });
+  const v = testViewer(ts, {
+    audio: false,
+    openVideoSink: async (p) => {
+      const s = new NullVideoSink();
+      await s.start(p);
+      return s;
+    },
+  });
   t.teardown(() => v.viewer.close());
   await v.viewer.start();
   await sleep(700);

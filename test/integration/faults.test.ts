@@ -51,7 +51,9 @@ t.test('a link slower than the stream: latency stays bounded, audio keeps flowin
   const late = framesBetween(slow.video, t0 + 4_000_000, t0 + 6_000_000);
   const p90Early = latencyPercentileMs(early, 0.9);
   const p90Late = latencyPercentileMs(late, 0.9);
-  t.comment(`slow link ${Math.round(rate / 1000)} kB/s (frame ${Math.round(frameBytes / 1000)} kB): ${late.length / 2} fps, video p90 ${p90Early.toFixed(0)} → ${p90Late.toFixed(0)} ms`);
+  t.comment(
+    `slow link ${Math.round(rate / 1000)} kB/s (frame ${Math.round(frameBytes / 1000)} kB): ${late.length / 2} fps, video p90 ${p90Early.toFixed(0)} → ${p90Late.toFixed(0)} ms`,
+  );
   t.ok(late.length >= 4, 'the slow viewer still gets pictures');
   t.ok(p90Late < 600, `video p90 stays under 600 ms (${p90Late.toFixed(0)} ms)`);
   t.ok(p90Late < p90Early + 150, 'and is not growing');

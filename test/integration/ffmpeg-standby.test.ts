@@ -21,7 +21,15 @@ const ffmpegPath = await locateFfmpeg({});
 const logger = silentLogger();
 const testArgs = buildVideoArgs({ platform: Platform.LINUX, source: 'test', width: 320, height: 240, fps: 30, quality: 5 });
 // A camera that does not exist: a cold ffmpeg with these args exits within ~100 ms.
-const missingCameraArgs = buildVideoArgs({ platform: Platform.LINUX, source: 'device', device: '/dev/video-lanstream-missing', width: 320, height: 240, fps: 30, quality: 5 });
+const missingCameraArgs = buildVideoArgs({
+  platform: Platform.LINUX,
+  source: 'device',
+  device: '/dev/video-lanstream-missing',
+  width: 320,
+  height: 240,
+  fps: 30,
+  quality: 5,
+});
 
 function standby(args = testArgs): FfmpegStandby {
   return new FfmpegStandby({ ffmpegPath, args, name: 'video', platform: Platform.LINUX, logger, graceMs: 500 });

@@ -34,15 +34,25 @@ t.test('a late H.264 joiner starts at the cached IDR at once and decodes everyth
   const firstMs = (b.video[0]!.arrivalUs - joinUs) / 1000;
   t.comment(`late joiner: first frame ${firstMs.toFixed(0)} ms after it started connecting, ${b.video.length} units`);
   t.ok((b.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'its first unit is a keyframe');
-  t.ok(firstMs <= FIRST_FRAME_BOUND_MS, `first frame ${firstMs.toFixed(0)} ms after connecting (bound ${FIRST_FRAME_BOUND_MS} ms; next IDR was ≥ 1800 ms away)`);
+  t.ok(
+    firstMs <= FIRST_FRAME_BOUND_MS,
+    `first frame ${firstMs.toFixed(0)} ms after connecting (bound ${FIRST_FRAME_BOUND_MS} ms; next IDR was ≥ 1800 ms away)`,
+  );
   const keyframesA = a.video.filter((v) => (v.flags & MediaFlag.KEYFRAME) !== 0).length;
   t.equal(keyframesA, 1, 'no new IDR happened while b joined (GOP 3 s): b started from the cached one');
   t.ok(b.video.length >= 50, `the cached GOP (~36 units) and live units behind it: ${b.video.length}`);
-  t.same(b.video.map((v) => v.seq), b.video.map((_, i) => i), 'in order, none skipped');
+  t.same(
+    b.video.map((v) => v.seq),
+    b.video.map((_, i) => i),
+    'in order, none skipped',
+  );
   // Both close at once, so either may get the unit in flight at that moment and the other not.
   const aLast = a.video[a.video.length - 1]!.ptsUs;
   const bLastInA = a.video.findIndex((v) => v.ptsUs === b.video[b.video.length - 1]!.ptsUs);
-  t.ok(b.video.some((v) => v.ptsUs === aLast) || bLastInA === a.video.length - 2, 'caught up: b ends on a\'s last unit (or the one before, if a got one more at close)');
+  t.ok(
+    b.video.some((v) => v.ptsUs === aLast) || bLastInA === a.video.length - 2,
+    "caught up: b ends on a's last unit (or the one before, if a got one more at close)",
+  );
   const decoded = await decodeAnnexB(Buffer.concat(b.video.map((v) => v.data)));
   t.equal(decoded.frames, b.video.length, 'every unit b got decodes to a picture');
   t.equal(decoded.stderr.trim(), '', 'without decoder errors');

@@ -32,7 +32,10 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
   t.equal(liveAtUs.length, 2, 'two viewers went live');
   const joinedUs = liveAtUs[1]!;
   const first = b.video[0]!;
-  t.ok(a.video.some((f) => f.ptsUs === first.ptsUs), 'B\'s first frame is a frame A got too');
+  t.ok(
+    a.video.some((f) => f.ptsUs === first.ptsUs),
+    "B's first frame is a frame A got too",
+  );
   if ((first.flags & MediaFlag.DISCONTINUITY) === 0) {
     const ageMs = (joinedUs - first.ptsUs) / 1000;
     t.ok(first.ptsUs < joinedUs, `B's first frame was captured before B joined (${ageMs.toFixed(1)} ms before): the cached one`);
@@ -43,8 +46,15 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
     // discontinuity (seen once in a full suite run). Then B's first frame must be that next capture:
     // the first frame A got after B joined.
     const next = a.video.find((f) => f.ptsUs > joinedUs);
-    t.equal(first.ptsUs, next?.ptsUs, 'the cached frame was replaced before it left: B\'s first frame is the first capture after the join');
+    t.equal(first.ptsUs, next?.ptsUs, "the cached frame was replaced before it left: B's first frame is the first capture after the join");
   }
-  t.ok(b.video.slice(1).every((f) => f.ptsUs > joinedUs), 'every later frame was captured after the join');
-  t.same(b.video.map((f) => f.seq), b.video.map((_, i) => i), 'in order, none skipped');
+  t.ok(
+    b.video.slice(1).every((f) => f.ptsUs > joinedUs),
+    'every later frame was captured after the join',
+  );
+  t.same(
+    b.video.map((f) => f.seq),
+    b.video.map((_, i) => i),
+    'in order, none skipped',
+  );
 });

@@ -16,12 +16,21 @@ function tonePackets(frequenciesHz: number[], bitrateKbps: number): Buffer[] {
 }
 const TONE = tonePackets([440], 64);
 
-interface Piece { pcm: Buffer; ptsUs: number; discontinuity: boolean }
+interface Piece {
+  pcm: Buffer;
+  ptsUs: number;
+  discontinuity: boolean;
+}
 
 async function started(channels: number, logger = silentLogger()): Promise<{ dec: OpusDecoder; pieces: Piece[]; errors: Error[] }> {
   const pieces: Piece[] = [];
   const errors: Error[] = [];
-  const dec = new OpusDecoder({ channels, logger, onPcm: (pcm, ptsUs, discontinuity) => pieces.push({ pcm, ptsUs, discontinuity }), onError: (e) => errors.push(e) });
+  const dec = new OpusDecoder({
+    channels,
+    logger,
+    onPcm: (pcm, ptsUs, discontinuity) => pieces.push({ pcm, ptsUs, discontinuity }),
+    onError: (e) => errors.push(e),
+  });
   await dec.start();
   return { dec, pieces, errors };
 }
@@ -59,8 +68,14 @@ t.test('DISCONTINUITY is passed through, and the tone is back right after the ga
   for (let i = 0; i < 10; i++) dec.push(packets[i]!, i * 10_000, false);
   // 20 packets lost on the way: the next one arrives flagged.
   for (let i = 30; i < 48; i++) dec.push(packets[i]!, i * 10_000, i === 30);
-  t.same(pieces.map((p) => p.discontinuity), [...Array(10).fill(false), true, ...Array(17).fill(false)]);
-  t.same(pieces.slice(10).map((p) => p.ptsUs), Array.from({ length: 18 }, (_, k) => (30 + k) * 10_000));
+  t.same(
+    pieces.map((p) => p.discontinuity),
+    [...Array(10).fill(false), true, ...Array(17).fill(false)],
+  );
+  t.same(
+    pieces.slice(10).map((p) => p.ptsUs),
+    Array.from({ length: 18 }, (_, k) => (30 + k) * 10_000),
+  );
   const after = Buffer.concat(pieces.slice(11).map((p) => p.pcm));
   const hz = dominantFrequencyHz(after, 48_000);
   t.ok(Math.abs(hz - 440) < 5, `tone at ${hz.toFixed(1)} Hz after the gap`);
@@ -123,7 +138,10 @@ t.test('packets before start() finished are dropped; the first PCM is then flagg
   t.equal(pieces.length, 0);
   await ready;
   dec.push(packets[2]!, 20_000, false);
-  t.same(pieces.map((p) => [p.ptsUs, p.discontinuity]), [[20_000, true]]);
+  t.same(
+    pieces.map((p) => [p.ptsUs, p.discontinuity]),
+    [[20_000, true]],
+  );
   await dec.close();
   await dec.close();
   dec.push(packets[3]!, 30_000, false);

@@ -42,7 +42,8 @@ t.test('clicks come out after about the jitter target plus the server buffer', a
 /** The sink our stream plays into, by `pactl` (null when there is no stream from us). */
 async function sinkOfOurStream(): Promise<string | null> {
   const sinks = new Map(
-    (await run('pactl', ['list', 'short', 'sinks'], { env: { ...process.env, ...pulse.env }, timeoutMs: 5000 })).stdout.toString()
+    (await run('pactl', ['list', 'short', 'sinks'], { env: { ...process.env, ...pulse.env }, timeoutMs: 5000 })).stdout
+      .toString()
       .split('\n')
       .map((l) => l.split('\t'))
       .filter((f) => f.length > 1)
@@ -75,7 +76,9 @@ t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come 
   });
   const early = median(delays.slice(0, 4));
   const late = median(delays.slice(4));
-  t.comment(`push → heard before the stall ${early.toFixed(1)} ms, after ${late.toFixed(1)} ms (${delays.map((d) => d.toFixed(0)).join(' ')}); underruns ${before} → ${sink.stats().underruns}`);
+  t.comment(
+    `push → heard before the stall ${early.toFixed(1)} ms, after ${late.toFixed(1)} ms (${delays.map((d) => d.toFixed(0)).join(' ')}); underruns ${before} → ${sink.stats().underruns}`,
+  );
   t.ok(delays.every(Number.isFinite), 'every click came out');
   t.ok(late < early + 8, 'the stall did not become delay');
   t.ok(sink.stats().underruns > before, 'the stall is counted as an underrun');
@@ -107,7 +110,9 @@ t.test('a socket that accepts and never answers fails the output within the open
   let closed = 0;
   const server = createServer((c) => {
     held.push(c);
-    c.on('close', () => closed++).on('error', () => undefined).resume();
+    c.on('close', () => closed++)
+      .on('error', () => undefined)
+      .resume();
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   t.teardown(() => {

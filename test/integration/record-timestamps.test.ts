@@ -33,75 +33,86 @@ async function recordingSetup(t: Test, serveOverrides: Parameters<typeof startTe
   return { ts, file, recorder, v, recordErrors };
 }
 
-t.test('the file has an mjpeg and an audio stream, frames at their server PTS, the whole span', { skip: !hasCommand('ffprobe') && 'ffprobe missing' }, async (t) => {
-  const { file, recorder, v, recordErrors } = await recordingSetup(t);
-  await v.viewer.start();
-  await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
-  await sleep(3000);
-  await v.viewer.close(); // the recorder closes last: the file is complete when this resolves
-  t.same(recordErrors, [], 'no recorder error');
+t.test(
+  'the file has an mjpeg and an audio stream, frames at their server PTS, the whole span',
+  { skip: !hasCommand('ffprobe') && 'ffprobe missing' },
+  async (t) => {
+    const { file, recorder, v, recordErrors } = await recordingSetup(t);
+    await v.viewer.start();
+    await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
+    await sleep(3000);
+    await v.viewer.close(); // the recorder closes last: the file is complete when this resolves
+    t.same(recordErrors, [], 'no recorder error');
 
-  const probe = await probeMedia(file);
-  const videoStream = probe.streams.find((s) => s.codecType === 'video');
-  const audioStream = probe.streams.find((s) => s.codecType === 'audio');
-  t.equal(videoStream?.codecName, 'mjpeg', 'video stream is MJPEG (frames copied, not re-encoded)');
-  t.equal(audioStream?.codecName, 'pcm_s16le', 'audio stream is the PCM that was received');
-  t.ok(probe.durationS !== null && Math.abs(probe.durationS - 3) < 0.5, `container duration ${probe.durationS} s ≈ 3 s recorded`);
+    const probe = await probeMedia(file);
+    const videoStream = probe.streams.find((s) => s.codecType === 'video');
+    const audioStream = probe.streams.find((s) => s.codecType === 'audio');
+    t.equal(videoStream?.codecName, 'mjpeg', 'video stream is MJPEG (frames copied, not re-encoded)');
+    t.equal(audioStream?.codecName, 'pcm_s16le', 'audio stream is the PCM that was received');
+    t.ok(probe.durationS !== null && Math.abs(probe.durationS - 3) < 0.5, `container duration ${probe.durationS} s ≈ 3 s recorded`);
 
-  const base = recorder.baseUs!;
-  const serverPts = new Map<string, number>();
-  for (const f of v.video) if (!serverPts.has(md5(f.data))) serverPts.set(md5(f.data), f.ptsUs);
-  const seen = new Set<string>();
-  const errorsUs: number[] = []; // file time − server time
-  for (const p of probe.packets.filter((p) => p.streamIndex === videoStream!.index)) {
-    if (seen.has(p.md5)) continue; // a repeated frame fills an empty slot after its own
-    seen.add(p.md5);
-    const pts = serverPts.get(p.md5);
-    if (pts === undefined) continue;
-    errorsUs.push(p.ptsTimeS * 1e6 - (pts - base));
-  }
-  const received = v.video.filter((f) => f.ptsUs >= base).length;
-  t.ok(errorsUs.length >= received * 0.9, `${errorsUs.length} of ${received} received frames are in the file byte for byte`);
-  const frameUs = 1e6 / FPS;
-  const earliestUs = Math.min(...errorsUs);
-  t.ok(earliestUs >= -frameUs / 2 - 1000, `no frame shown earlier than half a frame (+1 ms Matroska rounding) before its server PTS: ${(earliestUs / 1000).toFixed(1)} ms`);
-  // A frame that lost its slot can still fill a later empty one (newest frame wins), so not all are within 1 frame.
-  const near = errorsUs.filter((e) => e <= frameUs + 1000).length;
-  t.ok(near >= errorsUs.length * 0.9, `${near} of ${errorsUs.length} frames within one frame interval of their server PTS`);
-  const meanErrUs = errorsUs.reduce((a, b) => a + Math.abs(b), 0) / errorsUs.length;
-  const { framesDropped, framesRepeated } = recorder.stats();
-  // These depend on how evenly the server's ffmpeg delivered frames (CPU load): informative only.
-  t.comment(`mean distance ${(meanErrUs / 1000).toFixed(1)} ms; ${framesDropped} dropped, ${framesRepeated} repeated of ${received}`);
+    const base = recorder.baseUs!;
+    const serverPts = new Map<string, number>();
+    for (const f of v.video) if (!serverPts.has(md5(f.data))) serverPts.set(md5(f.data), f.ptsUs);
+    const seen = new Set<string>();
+    const errorsUs: number[] = []; // file time − server time
+    for (const p of probe.packets.filter((p) => p.streamIndex === videoStream!.index)) {
+      if (seen.has(p.md5)) continue; // a repeated frame fills an empty slot after its own
+      seen.add(p.md5);
+      const pts = serverPts.get(p.md5);
+      if (pts === undefined) continue;
+      errorsUs.push(p.ptsTimeS * 1e6 - (pts - base));
+    }
+    const received = v.video.filter((f) => f.ptsUs >= base).length;
+    t.ok(errorsUs.length >= received * 0.9, `${errorsUs.length} of ${received} received frames are in the file byte for byte`);
+    const frameUs = 1e6 / FPS;
+    const earliestUs = Math.min(...errorsUs);
+    t.ok(
+      earliestUs >= -frameUs / 2 - 1000,
+      `no frame shown earlier than half a frame (+1 ms Matroska rounding) before its server PTS: ${(earliestUs / 1000).toFixed(1)} ms`,
+    );
+    // A frame that lost its slot can still fill a later empty one (newest frame wins), so not all are within 1 frame.
+    const near = errorsUs.filter((e) => e <= frameUs + 1000).length;
+    t.ok(near >= errorsUs.length * 0.9, `${near} of ${errorsUs.length} frames within one frame interval of their server PTS`);
+    const meanErrUs = errorsUs.reduce((a, b) => a + Math.abs(b), 0) / errorsUs.length;
+    const { framesDropped, framesRepeated } = recorder.stats();
+    // These depend on how evenly the server's ffmpeg delivered frames (CPU load): informative only.
+    t.comment(`mean distance ${(meanErrUs / 1000).toFixed(1)} ms; ${framesDropped} dropped, ${framesRepeated} repeated of ${received}`);
 
-  const lastVideo = lastPacketS(probe, 'video');
-  const lastAudio = lastPacketS(probe, 'audio');
-  const lastServerS = (v.video[v.video.length - 1]!.ptsUs - base) / 1e6;
-  t.ok(Math.abs(lastVideo - lastServerS) < 0.1, `last frame at ${lastVideo.toFixed(3)} s = last server frame ${lastServerS.toFixed(3)} s`);
-  t.ok(Math.abs(lastAudio - lastVideo) < 0.15, `audio ends with the video (${lastAudio.toFixed(3)} vs ${lastVideo.toFixed(3)} s)`);
-  t.equal(await decodeErrors(file), '', 'the whole file decodes without an error');
-});
+    const lastVideo = lastPacketS(probe, 'video');
+    const lastAudio = lastPacketS(probe, 'audio');
+    const lastServerS = (v.video[v.video.length - 1]!.ptsUs - base) / 1e6;
+    t.ok(Math.abs(lastVideo - lastServerS) < 0.1, `last frame at ${lastVideo.toFixed(3)} s = last server frame ${lastServerS.toFixed(3)} s`);
+    t.ok(Math.abs(lastAudio - lastVideo) < 0.15, `audio ends with the video (${lastAudio.toFixed(3)} vs ${lastVideo.toFixed(3)} s)`);
+    t.equal(await decodeErrors(file), '', 'the whole file decodes without an error');
+  },
+);
 
-t.test('ffmpeg itself killed with SIGKILL: the file still plays up to the last second, and the viewer reports it', { skip: !hasCommand('ffprobe') && 'ffprobe missing' }, async (t) => {
-  const { file, recorder, v, recordErrors } = await recordingSetup(t);
-  await v.viewer.start();
-  await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
-  await sleep(2500);
-  const pid = recorder.pid!;
-  const spanS = (nowUs() - recorder.baseUs!) / 1e6;
-  process.kill(pid, 'SIGKILL');
-  await waitFor(() => recordErrors.length > 0, 3000, 20, 'record-error event');
-  t.equal(recordErrors[0]!.code, 'LS_ERR_RECORD_FAILED', 'the viewer reports the dead recorder with its code');
-  t.notOk(pidAlive(pid), 'ffmpeg is gone');
+t.test(
+  'ffmpeg itself killed with SIGKILL: the file still plays up to the last second, and the viewer reports it',
+  { skip: !hasCommand('ffprobe') && 'ffprobe missing' },
+  async (t) => {
+    const { file, recorder, v, recordErrors } = await recordingSetup(t);
+    await v.viewer.start();
+    await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
+    await sleep(2500);
+    const pid = recorder.pid!;
+    const spanS = (nowUs() - recorder.baseUs!) / 1e6;
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => recordErrors.length > 0, 3000, 20, 'record-error event');
+    t.equal(recordErrors[0]!.code, 'LS_ERR_RECORD_FAILED', 'the viewer reports the dead recorder with its code');
+    t.notOk(pidAlive(pid), 'ffmpeg is gone');
 
-  const probe = await probeMedia(file);
-  t.same(probe.streams.map((s) => s.codecType).sort(), ['audio', 'video'], 'both streams are in the cut-off file');
-  const lastVideo = lastPacketS(probe, 'video');
-  const lastAudio = lastPacketS(probe, 'audio');
-  // Clusters are closed every second (-cluster_time_limit 1000): at most the open one is lost.
-  t.ok(lastVideo > spanS - 1.2 && lastVideo <= spanS + 0.05, `video plays to ${lastVideo.toFixed(2)} s of ${spanS.toFixed(2)} s recorded`);
-  t.ok(lastAudio > spanS - 1.2, `audio plays to ${lastAudio.toFixed(2)} s of ${spanS.toFixed(2)} s recorded`);
-  t.equal(await decodeErrors(file), '', 'the cut-off file decodes without an error');
-});
+    const probe = await probeMedia(file);
+    t.same(probe.streams.map((s) => s.codecType).sort(), ['audio', 'video'], 'both streams are in the cut-off file');
+    const lastVideo = lastPacketS(probe, 'video');
+    const lastAudio = lastPacketS(probe, 'audio');
+    // Clusters are closed every second (-cluster_time_limit 1000): at most the open one is lost.
+    t.ok(lastVideo > spanS - 1.2 && lastVideo <= spanS + 0.05, `video plays to ${lastVideo.toFixed(2)} s of ${spanS.toFixed(2)} s recorded`);
+    t.ok(lastAudio > spanS - 1.2, `audio plays to ${lastAudio.toFixed(2)} s of ${spanS.toFixed(2)} s recorded`);
+    t.equal(await decodeErrors(file), '', 'the cut-off file decodes without an error');
+  },
+);
 
 /** Pure timeline cases (no I/O): what ffmpeg's constant-rate inputs receive for given server PTS. */
 t.test('timeline: server PTS → constant-rate inputs', async (t) => {
@@ -109,7 +120,8 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
   const video = { codec: 'mjpeg' as const, width: 16, height: 16, fps: 30 };
   const audio = { codec: 'pcm_s16le' as const, sampleRateHz: 48000, channels: 1, packetMs: 10 };
   const frame = (n: number): Buffer => Buffer.from([n & 0xff, n >> 8]);
-  const frames = (writes: TimelineWrite[]): number[] => writes.flatMap((w) => (w.kind === 'video' ? Array<number>(w.repeats).fill(w.jpeg.readUInt16LE(0)) : []));
+  const frames = (writes: TimelineWrite[]): number[] =>
+    writes.flatMap((w) => (w.kind === 'video' ? Array<number>(w.repeats).fill(w.jpeg.readUInt16LE(0)) : []));
   const samples = (writes: TimelineWrite[]): number => writes.reduce((n, w) => n + (w.kind === 'audio' ? w.pcm.length / 2 : 0), 0);
 
   t.test('frames in pairs (server stamps two at once, then a gap): nothing dropped or repeated', async (t) => {
@@ -172,24 +184,27 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
   });
 });
 
+t.test(
+  'Opus audio is recorded as the PCM the viewer decoded; H.264 video is refused with a way out',
+  { skip: !hasCommand('ffprobe') && 'ffprobe missing' },
+  async (t) => {
+    const { file, recorder, v, recordErrors } = await recordingSetup(t, { audioCodec: 'opus' });
+    const dir = path.dirname(file);
+    await v.viewer.start();
+    await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
+    await sleep(2000);
+    await v.viewer.close();
+    t.same(recordErrors, [], 'no recorder error with an Opus stream');
+    const probe = await probeMedia(file);
+    t.equal(probe.streams.find((s) => s.codecType === 'video')?.codecName, 'mjpeg', 'video stream');
+    t.equal(probe.streams.find((s) => s.codecType === 'audio')?.codecName, 'pcm_s16le', 'audio stream: the decoded Opus as PCM');
+    t.ok(probe.durationS !== null && Math.abs(probe.durationS - 2) < 0.5, `about 2 s recorded (${probe.durationS} s)`);
 
-t.test('Opus audio is recorded as the PCM the viewer decoded; H.264 video is refused with a way out', { skip: !hasCommand('ffprobe') && 'ffprobe missing' }, async (t) => {
-  const { file, recorder, v, recordErrors } = await recordingSetup(t, { audioCodec: 'opus' });
-  const dir = path.dirname(file);
-  await v.viewer.start();
-  await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
-  await sleep(2000);
-  await v.viewer.close();
-  t.same(recordErrors, [], 'no recorder error with an Opus stream');
-  const probe = await probeMedia(file);
-  t.equal(probe.streams.find((s) => s.codecType === 'video')?.codecName, 'mjpeg', 'video stream');
-  t.equal(probe.streams.find((s) => s.codecType === 'audio')?.codecName, 'pcm_s16le', 'audio stream: the decoded Opus as PCM');
-  t.ok(probe.durationS !== null && Math.abs(probe.durationS - 2) < 0.5, `about 2 s recorded (${probe.durationS} s)`);
-
-  const refused = new RecorderSink({ file: path.join(dir, 'h264.mkv'), ffmpegPath: 'ffmpeg', logger: silentLogger() });
-  const errors: LanstreamError[] = [];
-  refused.start({ video: { codec: 'h264', width: 640, height: 360, fps: 30 }, audio: null }, (err) => errors.push(err));
-  t.equal(errors[0]?.code, 'LS_ERR_RECORD_FAILED', 'H.264 video: a record error');
-  t.match(errors[0]?.message, /supports MJPEG video; this server sends h264: record with --no-video/, 'naming the way out');
-  await refused.close();
-});
+    const refused = new RecorderSink({ file: path.join(dir, 'h264.mkv'), ffmpegPath: 'ffmpeg', logger: silentLogger() });
+    const errors: LanstreamError[] = [];
+    refused.start({ video: { codec: 'h264', width: 640, height: 360, fps: 30 }, audio: null }, (err) => errors.push(err));
+    t.equal(errors[0]?.code, 'LS_ERR_RECORD_FAILED', 'H.264 video: a record error');
+    t.match(errors[0]?.message, /supports MJPEG video; this server sends h264: record with --no-video/, 'naming the way out');
+    await refused.close();
+  },
+);

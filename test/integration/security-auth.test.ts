@@ -27,7 +27,11 @@ t.test('a client that never proves a key gets a CHALLENGE, then a timeout BYE, a
   t.equal(intruder.bye()?.reason, 'timeout', 'BYE says why: timeout');
   t.ok(closed!.afterMs >= 700 && closed!.afterMs < 2500, `closed after the hello timeout (${closed!.afterMs} ms)`);
   t.equal(intruder.mediaCount(), 0, 'not a single media message');
-  t.same(intruder.messages.map((m) => m.type), ['challenge', 'bye'], 'nothing but CHALLENGE and BYE');
+  t.same(
+    intruder.messages.map((m) => m.type),
+    ['challenge', 'bye'],
+    'nothing but CHALLENGE and BYE',
+  );
 });
 
 t.test('no key or a wrong key: clear refusal, no media byte', async (t) => {
@@ -40,7 +44,10 @@ t.test('no key or a wrong key: clear refusal, no media byte', async (t) => {
   await noKey.viewer.close();
 
   const wrong = testViewer(ts, { key: 'WRONG-key-WRONG-key-00' });
-  const err = await wrong.viewer.start().then(() => null, (e: unknown) => e as Error);
+  const err = await wrong.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   t.match(err, { code: 'LS_ERR_AUTH_REFUSED', message: /refused the access key/ }, 'wrong key: LS_ERR_AUTH_REFUSED with a reason');
   t.equal(wrong.video.length + wrong.audio.length, 0, 'wrong key: no media');
   await wrong.viewer.close();
@@ -52,7 +59,11 @@ t.test('no key or a wrong key: clear refusal, no media byte', async (t) => {
   await raw.waitFor('challenge', 2000);
   raw.auth('not-the-key-not-the-key');
   t.ok(await raw.waitClosed(3000), 'connection closed after the wrong proof');
-  t.same(raw.messages.map((m) => m.type), ['challenge', 'bye'], 'only CHALLENGE and BYE on the wire');
+  t.same(
+    raw.messages.map((m) => m.type),
+    ['challenge', 'bye'],
+    'only CHALLENGE and BYE on the wire',
+  );
   t.equal(raw.bye()?.reason, 'auth-failed');
   t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 0, 'no live session on the server');
 });
@@ -64,15 +75,21 @@ t.test('repeated wrong keys: rate limited per address, each refusal logged once 
 
   const attempt = async (key: string) => {
     const v = testViewer(ts, { key });
-    const err = await v.viewer.start().then(() => null, (e: unknown) => e as Error & { code: string });
+    const err = await v.viewer.start().then(
+      () => null,
+      (e: unknown) => e as Error & { code: string },
+    );
     await v.viewer.close();
     t.equal(v.video.length + v.audio.length, 0, 'no media for a refused viewer');
     return err;
   };
   const codes: string[] = [];
   for (let i = 0; i < 5; i++) codes.push((await attempt(`WRONG-key-WRONG-key-0${i}`))?.code ?? 'accepted');
-  t.same(codes, ['LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_RATE_LIMITED', 'LS_ERR_AUTH_RATE_LIMITED'],
-    'three wrong keys are refused, then the address is rate limited');
+  t.same(
+    codes,
+    ['LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_REFUSED', 'LS_ERR_AUTH_RATE_LIMITED', 'LS_ERR_AUTH_RATE_LIMITED'],
+    'three wrong keys are refused, then the address is rate limited',
+  );
 
   const blocked = await attempt(ts.ready.accessKey);
   t.match(blocked, { code: 'LS_ERR_AUTH_RATE_LIMITED', message: /retry in \d+ s/ }, 'while blocked even the right key waits, and is told how long');
@@ -97,7 +114,10 @@ t.test('repeated wrong keys: rate limited per address, each refusal logged once 
   await sleep(100);
   const wrongLines = log.matching('refused viewer: wrong access key');
   t.equal(wrongLines.length, 3, 'each wrong key logged exactly once');
-  t.ok(wrongLines.every((l) => l.address === '127.0.0.1'), 'each with the address');
+  t.ok(
+    wrongLines.every((l) => l.address === '127.0.0.1'),
+    'each with the address',
+  );
   const limitedLines = log.matching('refused viewer: rate limited');
   t.equal(limitedLines.length, 1, 'the rate-limited refusals of one block are logged once, not per attempt');
   t.equal(limitedLines[0]?.address, '127.0.0.1', 'with the address');

@@ -22,8 +22,22 @@ async function tmp(t: { teardown(fn: () => unknown): void }): Promise<string> {
 }
 
 const mode = async (p: string) => ((await stat(p)).mode & 0o777).toString(8);
-const serveArgs = async (configDir: string) => ['serve', '--source', 'test', '--host', '127.0.0.1', '--port', String(await freePort()),
-  '--size', '320x240', '--config-dir', configDir, '--no-preflight', '--duration', '1s'];
+const serveArgs = async (configDir: string) => [
+  'serve',
+  '--source',
+  'test',
+  '--host',
+  '127.0.0.1',
+  '--port',
+  String(await freePort()),
+  '--size',
+  '320x240',
+  '--config-dir',
+  configDir,
+  '--no-preflight',
+  '--duration',
+  '1s',
+];
 
 t.test('first serve creates a 0700 config dir with 0600 files; the key is on stdout only', async (t) => {
   const base = await tmp(t);
@@ -35,7 +49,11 @@ t.test('first serve creates a 0700 config dir with 0600 files; the key is on std
   for (const f of ['access-key', 'key.pem', 'cert.pem']) t.equal(await mode(path.join(configDir, f)), '600', `${f} is 0600`);
   const key = (await readFile(path.join(configDir, 'access-key'), 'utf8')).trim();
   t.match(key, /^[A-Za-z0-9_-]{22}$/, 'a 128-bit base64url key');
-  t.match(r.stdout, new RegExp(`lanstream watch 'lanstream://127\\.0\\.0\\.1:\\d+/\\?key=${key}&fp=sha256:[0-9a-f]{64}'`), 'the connect line with key and fingerprint is on stdout');
+  t.match(
+    r.stdout,
+    new RegExp(`lanstream watch 'lanstream://127\\.0\\.0\\.1:\\d+/\\?key=${key}&fp=sha256:[0-9a-f]{64}'`),
+    'the connect line with key and fingerprint is on stdout',
+  );
   const log = await readFile(logFile, 'utf8');
   t.ok(log.includes('"serving"') || log.includes('serving'), 'the log file was written');
   t.notOk(log.includes(key), 'the log file does not contain the key');
@@ -80,8 +98,23 @@ t.test('--insecure on both sides works with warnings; a TLS viewer against it fa
   const configDir = await tmp(t);
   const viewerDir = await tmp(t);
   const port = await freePort();
-  const serve = spawnCli(['serve', '--source', 'test', '--host', '127.0.0.1', '--port', String(port), '--size', '320x240',
-    '--config-dir', configDir, '--no-preflight', '--insecure', '--duration', '8s']);
+  const serve = spawnCli([
+    'serve',
+    '--source',
+    'test',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--size',
+    '320x240',
+    '--config-dir',
+    configDir,
+    '--no-preflight',
+    '--insecure',
+    '--duration',
+    '8s',
+  ]);
   t.teardown(() => serve.destroy());
   const [line] = await serve.waitForOutput('stdout', /lanstream:\/\/[^' ]+/, 10_000);
   t.match(serve.stderr, /WARNING: --insecure/, 'serve warns on stderr');

@@ -73,13 +73,18 @@ t.test(`${STREAMS} hostile streams from ${LANES} connections: the good viewer ke
   const fpsDuring = (good.video.length - beforeFrames) / (floodMs / 1000);
   clearInterval(rssTimer);
 
-  t.comment(`kinds: ${JSON.stringify(Object.fromEntries(kinds))}; outcomes: ${JSON.stringify(outcomes)}; still open after 300 ms: ${JSON.stringify(Object.fromEntries(openKinds))}; ${floodMs} ms`);
+  t.comment(
+    `kinds: ${JSON.stringify(Object.fromEntries(kinds))}; outcomes: ${JSON.stringify(outcomes)}; still open after 300 ms: ${JSON.stringify(Object.fromEntries(openKinds))}; ${floodMs} ms`,
+  );
   t.equal(outcomes.welcomed + outcomes.media, 0, 'no hostile stream was welcomed or got a media byte');
   const mustClose: HostileKind[] = ['huge-length', 'oversized-json', 'wrong-proof'];
   const openMalformed = [...openKinds.keys()].filter((k) => mustClose.some((m) => k.startsWith(`${m}:`)));
   t.same(openMalformed, [], 'every huge length, oversized JSON and wrong proof was closed by the server within 300 ms');
   const openSaw = [...openKinds.keys()].map((k) => k.split(':')[1]);
-  t.ok(openSaw.every((x) => x === 'nothing' || x === 'challenge'), `connections still open (valid prefixes) got at most a CHALLENGE: ${JSON.stringify(Object.fromEntries(openKinds))}`);
+  t.ok(
+    openSaw.every((x) => x === 'nothing' || x === 'challenge'),
+    `connections still open (valid prefixes) got at most a CHALLENGE: ${JSON.stringify(Object.fromEntries(openKinds))}`,
+  );
   t.ok(fpsDuring >= fpsBefore * 0.8, `frame rate during the flood ${fpsDuring.toFixed(1)} fps ≥ 80% of before (${fpsBefore.toFixed(1)} fps)`);
   const growthMb = (rssPeak - rssBefore) / 1e6;
   t.ok(growthMb < 150, `RSS grew by ${growthMb.toFixed(0)} MB at most during the flood`);

@@ -80,10 +80,20 @@ t.test('plain TCP, HTTP and other-ALPN clients are closed with a reason; a good 
   const counted = handshakeFailures.reduce((sum, l) => sum + Number(l.failed), 0);
   t.ok(counted >= 5, `every failed TLS handshake is counted in the log (${counted} in ${handshakeFailures.length} lines)`);
   t.ok(handshakeFailures.length <= 3, 'as a few summary lines, not one line each');
-  t.ok(handshakeFailures.every((l) => Array.isArray(l.addresses) && typeof l.reasons === 'object'), 'with the addresses and the reasons', { lines: handshakeFailures });
-  t.ok(handshakeFailures.some((l) => (l.addresses as string[]).includes('127.0.0.1')), 'the address is the client\'s');
+  t.ok(
+    handshakeFailures.every((l) => Array.isArray(l.addresses) && typeof l.reasons === 'object'),
+    'with the addresses and the reasons',
+    { lines: handshakeFailures },
+  );
+  t.ok(
+    handshakeFailures.some((l) => (l.addresses as string[]).includes('127.0.0.1')),
+    "the address is the client's",
+  );
   const reasons = handshakeFailures.flatMap((l) => Object.keys(l.reasons as Record<string, number>));
-  t.ok(reasons.some((r) => /http.?request/i.test(r)), `the reasons say one was an HTTP request (${reasons.join('; ')})`);
+  t.ok(
+    reasons.some((r) => /http.?request/i.test(r)),
+    `the reasons say one was an HTTP request (${reasons.join('; ')})`,
+  );
   t.equal(log.matching('does not speak lanstream').length, 1, 'the no-ALPN client is logged as not speaking lanstream');
 
   const fps = await framesDuring(good, 1000);
@@ -122,7 +132,10 @@ t.test('slowloris with the default limits: silent and trickling clients are clos
 t.test('more stalled handshakes than slots: the oldest stalled ones are dropped, a good viewer gets in', async (t) => {
   const log = captureLogger('info');
   const ts = await startTestServer({
-    logger: log.logger, maxPendingHandshakes: 8, maxPendingPerAddress: 4, sessionLimits: { helloTimeoutMs: 10_000 },
+    logger: log.logger,
+    maxPendingHandshakes: 8,
+    maxPendingPerAddress: 4,
+    sessionLimits: { helloTimeoutMs: 10_000 },
   });
   t.teardown(() => ts.close());
   const port = ts.ready.port;
@@ -166,7 +179,10 @@ t.test('--max-viewers 2: the third viewer gets BYE server-full, the first two ke
   const c = testViewer(ts);
   const states: string[] = [];
   c.viewer.on('state', (s) => states.push(s));
-  const err = await c.viewer.start().then(() => null, (e: unknown) => e as Error & { details: Record<string, unknown> });
+  const err = await c.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error & { details: Record<string, unknown> },
+  );
   await c.viewer.close();
   t.match(err, { code: 'LS_ERR_SERVER_CLOSED', message: /server-full.*already has 2 viewers \(--max-viewers\)/ }, 'a clear refusal');
   t.equal(err?.details.reason, 'server-full', 'with the stable reason');

@@ -17,10 +17,11 @@ import { startMitmProxy } from '../helpers/mitm-proxy.js';
 import { waitFor } from '../helpers/process.js';
 import { startServerIn } from '../helpers/security-server.js';
 
-const tmpDir = (t: { teardown(fn: () => unknown): void }) => mkdtemp(path.join(os.tmpdir(), 'lanstream-sec-')).then((dir) => {
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-});
+const tmpDir = (t: { teardown(fn: () => unknown): void }) =>
+  mkdtemp(path.join(os.tmpdir(), 'lanstream-sec-')).then((dir) => {
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  });
 
 function viewerVia(ts: TestServer, port: number, extra: Parameters<typeof testViewer>[1] = {}) {
   return testViewer(ts, { port, ...extra });
@@ -32,7 +33,10 @@ t.test('pinned fingerprint: a viewer refuses a proxy with its own certificate', 
   const proxy = await startMitmProxy({ upstreamPort: ts.ready.port });
   t.teardown(() => proxy.close());
   const v = viewerVia(ts, proxy.port);
-  const err = await v.viewer.start().then(() => null, (e: unknown) => e as Error);
+  const err = await v.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   await v.viewer.close();
   t.match(err, { code: 'LS_ERR_FINGERPRINT_MISMATCH', message: /someone may be in the middle/ });
   t.ok(err!.message.includes(proxy.fingerprint) && err!.message.includes(ts.ready.fingerprint!), 'the message names both fingerprints');
@@ -57,7 +61,10 @@ t.test('trust on first use: honest first connection remembered, then the interce
 
   proxy.mode = 'intercept';
   const second = viewerVia(ts, proxy.port, { fingerprint: undefined, knownHosts });
-  const err = await second.viewer.start().then(() => null, (e: unknown) => e as Error);
+  const err = await second.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   await second.viewer.close();
   t.match(err, { code: 'LS_ERR_FINGERPRINT_MISMATCH' });
   t.match(err!.message, `changed from ${ts.ready.fingerprint} to ${proxy.fingerprint}`, 'warning names old and new fingerprint');
@@ -75,7 +82,10 @@ t.test('a viewer tricked into trusting the proxy: the relayed proof fails, the p
   t.teardown(() => proxy.close());
   // Right key, but the user was talked into pinning the proxy's fingerprint.
   const v = viewerVia(ts, proxy.port, { fingerprint: proxy.fingerprint });
-  const err = await v.viewer.start().then(() => null, (e: unknown) => e as Error);
+  const err = await v.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   await v.viewer.close();
   t.match(err, { code: 'LS_ERR_AUTH_REFUSED' }, 'the real server refuses the relayed proof');
   t.equal(proxy.intercepted, 1, 'the proxy did sit in the middle');
@@ -106,7 +116,10 @@ t.test('changed server certificate on the same port: the viewer refuses with the
 
   const ts2: TestServer = { server: second.server, ready: second.ready, configDir, close: second.close };
   const v2 = testViewer(ts2, { fingerprint: undefined, knownHosts });
-  const err = await v2.viewer.start().then(() => null, (e: unknown) => e as Error);
+  const err = await v2.viewer.start().then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   await v2.viewer.close();
   t.match(err, { code: 'LS_ERR_FINGERPRINT_MISMATCH' });
   t.match(err!.message, `The server certificate for 127.0.0.1:${port} changed from ${first.ready.fingerprint} to ${second.ready.fingerprint}`);

@@ -16,7 +16,7 @@ import { ALPN_PROTOCOL } from '../../src/protocol/constants.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { sleep, waitFor } from '../helpers/process.js';
 
-t.test('slot policy: own oldest beyond the per-address limit, the busiest address\'s oldest beyond the total', async (t) => {
+t.test("slot policy: own oldest beyond the per-address limit, the busiest address's oldest beyond the total", async (t) => {
   const p = (address: string, sinceMs: number) => ({ address, sinceMs });
   const limits = { total: 4, perAddress: 2 };
   t.equal(handshakeToEvict([p('a', 1)], 'a', limits), undefined, 'room: nobody goes');
@@ -35,7 +35,12 @@ t.test('silent connections are bounded; a real viewer still gets through', async
   const log = captureLogger('info');
   const accepted: tls.TLSSocket[] = [];
   const listener = new Listener({
-    host: '127.0.0.1', port: 0, insecure: false, certPem: identity.certPem, keyPem: identity.keyPem, logger: log.logger,
+    host: '127.0.0.1',
+    port: 0,
+    insecure: false,
+    certPem: identity.certPem,
+    keyPem: identity.keyPem,
+    logger: log.logger,
     tlsHandshakeLimits: { total: 16, perAddress: 8 },
     onConnection: (socket) => accepted.push(socket as tls.TLSSocket),
   });
@@ -62,9 +67,19 @@ t.test('silent connections are bounded; a real viewer still gets through', async
   const flood: net.Socket[] = [];
   for (let i = 0; i < 60; i++) flood.push(await silent('127.0.0.3'));
   await waitFor(() => flood.filter((s) => closedByServer.has(s)).length >= 52, 3000, 20, 'flood sockets closed by the server');
-  t.equal(flood.filter((s) => closedByServer.has(s)).length, 52, '60 silent sockets from one address: all but the newest 8 closed at once (not after the 5 s timeout)');
-  t.ok(flood.slice(-8).every((s) => !closedByServer.has(s)), 'the ones kept are the newest');
-  t.ok(neighbour.every((s) => !closedByServer.has(s)), "the neighbour's 4 were not touched by someone else's flood");
+  t.equal(
+    flood.filter((s) => closedByServer.has(s)).length,
+    52,
+    '60 silent sockets from one address: all but the newest 8 closed at once (not after the 5 s timeout)',
+  );
+  t.ok(
+    flood.slice(-8).every((s) => !closedByServer.has(s)),
+    'the ones kept are the newest',
+  );
+  t.ok(
+    neighbour.every((s) => !closedByServer.has(s)),
+    "the neighbour's 4 were not touched by someone else's flood",
+  );
   t.equal(listener.tlsHandshakesInProgress, 12, 'server holds 8 + 4 unfinished handshakes');
 
   // A real viewer from the flooding address itself: admitted (its own oldest stalled socket goes).

@@ -15,11 +15,17 @@ t.test('three viewers over real TLS each get fresh video and audio; one leaving 
   await waitFor(() => viewers.every((v) => v.video.length >= 20 && v.audio.length >= 50), 8000, 50);
 
   for (const [i, v] of viewers.entries()) {
-    t.ok(v.video.every((f) => isJpeg(f.data)), `viewer ${i}: every video chunk is one whole JPEG`);
+    t.ok(
+      v.video.every((f) => isJpeg(f.data)),
+      `viewer ${i}: every video chunk is one whole JPEG`,
+    );
     // Same process = same monotonic clock: nothing captured before the viewer joined may arrive.
     t.ok(v.video[0]!.ptsUs >= joinedUs, `viewer ${i}: first frame captured after joining`);
     t.ok(v.audio[0]!.ptsUs >= joinedUs - 20_000, `viewer ${i}: first audio captured after joining (±1 packet)`);
-    t.ok(v.audio.every((a) => a.bytes === 480), `viewer ${i}: 5 ms packets of 48 kHz mono s16 (serve's default)`);
+    t.ok(
+      v.audio.every((a) => a.bytes === 480),
+      `viewer ${i}: 5 ms packets of 48 kHz mono s16 (serve's default)`,
+    );
     const ptsIncreasing = v.video.every((f, k) => k === 0 || f.ptsUs > v.video[k - 1]!.ptsUs);
     t.ok(ptsIncreasing, `viewer ${i}: video PTS increase`);
     const seqContiguous = v.audio.every((a, k) => k === 0 || a.seq === v.audio[k - 1]!.seq + 1);

@@ -26,17 +26,26 @@ t.test('serve() + watch(): frames arrive; snapshots are the test picture as JPEG
   viewer.on('frame', (jpeg, ptsUs) => frames.push({ jpeg: Buffer.from(jpeg), ptsUs }));
   await waitFor(() => frames.length >= 10, 8000, 20, '10 frames through the API');
   t.equal(live.length, 1, 'the server emitted viewer-live');
-  t.ok(frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs), 'frames come with increasing server PTS');
+  t.ok(
+    frames.every((f, i) => i === 0 || f.ptsUs > frames[i - 1]!.ptsUs),
+    'frames come with increasing server PTS',
+  );
 
   const jpgFile = path.join(dir, 'pic.jpg');
   const jpg = await takeSnapshot(viewer, { file: jpgFile });
   const jpgBytes = await readFile(jpgFile);
-  t.ok(frames.some((f) => f.jpeg.equals(jpgBytes)), 'JPEG without resize is a received frame, byte for byte');
+  t.ok(
+    frames.some((f) => f.jpeg.equals(jpgBytes)),
+    'JPEG without resize is a received frame, byte for byte',
+  );
   const meta = await sharp(jpgBytes).metadata();
   t.same([meta.format, meta.width, meta.height], ['jpeg', 640, 360], 'JPEG at the stream size');
   t.same([jpg.width, jpg.height, jpg.format], [640, 360, 'jpeg'], 'result says what was written');
   const stats = await sharp(jpgBytes).stats();
-  t.ok(stats.channels.some((c) => c.stdev > 20), `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+  t.ok(
+    stats.channels.some((c) => c.stdev > 20),
+    `the test picture, not a uniform colour (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`,
+  );
 
   const pngFile = path.join(dir, 'pic.png');
   await takeSnapshot(viewer, { file: pngFile, size: { width: 320, height: 180 } });
@@ -58,7 +67,18 @@ t.test('watch() rejects with a coded LanstreamError when nothing listens', async
 t.test('an H.264 stream: the snapshot is the decoded picture (units from the IDR on, through ffmpeg), not the raw unit', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-h264-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const server = await serve({ port: 0, host: '127.0.0.1', configDir: dir, source: 'test', width: 640, height: 360, preflight: false, videoCodec: 'h264', encoder: 'libx264', videoBitrateKbps: 500 });
+  const server = await serve({
+    port: 0,
+    host: '127.0.0.1',
+    configDir: dir,
+    source: 'test',
+    width: 640,
+    height: 360,
+    preflight: false,
+    videoCodec: 'h264',
+    encoder: 'libx264',
+    videoBitrateKbps: 500,
+  });
   t.teardown(() => server.close());
   const viewer = await watch({ target: server.ready.connectUrls[0]!, configDir: dir, audio: false });
   t.teardown(() => viewer.close());
@@ -70,5 +90,8 @@ t.test('an H.264 stream: the snapshot is the decoded picture (units from the IDR
   t.same([meta.format, meta.width, meta.height], ['jpeg', 640, 360], 'a JPEG at the stream size');
   t.same([result.width, result.height], [640, 360], 'result says so');
   const stats = await sharp(bytes).stats();
-  t.ok(stats.channels.some((c) => c.stdev > 20), `the test picture (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`);
+  t.ok(
+    stats.channels.some((c) => c.stdev > 20),
+    `the test picture (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`,
+  );
 });

@@ -21,28 +21,46 @@ async function newerServer(video: Record<string, unknown>): Promise<{ port: numb
     connections++;
     sockets.add(socket);
     socket.on('error', () => undefined);
-    socket.write(Buffer.concat([
-      encodeMessage({ type: 'challenge', nonce: Buffer.alloc(32) }),
-      jsonFrame(T.WELCOME, welcomeBody({ video: { codec: 'mjpeg', width: 1280, height: 720, fps: 30, ...video } })),
-    ]));
+    socket.write(
+      Buffer.concat([
+        encodeMessage({ type: 'challenge', nonce: Buffer.alloc(32) }),
+        jsonFrame(T.WELCOME, welcomeBody({ video: { codec: 'mjpeg', width: 1280, height: 720, fps: 30, ...video } })),
+      ]),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
-  return { port, connections: () => connections, close: () => new Promise((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }) };
+  return {
+    port,
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 t.test('an unknown video codec is a clear, final error for the connection', async (t) => {
   const srv = await newerServer({ codec: 'av1' });
   t.teardown(() => srv.close());
   const c = new ViewerConnection({
-    host: '127.0.0.1', port: srv.port, key: 'k'.repeat(22), insecure: true, knownHosts: null,
-    wantVideo: true, wantAudio: true, agent: 'test', logger: silentLogger(), retryFirst: true,
+    host: '127.0.0.1',
+    port: srv.port,
+    key: 'k'.repeat(22),
+    insecure: true,
+    knownHosts: null,
+    wantVideo: true,
+    wantAudio: true,
+    agent: 'test',
+    logger: silentLogger(),
+    retryFirst: true,
   });
   t.teardown(() => c.close());
-  const err = await c.start().then(() => null, (e: unknown) => e);
+  const err = await c.start().then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.ok(isLanstreamError(err), 'rejects with a LanstreamError');
   if (!isLanstreamError(err)) return;
   t.equal(err.code, 'LS_ERR_CODEC_UNSUPPORTED');

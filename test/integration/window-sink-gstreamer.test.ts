@@ -25,8 +25,16 @@ t.test('pipelines per codec and platform', async (t) => {
   t.match(gstLaunchArgs('h264', 'linux').join(' '), /fdsrc fd=0 ! h264parse ! avdec_h264 thread-type=slice ! videoconvert ! ximagesink sync=false$/);
   t.match(gstLaunchArgs('mjpeg', 'darwin').join(' '), /! autovideosink sync=false$/, 'macOS: the platform sink');
   t.match(gstLaunchArgs('mjpeg', 'win32').join(' '), /! autovideosink sync=false$/, 'Windows: the platform sink');
-  t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - 10.0.0.2').join(' '), / ! videoconvert ! taginject tags="title=\\"lanstream - 10\.0\.0\.2\\"" ! ximagesink sync=false$/, 'the title as a tag the sink names its window after');
-  t.match(gstLaunchArgs('mjpeg', 'linux', 'lanstream - a"b,c\\d!e').join(' '), /tags="title=\\"lanstream - a_b_c_d_e\\""/, 'quotes, commas, backslashes and ! cannot end the tag or the element');
+  t.match(
+    gstLaunchArgs('mjpeg', 'linux', 'lanstream - 10.0.0.2').join(' '),
+    / ! videoconvert ! taginject tags="title=\\"lanstream - 10\.0\.0\.2\\"" ! ximagesink sync=false$/,
+    'the title as a tag the sink names its window after',
+  );
+  t.match(
+    gstLaunchArgs('mjpeg', 'linux', 'lanstream - a"b,c\\d!e').join(' '),
+    /tags="title=\\"lanstream - a_b_c_d_e\\""/,
+    'quotes, commas, backslashes and ! cannot end the tag or the element',
+  );
 });
 
 t.test('every element of every pipeline has its Debian package named', async (t) => {
@@ -36,7 +44,11 @@ t.test('every element of every pipeline has its Debian package named', async (t)
     const words = gstLaunchArgs(codec, 'linux', 'title').slice(1);
     words.forEach((w, i) => (i === 0 || words[i - 1] === '!') && elements.add(w));
   }
-  t.same([...elements].filter((e) => !GST_ELEMENT_PACKAGES[e]), [], `all of ${[...elements].join(', ')}`);
+  t.same(
+    [...elements].filter((e) => !GST_ELEMENT_PACKAGES[e]),
+    [],
+    `all of ${[...elements].join(', ')}`,
+  );
   t.match(gstHint('gstreamer', 'WARNING: erroneous pipeline: no element "h264parse"'), /install gstreamer1\.0-plugins-bad .*--window ffplay/);
   t.equal(gstHint('ffplay', 'no element "h264parse"'), '', 'ffplay errors get no GStreamer hint');
 });
@@ -109,8 +121,26 @@ if (missing.length) {
     // One IDR of a solid colour, Annex-B, as serve sends it (SPS/PPS in front). h264parse holds an
     // access unit until the NAL after it is complete: the sink's trailer must complete it by itself.
     const { stdout } = await run('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=0x00c800:s=${W}x${H}:r=30`, '-frames:v', '1',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-f', 'h264', '-',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `color=c=0x00c800:s=${W}x${H}:r=30`,
+      '-frames:v',
+      '1',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-f',
+      'h264',
+      '-',
     ]);
     t.ok(stdout.length > 100, `one encoded frame (${stdout.length} bytes)`);
     const x = await startXvfb({ width: W, height: H });
@@ -139,7 +169,14 @@ if (missing.length) {
     t.teardown(() => x.close());
     const errors: Error[] = [];
     const env = { ...x.env, GST_PLUGIN_SYSTEM_PATH_1_0: dir, GST_PLUGIN_PATH_1_0: '', GST_REGISTRY_1_0: join(dir, 'registry.bin') };
-    const sink = new WindowSink({ backend: 'gstreamer', playerPath: 'gst-launch-1.0', title: 't', logger: silentLogger(), env, events: { onError: (e) => errors.push(e) } });
+    const sink = new WindowSink({
+      backend: 'gstreamer',
+      playerPath: 'gst-launch-1.0',
+      title: 't',
+      logger: silentLogger(),
+      env,
+      events: { onError: (e) => errors.push(e) },
+    });
     t.teardown(() => sink.close());
     await sink.start({ ...PARAMS, codec: 'h264' }).catch((e: Error) => errors.push(e));
     await waitFor(() => errors.length > 0, 10_000, 50, 'the window reports its failure');

@@ -60,7 +60,9 @@ t.test('grey levels arrive on screen as sent: no range squeeze or stretch', asyn
   const levels = [0, 40, 128, 200, 250];
   const raw = Buffer.alloc(W * H * 3);
   for (let y = 0; y < H; y++) for (let i = 0; i < W; i++) raw.fill(levels[Math.floor((i * levels.length) / W)]!, (y * W + i) * 3, (y * W + i) * 3 + 3);
-  const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer();
+  const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
+    .jpeg({ quality: 95, chromaSubsampling: '4:2:0' })
+    .toBuffer();
   const sink = makeSink(x, 'lanstream-levels-test');
   await sink.start(PARAMS);
   t.teardown(() => sink.close());
@@ -71,10 +73,15 @@ t.test('grey levels arrive on screen as sent: no range squeeze or stretch', asyn
     const img = await grabScreen(x.display);
     return levels.map((_, i) => meanColor(crop(img, { x: Math.round(i * barW + barW / 4), y: 40, width: Math.round(barW / 2), height: H - 80 })).g);
   };
-  const seen = await waitFor(async () => {
-    const g = await shown();
-    return g[4]! > 100 ? g : null;
-  }, 5000, 100, 'the bars on screen');
+  const seen = await waitFor(
+    async () => {
+      const g = await shown();
+      return g[4]! > 100 ? g : null;
+    },
+    5000,
+    100,
+    'the bars on screen',
+  );
   levels.forEach((level, i) => t.ok(Math.abs(seen[i]! - level) <= 6, `grey ${level} shown as ${seen[i]!.toFixed(1)}`));
 });
 
@@ -137,8 +144,12 @@ t.test('a changing picture follows the pushed frames quickly (push-to-pixels lat
   const x = await startXvfb({ width: 640, height: 480 });
   t.teardown(() => x.close());
   const palette: Rgb[] = [
-    { r: 255, g: 0, b: 0 }, { r: 0, g: 255, b: 0 }, { r: 0, g: 0, b: 255 },
-    { r: 255, g: 255, b: 0 }, { r: 0, g: 255, b: 255 }, { r: 255, g: 0, b: 255 },
+    { r: 255, g: 0, b: 0 },
+    { r: 0, g: 255, b: 0 },
+    { r: 0, g: 0, b: 255 },
+    { r: 255, g: 255, b: 0 },
+    { r: 0, g: 255, b: 255 },
+    { r: 255, g: 0, b: 255 },
   ];
   const jpegs = await Promise.all(palette.map(solidJpeg));
   const sink = makeSink(x, 'lanstream-latency-test');
@@ -243,7 +254,10 @@ t.test('user closes the window (q) → onUserClose once; crash → onError once'
 /** Windows with this name that are mapped (shown), as xdotool sees them. */
 async function visibleWindows(x: XvfbDisplay, name: string): Promise<string[]> {
   const res = await run('xdotool', ['search', '--onlyvisible', '--name', name], { env: x.env, timeoutMs: 5000 });
-  return res.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l.trim()));
+  return res.stdout
+    .toString()
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l.trim()));
 }
 
 t.test('a player launched ahead shows nothing until it is adopted and fed; one never adopted is discarded unseen', async (t) => {
@@ -284,7 +298,11 @@ t.test('a player launched ahead shows nothing until it is adopted and fed; one n
 t.test('a launched player that failed or died before it was adopted is reported by the sink', async (t) => {
   const missingPlayer = launchPlayer({ backend: 'ffplay', codec: 'mjpeg', playerPath: '/nonexistent/ffplay', title: 't' });
   const sink = new WindowSink({ playerPath: '/nonexistent/ffplay', title: 't', logger: silentLogger(), launched: missingPlayer });
-  await t.rejects(sink.start(PARAMS), { code: 'LS_ERR_FFPLAY_NOT_FOUND', message: /apt-get install ffmpeg/ }, 'a spawn that failed before adoption rejects start()');
+  await t.rejects(
+    sink.start(PARAMS),
+    { code: 'LS_ERR_FFPLAY_NOT_FOUND', message: /apt-get install ffmpeg/ },
+    'a spawn that failed before adoption rejects start()',
+  );
   await sink.close();
 
   // A player that crashed before watch took it: that exit must still reach onError.

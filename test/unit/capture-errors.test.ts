@@ -63,7 +63,11 @@ const cases: Array<{ what: 'camera' | 'microphone'; device?: string; tail: strin
   {
     what: 'microphone',
     device: 'hw:9',
-    tail: ['ALSA lib confmisc.c:165:(snd_config_get_card) Cannot get card index for 9', '[alsa @ 0x5597f60c48c0] cannot open audio device hw:9 (No such file or directory)', 'hw:9: Input/output error'],
+    tail: [
+      'ALSA lib confmisc.c:165:(snd_config_get_card) Cannot get card index for 9',
+      '[alsa @ 0x5597f60c48c0] cannot open audio device hw:9 (No such file or directory)',
+      'hw:9: Input/output error',
+    ],
     code: 'LS_ERR_DEVICE_NOT_FOUND',
     says: /hw:9/,
   },
@@ -77,14 +81,20 @@ const cases: Array<{ what: 'camera' | 'microphone'; device?: string; tail: strin
   {
     what: 'camera',
     device: 'Integrated Camera',
-    tail: ['[dshow @ 0000022b8c5c0b40] Could not find video device with name [Integrated Camra] among source devices of type video.', 'video=Integrated Camra: I/O error'],
+    tail: [
+      '[dshow @ 0000022b8c5c0b40] Could not find video device with name [Integrated Camra] among source devices of type video.',
+      'video=Integrated Camra: I/O error',
+    ],
     code: 'LS_ERR_DEVICE_NOT_FOUND',
     says: /Integrated Camera/,
   },
   {
     what: 'camera',
     device: 'Integrated Camera',
-    tail: ['[dshow @ 0000022b8c5c0b40] Could not run graph (sometimes caused by a device already in use by other application)', 'video=Integrated Camera: I/O error'],
+    tail: [
+      '[dshow @ 0000022b8c5c0b40] Could not run graph (sometimes caused by a device already in use by other application)',
+      'video=Integrated Camera: I/O error',
+    ],
     code: 'LS_ERR_DEVICE_BUSY',
     says: /another program/,
   },
@@ -165,7 +175,13 @@ t.test('FfmpegProcess.close(): SIGTERM, idempotent, same promise; SIGKILL after 
   t.equal(pidAlive(pid), false);
 
   // A child that ignores SIGTERM is killed after graceMs.
-  const stubborn = new FfmpegProcess({ ffmpegPath: 'sh', args: ['-c', 'trap "" TERM; while :; do sleep 0.05; done'], name: 'video', logger: silentLogger(), graceMs: 300 });
+  const stubborn = new FfmpegProcess({
+    ffmpegPath: 'sh',
+    args: ['-c', 'trap "" TERM; while :; do sleep 0.05; done'],
+    name: 'video',
+    logger: silentLogger(),
+    graceMs: 300,
+  });
   const stubbornExit = exitOf(stubborn);
   stubborn.start();
   await new Promise((r) => setTimeout(r, 100));

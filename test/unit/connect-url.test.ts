@@ -1,11 +1,5 @@
 import t from 'tap';
-import {
-  checkAccessKey,
-  formatConnectUrl,
-  formatHostPort,
-  lanAddresses,
-  parseWatchTarget,
-} from '../../src/shared/connect-url.js';
+import { checkAccessKey, formatConnectUrl, formatHostPort, lanAddresses, parseWatchTarget } from '../../src/shared/connect-url.js';
 import type { LanstreamError } from '../../src/shared/errors.js';
 
 const KEY = 'Xy3_-abcdefghijklmnopq'; // 22 base64url characters, like a generated key
@@ -47,7 +41,11 @@ t.test('parseWatchTarget: plain forms', async (t) => {
 
 t.test('parseWatchTarget: URL forms', async (t) => {
   t.same(parseWatchTarget(`lanstream://cam:9000/?key=${KEY}&fp=${FP}`, D), { host: 'cam', port: 9000, key: KEY, fingerprint: FP });
-  t.same(parseWatchTarget(`LANSTREAM://cam:9000?fp=${FP}&key=${KEY}`, D), { host: 'cam', port: 9000, key: KEY, fingerprint: FP }, 'no slash, any order, scheme case');
+  t.same(
+    parseWatchTarget(`LANSTREAM://cam:9000?fp=${FP}&key=${KEY}`, D),
+    { host: 'cam', port: 9000, key: KEY, fingerprint: FP },
+    'no slash, any order, scheme case',
+  );
   t.same(parseWatchTarget('lanstream://cam', D), { host: 'cam', port: 8443 }, 'no query: default port, no key');
   t.same(parseWatchTarget('lanstream://cam/', D), { host: 'cam', port: 8443 });
   t.same(parseWatchTarget(`lanstream://[fd00::2]:1/?key=${KEY}`, D), { host: 'fd00::2', port: 1, key: KEY });
@@ -124,7 +122,17 @@ t.test('checkAccessKey: ≥16 URL-safe characters', async (t) => {
   t.equal(checkAccessKey(KEY), KEY);
   t.equal(checkAccessKey('a'.repeat(16)), 'a'.repeat(16));
   t.equal(checkAccessKey('abc.DEF~ghi-jkl_'), 'abc.DEF~ghi-jkl_');
-  for (const bad of ['', 'a'.repeat(15), 'a'.repeat(257), 'abcdefghijklmnop+', 'abcdefghijklmnop/', 'abcdefghijklmnop=', 'abcdefghijklmnop&x', 'abcdefghijklmnopé', 'abcdefgh ijklmnop']) {
+  for (const bad of [
+    '',
+    'a'.repeat(15),
+    'a'.repeat(257),
+    'abcdefghijklmnop+',
+    'abcdefghijklmnop/',
+    'abcdefghijklmnop=',
+    'abcdefghijklmnop&x',
+    'abcdefghijklmnopé',
+    'abcdefgh ijklmnop',
+  ]) {
     t.throws(() => checkAccessKey(bad), { code: 'LS_ERR_USAGE', message: /--key/ }, JSON.stringify(bad));
   }
 });

@@ -16,22 +16,41 @@ const fixture = (name: string): string => readFileSync(new URL(`../fixtures/devi
 
 t.test('avfoundation: video and audio sections, names as values, screens marked', async (t) => {
   const { cameras, microphones } = parseAvfoundationList(fixture('avfoundation-list.txt'));
-  t.same(cameras.map((c) => c.value), ['FaceTime HD Camera', 'OBS Virtual Camera', 'Capture screen 0']);
+  t.same(
+    cameras.map((c) => c.value),
+    ['FaceTime HD Camera', 'OBS Virtual Camera', 'Capture screen 0'],
+  );
   t.match(cameras[0]!.details, /index 0/);
   t.match(cameras[2]!.details, /screen capture/);
-  t.same(microphones.map((m) => m.value), ['MacBook Pro Microphone', 'ZoomAudioDevice', 'Jabra SPEAK 510 USB']);
+  t.same(
+    microphones.map((m) => m.value),
+    ['MacBook Pro Microphone', 'ZoomAudioDevice', 'Jabra SPEAK 510 USB'],
+  );
   // The value works as-is in the builder.
   const argv = buildVideoArgs({ platform: Platform.MACOS, source: 'device', device: cameras[0]!.value, width: 1280, height: 720, fps: 30, quality: 5 });
   t.ok(argv.includes('FaceTime HD Camera:none'));
-  t.ok(buildAudioArgs({ platform: Platform.MACOS, source: 'device', device: microphones[2]!.value, sampleRateHz: 48000, channels: 1 }).includes(':Jabra SPEAK 510 USB'));
+  t.ok(
+    buildAudioArgs({ platform: Platform.MACOS, source: 'device', device: microphones[2]!.value, sampleRateHz: 48000, channels: 1 }).includes(
+      ':Jabra SPEAK 510 USB',
+    ),
+  );
 });
 
 t.test('dshow (ffmpeg ≥ 4.4 format): kinds, (none) skipped, both-kinds devices in both lists', async (t) => {
   const { cameras, microphones } = parseDshowList(fixture('dshow-list.txt'));
-  t.same(cameras.map((c) => c.name), ['Integrated Camera', 'HD Pro Webcam C920', 'HD Pro Webcam C920', 'AVerMedia Live Gamer HD 2']);
+  t.same(
+    cameras.map((c) => c.name),
+    ['Integrated Camera', 'HD Pro Webcam C920', 'HD Pro Webcam C920', 'AVerMedia Live Gamer HD 2'],
+  );
   t.equal(cameras[0]!.value, 'Integrated Camera');
-  t.same(microphones.map((m) => m.value), ['AVerMedia Live Gamer HD 2', 'Microphone Array (Realtek(R) Audio)', 'Microphone (HD Pro Webcam C920)']);
-  t.notOk(cameras.some((c) => c.name === 'OBS Virtual Camera'), 'a (none) device is neither');
+  t.same(
+    microphones.map((m) => m.value),
+    ['AVerMedia Live Gamer HD 2', 'Microphone Array (Realtek(R) Audio)', 'Microphone (HD Pro Webcam C920)'],
+  );
+  t.notOk(
+    cameras.some((c) => c.name === 'OBS Virtual Camera'),
+    'a (none) device is neither',
+  );
 });
 
 t.test('dshow: two devices with one name get their alternative names as values', async (t) => {
@@ -39,7 +58,10 @@ t.test('dshow: two devices with one name get their alternative names as values',
   const twins = cameras.filter((c) => c.name === 'HD Pro Webcam C920');
   t.equal(twins.length, 2);
   t.not(twins[0]!.value, twins[1]!.value);
-  t.ok(twins.every((c) => c.value.startsWith('@device_pnp_')), 'alternative names');
+  t.ok(
+    twins.every((c) => c.value.startsWith('@device_pnp_')),
+    'alternative names',
+  );
   t.match(twins[0]!.details, /two devices/);
   const argv = buildVideoArgs({ platform: Platform.WINDOWS, source: 'device', device: twins[1]!.value, width: 640, height: 480, fps: 30, quality: 5 });
   t.ok(argv.includes(`video=${twins[1]!.value}`));
@@ -47,8 +69,14 @@ t.test('dshow: two devices with one name get their alternative names as values',
 
 t.test('dshow (legacy format with section headers)', async (t) => {
   const { cameras, microphones } = parseDshowList(fixture('dshow-list-legacy.txt'));
-  t.same(cameras.map((c) => c.value), ['Integrated Webcam', 'screen-capture-recorder']);
-  t.same(microphones.map((m) => m.value), ['Microphone (Realtek High Definition Audio)', 'virtual-audio-capturer']);
+  t.same(
+    cameras.map((c) => c.value),
+    ['Integrated Webcam', 'screen-capture-recorder'],
+  );
+  t.same(
+    microphones.map((m) => m.value),
+    ['Microphone (Realtek High Definition Audio)', 'virtual-audio-capturer'],
+  );
 });
 
 t.test('dshow/avfoundation: nothing recognisable gives empty lists, not an error', async (t) => {
@@ -68,15 +96,19 @@ t.test('v4l2 -list_formats: MJPEG sizes, raw formats, metadata nodes', async (t)
 });
 
 t.test('pactl sources: default first, monitors last and labelled', async (t) => {
-  const info = 'Server String: /run/user/1000/pulse/native\nDefault Sink: alsa_output.pci-0000_00_1f.3.analog-stereo\nDefault Source: alsa_input.usb-046d_HD_Pro_Webcam_C920_A1B2C3D4-02.analog-stereo\n';
+  const info =
+    'Server String: /run/user/1000/pulse/native\nDefault Sink: alsa_output.pci-0000_00_1f.3.analog-stereo\nDefault Source: alsa_input.usb-046d_HD_Pro_Webcam_C920_A1B2C3D4-02.analog-stereo\n';
   const def = parsePactlDefaultSource(info);
   t.equal(def, 'alsa_input.usb-046d_HD_Pro_Webcam_C920_A1B2C3D4-02.analog-stereo');
   const list = parsePactlSources(fixture('pactl-sources.txt'), def);
-  t.same(list.map((d) => d.value), [
-    'alsa_input.usb-046d_HD_Pro_Webcam_C920_A1B2C3D4-02.analog-stereo',
-    'alsa_input.pci-0000_00_1f.3.analog-stereo',
-    'alsa_output.pci-0000_00_1f.3.analog-stereo.monitor',
-  ]);
+  t.same(
+    list.map((d) => d.value),
+    [
+      'alsa_input.usb-046d_HD_Pro_Webcam_C920_A1B2C3D4-02.analog-stereo',
+      'alsa_input.pci-0000_00_1f.3.analog-stereo',
+      'alsa_output.pci-0000_00_1f.3.analog-stereo.monitor',
+    ],
+  );
   t.match(list[0]!.details, /default/);
   t.match(list[0]!.details, /32000Hz/);
   t.match(list[2]!.details, /monitor/);
@@ -85,7 +117,10 @@ t.test('pactl sources: default first, monitors last and labelled', async (t) => 
 
 t.test('arecord -l: plughw values for the ALSA backend', async (t) => {
   const list = parseArecordList(fixture('arecord-l.txt'));
-  t.same(list.map((d) => d.value), ['plughw:0,0', 'plughw:2,0']);
+  t.same(
+    list.map((d) => d.value),
+    ['plughw:0,0', 'plughw:2,0'],
+  );
   t.equal(list[1]!.name, 'HD Pro Webcam C920: USB Audio');
   t.match(list[0]!.details, /--audio-backend alsa/);
   const argv = buildAudioArgs({ platform: Platform.LINUX, source: 'device', backend: 'alsa', device: list[1]!.value, sampleRateHz: 48000, channels: 1 });

@@ -1,11 +1,5 @@
 import t, { type Test } from 'tap';
-import {
-  buildAudioArgs,
-  buildVideoArgs,
-  defaultAudioDevice,
-  defaultVideoDevice,
-  splitInputArgs,
-} from '../../src/server/capture/ffmpeg-args.js';
+import { buildAudioArgs, buildVideoArgs, defaultAudioDevice, defaultVideoDevice, splitInputArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from '../../src/server/capture/capture-types.js';
 import { LanstreamError } from '../../src/shared/errors.js';
 
@@ -52,12 +46,7 @@ function usageError(t: Test, fn: () => unknown, mentions: RegExp): void {
 }
 
 t.test('every argv is quiet, never reads stdin, and writes to pipe:1', async (t) => {
-  const all = [
-    buildVideoArgs(video()),
-    buildVideoArgs(video({ source: 'test' })),
-    buildAudioArgs(audio()),
-    buildAudioArgs(audio({ source: 'test' })),
-  ];
+  const all = [buildVideoArgs(video()), buildVideoArgs(video({ source: 'test' })), buildAudioArgs(audio()), buildAudioArgs(audio({ source: 'test' }))];
   for (const argv of all) {
     t.same(argv.slice(0, 2), ['-hide_banner', '-nostdin']);
     t.equal(valueOf(argv, '-loglevel'), 'error');
@@ -67,7 +56,10 @@ t.test('every argv is quiet, never reads stdin, and writes to pipe:1', async (t)
     t.equal(valueOf(argv, '-flush_packets'), '1');
     t.equal(argv.at(-1), 'pipe:1');
     t.ok(argv.indexOf('-probesize') < argv.indexOf('-i'), 'input flags come before -i');
-    t.ok(argv.every((a) => typeof a === 'string' && a.length > 0), 'no empty argv elements');
+    t.ok(
+      argv.every((a) => typeof a === 'string' && a.length > 0),
+      'no empty argv elements',
+    );
   }
 });
 
@@ -98,7 +90,14 @@ t.test('video: the conversion to 4:2:0 may use more threads, the encoder never d
 t.test('Linux video: v4l2 with size and rate, default /dev/video0', async (t) => {
   t.same(inputPart(buildVideoArgs(video())), ['-f', 'v4l2', '-video_size', '1280x720', '-framerate', '30', '-i', '/dev/video0']);
   t.same(inputPart(buildVideoArgs(video({ device: '/dev/video2', width: 640, height: 480, fps: 15 }))), [
-    '-f', 'v4l2', '-video_size', '640x480', '-framerate', '15', '-i', '/dev/video2',
+    '-f',
+    'v4l2',
+    '-video_size',
+    '640x480',
+    '-framerate',
+    '15',
+    '-i',
+    '/dev/video2',
   ]);
   t.equal(defaultVideoDevice(Platform.LINUX), '/dev/video0');
 });
@@ -109,7 +108,7 @@ t.test('copy mode asks the camera for MJPEG and does not re-encode', async (t) =
   t.equal(valueOf(argv, '-c:v'), 'copy');
   t.notOk(argv.includes('-q:v'), 'no encoder options');
   t.notOk(argv.includes('-threads'));
-  t.notOk(argv.includes('-pix_fmt'), 'the camera\'s JPEG as it is');
+  t.notOk(argv.includes('-pix_fmt'), "the camera's JPEG as it is");
   const win = buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'USB Cam', copyMjpeg: true }));
   t.equal(valueOf(win, '-vcodec'), 'mjpeg', 'dshow selects the MJPEG mode');
   t.equal(valueOf(win, '-c:v'), 'copy');
@@ -118,7 +117,14 @@ t.test('copy mode asks the camera for MJPEG and does not re-encode', async (t) =
 
 t.test('macOS: avfoundation, "<video>:none" and ":<audio>"', async (t) => {
   t.same(inputPart(buildVideoArgs(video({ platform: Platform.MACOS, device: '0' }))), [
-    '-f', 'avfoundation', '-framerate', '30', '-video_size', '1280x720', '-i', '0:none',
+    '-f',
+    'avfoundation',
+    '-framerate',
+    '30',
+    '-video_size',
+    '1280x720',
+    '-i',
+    '0:none',
   ]);
   t.equal(valueOf(buildVideoArgs(video({ platform: Platform.MACOS, device: 'FaceTime HD Camera' })), '-i'), 'FaceTime HD Camera:none');
   t.equal(valueOf(buildVideoArgs(video({ platform: Platform.MACOS })), '-i'), 'default:none');

@@ -6,7 +6,10 @@ import { FlvH264Splitter, NalType, annexBNalTypes } from '../../src/server/captu
 // (regenerate: see docs/codecs.md).
 const FIXTURE = readFileSync(new URL('../fixtures/h264/testsrc2-320x240-g10.flv', import.meta.url));
 
-interface Au { data: Buffer; keyframe: boolean }
+interface Au {
+  data: Buffer;
+  keyframe: boolean;
+}
 
 function split(pieces: Buffer[], maxFrameBytes = 1 << 20): { aus: Au[]; oversize: number[]; corrupt: string[] } {
   const aus: Au[] = [];
@@ -27,7 +30,11 @@ const whole = split([FIXTURE]);
 t.test('every frame of real ffmpeg output comes out as one Annex-B access unit', async (t) => {
   t.equal(whole.corrupt.length, 0);
   t.equal(whole.aus.length, 30);
-  t.same(whole.aus.map((a, i) => (a.keyframe ? i : -1)).filter((i) => i >= 0), [0, 10, 20], 'IDR every 10 frames');
+  t.same(
+    whole.aus.map((a, i) => (a.keyframe ? i : -1)).filter((i) => i >= 0),
+    [0, 10, 20],
+    'IDR every 10 frames',
+  );
   for (const [i, au] of whole.aus.entries()) {
     const types = annexBNalTypes(au.data);
     t.ok(au.data.subarray(0, 4).equals(Buffer.from([0, 0, 0, 1])), `AU ${i} starts with a start code`);

@@ -62,7 +62,9 @@ t.test('rejects bad bounds', async (t) => {
 
 function subscriber(id: string): HubSubscriber & { backlog: number[][]; live: number[] } {
   const s = {
-    id, backlog: [] as number[][], live: [] as number[],
+    id,
+    backlog: [] as number[][],
+    live: [] as number[],
     offer: (_kind: string, chunk: CapturedChunk) => void s.live.push(chunk.data[0]!),
     offerBacklog: (frames: readonly CapturedChunk[]) => void s.backlog.push(ids(frames) as number[]),
   };

@@ -5,8 +5,14 @@ import { H264Encoder, HARDWARE_H264_ENCODERS, h264EncoderArgs } from '../../src/
 import { chooseH264Encoder, parseEncoderList, probeArgs, type RunFfmpeg } from '../../src/server/capture/encoder-probe.js';
 
 const video = (o: Partial<VideoCaptureOptions> = {}): VideoCaptureOptions => ({
-  platform: Platform.LINUX, source: 'device', width: 1280, height: 720, fps: 30, quality: 5,
-  h264: { encoder: 'libx264', bitrateKbps: 2000, gopFrames: 15 }, ...o,
+  platform: Platform.LINUX,
+  source: 'device',
+  width: 1280,
+  height: 720,
+  fps: 30,
+  quality: 5,
+  h264: { encoder: 'libx264', bitrateKbps: 2000, gopFrames: 15 },
+  ...o,
 });
 const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
@@ -49,7 +55,10 @@ t.test('full video command lines end in FLV on pipe:1', async (t) => {
   t.match(copy.join(' '), /-f v4l2 -input_format h264 .* -c:v copy -f flv/, 'camera H.264 passed through');
   const win = buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'Cam', h264: { encoder: 'copy', bitrateKbps: 2000, gopFrames: 15 } }));
   t.match(win.join(' '), /-f dshow -vcodec h264 .*-i video=Cam -an -c:v copy/);
-  t.throws(() => buildVideoArgs(video({ platform: Platform.MACOS, h264: { encoder: 'copy', bitrateKbps: 2000, gopFrames: 15 } })), /H264 copy is not available on macOS/);
+  t.throws(
+    () => buildVideoArgs(video({ platform: Platform.MACOS, h264: { encoder: 'copy', bitrateKbps: 2000, gopFrames: 15 } })),
+    /H264 copy is not available on macOS/,
+  );
   const test = buildVideoArgs(video({ source: 'test', h264: { encoder: 'copy', bitrateKbps: 2000, gopFrames: 15 } }));
   t.match(test.join(' '), /testsrc2.* -c:v libx264/, 'the test source has nothing to copy: encoded');
   const vaapi = buildVideoArgs(video({ h264: { encoder: 'h264_vaapi', bitrateKbps: 2000, gopFrames: 15, vaapiDevice: '/dev/dri/renderD129' } }));
@@ -73,7 +82,9 @@ function fakeRun(working: string[], calls: string[][] = []): RunFfmpeg {
     calls.push(args);
     if (args.includes('-encoders')) return { ok: true, output: ENCODERS_TEXT };
     const encoder = args[args.indexOf('-c:v') + 1]!;
-    return working.includes(encoder) ? { ok: true, output: '' } : { ok: false, output: `[${encoder} @ 0x1] Cannot load libcuda.so.1\nError initializing output stream 0:0 -- generic` };
+    return working.includes(encoder)
+      ? { ok: true, output: '' }
+      : { ok: false, output: `[${encoder} @ 0x1] Cannot load libcuda.so.1\nError initializing output stream 0:0 -- generic` };
   };
 }
 
@@ -82,14 +93,23 @@ t.test('encoder probe: hardware when it works, otherwise libx264 with one line s
   const hw = await chooseH264Encoder({ ffmpegPath: 'ffmpeg', platform: 'linux', requested: 'auto', run: fakeRun(['h264_vaapi', 'libx264']) });
   t.equal(hw.encoder, 'h264_vaapi', 'first working hardware encoder in priority order');
   t.equal(hw.fallbackMessage, null);
-  t.same(hw.failed.map((f) => f.encoder), ['h264_nvenc']);
+  t.same(
+    hw.failed.map((f) => f.encoder),
+    ['h264_nvenc'],
+  );
 
   const calls: string[][] = [];
   const none = await chooseH264Encoder({ ffmpegPath: 'ffmpeg', platform: 'linux', requested: 'auto', run: fakeRun(['libx264'], calls) });
   t.equal(none.encoder, 'libx264');
-  t.match(none.fallbackMessage, /^no hardware H\.264 encoder works here \(h264_nvenc: \[h264_nvenc @ 0x1\] Cannot load libcuda\.so\.1; h264_vaapi: .*\): using libx264$/);
+  t.match(
+    none.fallbackMessage,
+    /^no hardware H\.264 encoder works here \(h264_nvenc: \[h264_nvenc @ 0x1\] Cannot load libcuda\.so\.1; h264_vaapi: .*\): using libx264$/,
+  );
   t.notOk(none.fallbackMessage!.includes('\n'), 'one line');
-  t.notOk(calls.some((a) => a.includes('h264_qsv')), 'encoders this ffmpeg does not list are not tried');
+  t.notOk(
+    calls.some((a) => a.includes('h264_qsv')),
+    'encoders this ffmpeg does not list are not tried',
+  );
 
   const explicit = await chooseH264Encoder({ ffmpegPath: 'ffmpeg', platform: 'linux', requested: 'h264_nvenc', run: fakeRun(['libx264']) });
   t.equal(explicit.encoder, 'libx264');

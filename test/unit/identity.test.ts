@@ -46,7 +46,7 @@ t.test('the certificate works for TLS and its fingerprint matches what Node comp
   t.doesNotThrow(() => tls.createSecureContext({ cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.3' }));
   const cert = new X509Certificate(id.certPem);
   t.equal(fingerprintOfDer(cert.raw), id.fingerprint);
-  t.equal('sha256:' + cert.fingerprint256.replaceAll(':', '').toLowerCase(), id.fingerprint, 'same as Node\'s own fingerprint256');
+  t.equal('sha256:' + cert.fingerprint256.replaceAll(':', '').toLowerCase(), id.fingerprint, "same as Node's own fingerprint256");
   t.match(cert.subject, /CN=cam-host/);
   t.match(cert.subjectAltName, /DNS:lanstream/);
   t.equal(cert.publicKey.asymmetricKeyType, 'ec');

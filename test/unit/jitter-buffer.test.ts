@@ -13,12 +13,21 @@ t.test('silence until the target and one device block are buffered, then the aud
   jb.push(packet(1));
   jb.push(packet(2));
   jb.pull(out);
-  t.ok(out.every((x) => x === 0), 'primed with silence at the target: the next pull could find 10 ms');
+  t.ok(
+    out.every((x) => x === 0),
+    'primed with silence at the target: the next pull could find 10 ms',
+  );
   jb.push(packet(3));
   jb.pull(out);
-  t.ok(out.every((x) => x === 1), 'first packet once 30 ms are buffered');
+  t.ok(
+    out.every((x) => x === 1),
+    'first packet once 30 ms are buffered',
+  );
   jb.pull(out);
-  t.ok(out.every((x) => x === 2), 'then the next');
+  t.ok(
+    out.every((x) => x === 2),
+    'then the next',
+  );
 });
 
 t.test('a late packet is one gap of silence; the audio due in the gap is dropped when it lands, so the delay stays', async (t) => {
@@ -47,11 +56,17 @@ t.test('a late packet is one gap of silence; the audio due in the gap is dropped
   const after: number[] = [step(3)];
   for (let i = 0; i < 20; i++) after.push(step(1));
   t.equal(jb.underruns, 1, 'and plays on as soon as the late audio lands');
-  t.ok(Math.max(...after) <= before + RAISE_MS + 0.5, `the device finds ${Math.max(...after).toFixed(1)} ms after the gap, ${before.toFixed(1)} before: only the raise is added`);
+  t.ok(
+    Math.max(...after) <= before + RAISE_MS + 0.5,
+    `the device finds ${Math.max(...after).toFixed(1)} ms after the gap, ${before.toFixed(1)} before: only the raise is added`,
+  );
   t.ok(jb.droppedMs > 0 && jb.droppedMs <= 10, `${jb.droppedMs.toFixed(1)} ms of the late audio dropped (the silence played, less the raise)`);
   // What plays after the gap is the audio due then, not the head of the late packets.
   const resumed = played.slice(-42).filter((x, i) => x !== 0 && i % 2 === 0);
-  t.ok(resumed.every((x, i) => i === 0 || x === resumed[i - 1]! + 1), 'in order after the gap');
+  t.ok(
+    resumed.every((x, i) => i === 0 || x === resumed[i - 1]! + 1),
+    'in order after the gap',
+  );
 });
 
 t.test('after a gap, a packet flagged as a discontinuity (audio dropped upstream) is not cut: what the gap waited for will not come', async (t) => {
@@ -65,7 +80,10 @@ t.test('after a gap, a packet flagged as a discontinuity (audio dropped upstream
   jb.push(packet(6));
   t.equal(jb.droppedMs, before, 'nothing dropped from the packets after the discontinuity');
   jb.pull(out);
-  t.ok(out.every((x) => x === 5), 'the next audio plays from its start');
+  t.ok(
+    out.every((x) => x === 5),
+    'the next audio plays from its start',
+  );
 });
 
 t.test('audio that stops for longer than MAX_LATE_MS is a stop: it primes again and keeps what comes next', async (t) => {
@@ -76,10 +94,16 @@ t.test('audio that stops for longer than MAX_LATE_MS is a stop: it primes again 
   t.equal(jb.underruns, 1, 'the whole stop counts once');
   for (let i = 0; i < 3; i++) jb.push(packet(7 + i));
   jb.pull(out);
-  t.ok(out.every((x) => x === 0), 'waiting for the target again');
+  t.ok(
+    out.every((x) => x === 0),
+    'waiting for the target again',
+  );
   jb.push(packet(10));
   jb.pull(out);
-  t.ok(out.every((x) => x === 7), 'then the first packet after the stop, not dropped');
+  t.ok(
+    out.every((x) => x === 7),
+    'then the first packet after the stop, not dropped',
+  );
   t.equal(jb.droppedMs, 0);
 });
 
@@ -161,7 +185,10 @@ t.test('packets and blocks racing (coin toss which comes first): underruns stop 
   };
   const { atPull, underrunsAt } = run(jb, 6000, coin); // 60 s
   t.ok(underrunsAt.length <= 2, `${underrunsAt.length} underruns (target now ${jb.targetMs} ms)`);
-  t.ok(underrunsAt.every((i) => i < 500), `all in the first 5 s (at blocks ${underrunsAt.join(',')})`);
+  t.ok(
+    underrunsAt.every((i) => i < 500),
+    `all in the first 5 s (at blocks ${underrunsAt.join(',')})`,
+  );
   const last = atPull.slice(-1000);
   const mean = last.reduce((a, b) => a + b, 0) / last.length;
   t.ok(Math.min(...last) >= 10, 'never less than a block at the pull');

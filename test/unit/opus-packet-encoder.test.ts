@@ -101,7 +101,10 @@ t.test('a PCM packet of the wrong size is refused with a RangeError; the encoder
   const { dec, pcm } = await viewerDecoder(t, 1);
   for (let n = 0; n < 5; n++) dec.push(enc.encode(pcmPacket([440], n)).data, 0, false);
   for (const bytes of [0, 958, 961, 1920, 10_000]) {
-    t.throws(() => enc.encode({ data: Buffer.alloc(bytes, 1), ptsUs: 0, flags: 0 }), { name: 'RangeError', message: `expects 960-byte PCM packets, got ${bytes} bytes` });
+    t.throws(() => enc.encode({ data: Buffer.alloc(bytes, 1), ptsUs: 0, flags: 0 }), {
+      name: 'RangeError',
+      message: `expects 960-byte PCM packets, got ${bytes} bytes`,
+    });
   }
   for (let n = 5; n < 20; n++) dec.push(enc.encode(pcmPacket([440], n)).data, 0, false);
   t.equal(pcm.length, 20, 'every good packet still decodes');

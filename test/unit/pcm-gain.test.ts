@@ -47,8 +47,14 @@ t.test('a volume change ramps over rampMs instead of stepping (no click), then h
   let maxStep = 0;
   for (let i = 1; i < left.length; i++) maxStep = Math.max(maxStep, Math.abs(left[i]! - left[i - 1]!));
   t.ok(maxStep < 50, `no jump larger than ${maxStep}`);
-  t.ok(left.slice(480).every((s) => s === 0), 'silent after the 10 ms ramp');
-  t.ok(samples(g.apply(constant(10_000, 100, 2))).every((s) => s === 0), 'stays silent on the next packet');
+  t.ok(
+    left.slice(480).every((s) => s === 0),
+    'silent after the 10 ms ramp',
+  );
+  t.ok(
+    samples(g.apply(constant(10_000, 100, 2))).every((s) => s === 0),
+    'stays silent on the next packet',
+  );
 });
 
 t.test('the ramp continues across packets', async (t) => {
@@ -67,6 +73,9 @@ t.test('clamps instead of wrapping around', async (t) => {
   t.equal(g.volume, 100, 'NaN ignored');
   g.setVolume(50);
   const out = samples(g.apply(constant(-32768, 1000)));
-  t.ok(out.every((s) => s <= 0), 'negative stays negative');
+  t.ok(
+    out.every((s) => s <= 0),
+    'negative stays negative',
+  );
   t.equal(out[999], -4096, 'settles at 0.125 gain');
 });

@@ -62,12 +62,18 @@ t.test('PTS advance by sample count, anchored at arrival minus buffered duration
   const { p, packets, setNow } = make();
   setNow(5_000_000);
   p.push(Buffer.alloc(960 * 3)); // 30 ms arrive at once at t=5 s: they started at 4.97 s
-  t.same(packets.map((x) => x.ptsUs), [4_970_000, 4_980_000, 4_990_000]);
+  t.same(
+    packets.map((x) => x.ptsUs),
+    [4_970_000, 4_980_000, 4_990_000],
+  );
   // Next arrives a bit late (jitter under the limit): PTS keep the sample-count cadence.
   setNow(5_012_000);
   p.push(Buffer.alloc(960));
   t.equal(packets[3]!.ptsUs, 5_000_000);
-  t.ok(packets.every((x) => x.flags === 0), 'no discontinuity');
+  t.ok(
+    packets.every((x) => x.flags === 0),
+    'no discontinuity',
+  );
 });
 
 t.test('partial packet buffered before the anchor counts toward the anchor', async (t) => {
@@ -147,7 +153,10 @@ t.test('a 130 ms stall followed by a catch-up burst keeps the timeline (no disco
   while (i < 63) deliver(stalledUntil); // 13 packets at once
   while (i < 200) deliver((i + 1) * 10_000);
   t.equal(p.reanchors, 0);
-  t.ok(packets.every((x, k) => x.ptsUs === k * 10_000), 'PTS stayed on the sample clock');
+  t.ok(
+    packets.every((x, k) => x.ptsUs === k * 10_000),
+    'PTS stayed on the sample clock',
+  );
 });
 
 t.test('lost samples (a lasting 100 ms gap) re-anchor forward once, within a second', async (t) => {
@@ -208,12 +217,21 @@ t.test('a first chunk of odd size (pulse) no longer makes every later packet wai
   }
   t.same(leftover.slice(0, 3), [720, 720, 720], 'out of phase at first');
   const tail = leftover.slice(-50);
-  t.ok(tail.every((x) => x === 0), `leftover after each of the last 50 chunks: ${[...new Set(tail)].join(',')} bytes`);
+  t.ok(
+    tail.every((x) => x === 0),
+    `leftover after each of the last 50 chunks: ${[...new Set(tail)].join(',')} bytes`,
+  );
   t.equal(p.alignedFrames, 360, 'dropped once: the 720-byte leftover (7.5 ms)');
   const steps = packets.slice(1).map((x, i) => x.ptsUs - packets[i]!.ptsUs);
-  t.ok(steps.every((s) => s === 10_000 || s === 17_500), 'PTS stay on the sample clock');
+  t.ok(
+    steps.every((s) => s === 10_000 || s === 17_500),
+    'PTS stay on the sample clock',
+  );
   t.equal(steps.filter((s) => s === 17_500).length, 1, 'one 7.5 ms skip where the bytes were dropped');
-  t.ok(packets.every((x) => x.pcm.length === 960 && x.flags === 0), 'whole packets, no discontinuity');
+  t.ok(
+    packets.every((x) => x.pcm.length === 960 && x.flags === 0),
+    'whole packets, no discontinuity',
+  );
 });
 
 t.test('5 ms chunks out of phase are aligned too; aligned chunks are never touched', async (t) => {

@@ -32,7 +32,10 @@ function decodeChunks(direction: Direction, chunks: readonly Buffer[]): Message[
 }
 
 t.test('a valid stream decodes identically whatever the split', async (t) => {
-  for (const [direction, messages] of [[S2C, sampleServerMessages()], [C2S, sampleClientMessages()]] as const) {
+  for (const [direction, messages] of [
+    [S2C, sampleServerMessages()],
+    [C2S, sampleClientMessages()],
+  ] as const) {
     const stream = encodeAll(messages);
     const expected = messages.map(expectedDecode).map(comparable);
     t.same(decodeChunks(direction, [stream]).map(comparable), expected, `${direction}: whole stream at once`);
@@ -54,9 +57,16 @@ t.test('truncated input yields nothing and no error until the message completes'
   const stream = encodeAll(sampleServerMessages());
   const d = new MessageDecoder({ direction: S2C });
   const firstTwo = SERVER_HANDSHAKE.length;
-  t.same(d.push(stream.subarray(0, firstTwo - 1)).map((m) => m.type), ['challenge'], 'only the complete message');
+  t.same(
+    d.push(stream.subarray(0, firstTwo - 1)).map((m) => m.type),
+    ['challenge'],
+    'only the complete message',
+  );
   t.equal(d.bufferedBytes, firstTwo - 1 - 40 - 8, 'the partial WELCOME payload is held (its header is consumed)');
-  t.same(d.push(stream.subarray(firstTwo - 1, firstTwo)).map((m) => m.type), ['welcome']);
+  t.same(
+    d.push(stream.subarray(firstTwo - 1, firstTwo)).map((m) => m.type),
+    ['welcome'],
+  );
   t.equal(d.bufferedBytes, 0);
   t.equal(d.bytesReceived, firstTwo, 'bytesReceived counts every pushed byte');
   t.same(d.push(Buffer.alloc(0)), [], 'an empty chunk is fine');
@@ -101,9 +111,21 @@ t.test('limits at exactly the maximum are accepted', async (t) => {
 });
 
 t.test('the handshake may be cut short by BYE, and unknown JSON fields are ignored', async (t) => {
-  t.same(decodeChunks(S2C, [bye]).map((m) => m.type), ['bye'], 'server refuses before CHALLENGE');
-  t.same(decodeChunks(S2C, [challengeOnly, bye]).map((m) => m.type), ['challenge', 'bye'], 'auth-failed after CHALLENGE');
-  t.same(decodeChunks(C2S, [helloOnly, bye]).map((m) => m.type), ['hello', 'bye'], 'client quits after HELLO');
+  t.same(
+    decodeChunks(S2C, [bye]).map((m) => m.type),
+    ['bye'],
+    'server refuses before CHALLENGE',
+  );
+  t.same(
+    decodeChunks(S2C, [challengeOnly, bye]).map((m) => m.type),
+    ['challenge', 'bye'],
+    'auth-failed after CHALLENGE',
+  );
+  t.same(
+    decodeChunks(C2S, [helloOnly, bye]).map((m) => m.type),
+    ['hello', 'bye'],
+    'client quits after HELLO',
+  );
   const [hello] = decodeChunks(C2S, [jsonFrame(T.HELLO, helloBody({ futureField: [1, 2] } as never))]);
   t.same(hello, { type: 'hello', body: helloBody() }, 'futureField dropped');
   const [, welcome] = decodeChunks(S2C, [challengeOnly, jsonFrame(T.WELCOME, welcomeBody({ video: null, audio: null }))]);
@@ -147,8 +169,7 @@ const u64Payload = (fixedBytes: number, at: number, high: number) => {
   return p;
 };
 const welcomeWith = (overrides: Record<string, unknown>) => jsonFrame(T.WELCOME, welcomeBody(overrides));
-const welcomeVideo = (video: Record<string, unknown>) =>
-  welcomeWith({ video: { codec: 'mjpeg', width: 640, height: 480, fps: 30, ...video } });
+const welcomeVideo = (video: Record<string, unknown>) => welcomeWith({ video: { codec: 'mjpeg', width: 640, height: 480, fps: 30, ...video } });
 const welcomeAudio = (audio: Record<string, unknown>) =>
   welcomeWith({ audio: { codec: 'pcm_s16le', sampleRateHz: 48000, channels: 2, packetMs: 10, ...audio } });
 const helloWith = (overrides: Record<string, unknown>) => jsonFrame(T.HELLO, helloBody(overrides as never));
@@ -160,7 +181,13 @@ const catalogue: BadCase[] = [
   { name: 'type 0xff', direction: S2C, prefix: Buffer.alloc(0), bytes: hdr(0xff, 4), reason: 'unknown-type' },
   { name: 'type 0x05 in the handshake range gap', direction: C2S, prefix: Buffer.alloc(0), bytes: hdr(0x05, 0), reason: 'unknown-type' },
   { name: 'type 0x26 after the handshake', direction: C2S, bytes: hdr(0x26, 2), reason: 'unknown-type' },
-  { name: 'plain HTTP request instead of lanstream', direction: C2S, prefix: Buffer.alloc(0), bytes: Buffer.from('GET / HTTP/1.1\r\n'), reason: 'unknown-type' },
+  {
+    name: 'plain HTTP request instead of lanstream',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: Buffer.from('GET / HTTP/1.1\r\n'),
+    reason: 'unknown-type',
+  },
   // wrong direction
   { name: 'VIDEO sent by a client', direction: C2S, bytes: hdr(T.VIDEO, 12), reason: 'wrong-direction' },
   { name: 'CHALLENGE sent by a client', direction: C2S, prefix: Buffer.alloc(0), bytes: hdr(T.CHALLENGE, 32), reason: 'wrong-direction' },
@@ -209,19 +236,60 @@ const catalogue: BadCase[] = [
   { name: 'HELLO body is a string', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello('"hello"'), reason: 'bad-json' },
   { name: 'HELLO body is a number', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello('42'), reason: 'bad-json' },
   { name: 'HELLO body with trailing garbage', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(`${JSON.stringify(helloBody())}x`), reason: 'bad-json' },
-  { name: 'HELLO body with invalid UTF-8 byte 0xff', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xff]), Buffer.from('"}')])), reason: 'bad-json' },
-  { name: 'HELLO body with overlong UTF-8 (0xc0 0xaf)', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])), reason: 'bad-json' },
-  { name: 'HELLO body with UTF-8 encoded surrogate', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])), reason: 'bad-json' },
-  { name: 'HELLO body starting with a UTF-8 BOM', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(helloBody()))])), reason: 'bad-json' },
-  { name: 'HELLO with a __proto__ key', direction: C2S, prefix: Buffer.alloc(0), bytes: rawHello(`{"__proto__":{"isAdmin":true},${JSON.stringify(helloBody()).slice(1)}`), reason: 'bad-json' },
-  { name: 'STATS with nested constructor.prototype', direction: C2S, bytes: jsonFrame(T.STATS, '{"a":{"constructor":{"prototype":{"x":1}}}}'), reason: 'bad-json' },
+  {
+    name: 'HELLO body with invalid UTF-8 byte 0xff',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xff]), Buffer.from('"}')])),
+    reason: 'bad-json',
+  },
+  {
+    name: 'HELLO body with overlong UTF-8 (0xc0 0xaf)',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])),
+    reason: 'bad-json',
+  },
+  {
+    name: 'HELLO body with UTF-8 encoded surrogate',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: rawHello(Buffer.concat([Buffer.from('{"agent":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])),
+    reason: 'bad-json',
+  },
+  {
+    name: 'HELLO body starting with a UTF-8 BOM',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: rawHello(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(helloBody()))])),
+    reason: 'bad-json',
+  },
+  {
+    name: 'HELLO with a __proto__ key',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: rawHello(`{"__proto__":{"isAdmin":true},${JSON.stringify(helloBody()).slice(1)}`),
+    reason: 'bad-json',
+  },
+  {
+    name: 'STATS with nested constructor.prototype',
+    direction: C2S,
+    bytes: jsonFrame(T.STATS, '{"a":{"constructor":{"prototype":{"x":1}}}}'),
+    reason: 'bad-json',
+  },
   { name: 'REQUEST body is an array', direction: C2S, bytes: jsonFrame(T.REQUEST, '[1,2]'), reason: 'bad-json' },
   { name: 'STATUS body is true', direction: S2C, bytes: jsonFrame(T.STATUS, 'true'), reason: 'bad-json' },
   // fields missing or of the wrong type
   { name: 'HELLO without agent', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ agent: undefined }), reason: 'bad-field' },
   { name: 'HELLO agent is a number', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ agent: 7 }), reason: 'bad-field' },
   { name: 'HELLO agent of 201 characters', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ agent: 'a'.repeat(201) }), reason: 'bad-field' },
-  { name: 'HELLO clientNonce of 63 hex characters', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ clientNonce: 'a'.repeat(63) }), reason: 'bad-field' },
+  {
+    name: 'HELLO clientNonce of 63 hex characters',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: helloWith({ clientNonce: 'a'.repeat(63) }),
+    reason: 'bad-field',
+  },
   { name: 'HELLO clientNonce not hex', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ clientNonce: 'g'.repeat(64) }), reason: 'bad-field' },
   { name: 'HELLO clientNonce in upper case', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ clientNonce: 'A'.repeat(64) }), reason: 'bad-field' },
   { name: 'HELLO wantVideo is "yes"', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ wantVideo: 'yes' }), reason: 'bad-field' },
@@ -231,7 +299,13 @@ const catalogue: BadCase[] = [
   { name: 'WELCOME without sessionId', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ sessionId: undefined }), reason: 'bad-field' },
   { name: 'WELCOME serverTimeUs = 2^53', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ serverTimeUs: 2 ** 53 }), reason: 'bad-field' },
   { name: 'WELCOME serverTimeUs negative', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ serverTimeUs: -1 }), reason: 'bad-field' },
-  { name: 'WELCOME video missing (must be null or an object)', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ video: undefined }), reason: 'bad-field' },
+  {
+    name: 'WELCOME video missing (must be null or an object)',
+    direction: S2C,
+    prefix: challengeOnly,
+    bytes: welcomeWith({ video: undefined }),
+    reason: 'bad-field',
+  },
   { name: 'WELCOME video is an array', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ video: [] }), reason: 'bad-field' },
   { name: 'WELCOME video codec hevc', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ codec: 'hevc' }), reason: 'bad-field' },
   { name: 'WELCOME video width 0', direction: S2C, prefix: challengeOnly, bytes: welcomeVideo({ width: 0 }), reason: 'bad-field' },
@@ -249,7 +323,14 @@ const catalogue: BadCase[] = [
   { name: 'STATUS message is a number', direction: S2C, bytes: jsonFrame(T.STATUS, { state: 'live', message: 5 }), reason: 'bad-field' },
   // versions
   { name: 'HELLO version 2', direction: C2S, prefix: Buffer.alloc(0), bytes: helloWith({ version: 2 }), reason: 'version', code: 'LS_ERR_VERSION_MISMATCH' },
-  { name: 'HELLO version 2 with a v2-only shape', direction: C2S, prefix: Buffer.alloc(0), bytes: jsonFrame(T.HELLO, { version: 2, caps: [] }), reason: 'version', code: 'LS_ERR_VERSION_MISMATCH' },
+  {
+    name: 'HELLO version 2 with a v2-only shape',
+    direction: C2S,
+    prefix: Buffer.alloc(0),
+    bytes: jsonFrame(T.HELLO, { version: 2, caps: [] }),
+    reason: 'version',
+    code: 'LS_ERR_VERSION_MISMATCH',
+  },
   { name: 'WELCOME version 0', direction: S2C, prefix: challengeOnly, bytes: welcomeWith({ version: 0 }), reason: 'version', code: 'LS_ERR_VERSION_MISMATCH' },
   // handshake order
   { name: 'PING before HELLO', direction: C2S, prefix: Buffer.alloc(0), bytes: hdr(T.PING, 12), reason: 'out-of-order', headerOnly: true },
@@ -265,7 +346,13 @@ const catalogue: BadCase[] = [
   { name: 'second WELCOME after the handshake', direction: S2C, bytes: welcomeWith({}), reason: 'out-of-order' },
   // after BYE
   { name: 'garbage after BYE in the same chunk', direction: S2C, bytes: Buffer.concat([bye, Buffer.from([0])]), reason: 'after-bye' },
-  { name: 'a valid PING after BYE', direction: C2S, prefix: Buffer.concat([CLIENT_HANDSHAKE, bye]), bytes: encodeMessage({ type: 'ping', id: 1, sendTimeUs: 1 }), reason: 'after-bye' },
+  {
+    name: 'a valid PING after BYE',
+    direction: C2S,
+    prefix: Buffer.concat([CLIENT_HANDSHAKE, bye]),
+    bytes: encodeMessage({ type: 'ping', id: 1, sendTimeUs: 1 }),
+    reason: 'after-bye',
+  },
   { name: 'a single byte after a pre-handshake BYE', direction: S2C, prefix: bye, bytes: Buffer.from([0x10]), reason: 'after-bye' },
 ];
 
@@ -291,8 +378,16 @@ t.test(`malformed-input catalogue (${catalogue.length} cases)`, async (t) => {
     t.notMatch(caught.message, /\n/, `${c.name}: one-line message`);
     t.equal(d.bufferedBytes, 0, `${c.name}: nothing kept after failing`);
     // Once failed, always failed: with more bytes, no bytes, or a perfectly valid message.
-    t.equal(t.throws(() => d.push(Buffer.from([1, 2, 3]))), caught, `${c.name}: stays failed`);
-    t.equal(t.throws(() => d.push(Buffer.alloc(0))), caught, `${c.name}: stays failed on empty push`);
+    t.equal(
+      t.throws(() => d.push(Buffer.from([1, 2, 3]))),
+      caught,
+      `${c.name}: stays failed`,
+    );
+    t.equal(
+      t.throws(() => d.push(Buffer.alloc(0))),
+      caught,
+      `${c.name}: stays failed on empty push`,
+    );
     t.equal(d.error, caught);
   }
 });
@@ -324,7 +419,11 @@ t.test('error messages name the value and what was expected', async (t) => {
     [C2S, helloWith({ agent: 5 }), /HELLO\.agent is 5 \(expected a string of at most 200 characters\)/],
     [S2C, Buffer.concat([challengeOnly, welcomeVideo({ fps: 500 })]), /WELCOME\.video\.fps is 500 \(expected a number 1–240\)/],
     [S2C, Buffer.concat([challengeOnly, welcomeVideo({ codec: 'av1' })]), /WELCOME\.video\.codec is "av1" \(expected "mjpeg" or "h264"\)/],
-    [S2C, Buffer.concat([SERVER_HANDSHAKE, frame(T.VIDEO, mediaPayload(0, 0xffff_ffff, 0xffff_ffff))]), /ptsUs is 18446744073709551615 \(expected at most 9007199254740991\)/],
+    [
+      S2C,
+      Buffer.concat([SERVER_HANDSHAKE, frame(T.VIDEO, mediaPayload(0, 0xffff_ffff, 0xffff_ffff))]),
+      /ptsUs is 18446744073709551615 \(expected at most 9007199254740991\)/,
+    ],
   ];
   for (const [direction, bytes, pattern] of cases) {
     const err = t.throws(() => new MessageDecoder({ direction }).push(bytes)) as ProtocolError;

@@ -3,23 +3,13 @@ import { MessageType as T } from '../../src/protocol/constants.js';
 import { MessageDecoder, type Direction } from '../../src/protocol/decoder.js';
 import { encodeMediaHeader, encodeMessage } from '../../src/protocol/encoder.js';
 import type { HelloBody, Message } from '../../src/protocol/messages.js';
-import {
-  CLIENT_HANDSHAKE,
-  HELLO,
-  SERVER_HANDSHAKE,
-  WELCOME,
-  comparable,
-  expectedDecode,
-  helloBody,
-} from '../helpers/protocol-arbitraries.js';
+import { CLIENT_HANDSHAKE, HELLO, SERVER_HANDSHAKE, WELCOME, comparable, expectedDecode, helloBody } from '../helpers/protocol-arbitraries.js';
 
 /** Decodes one message after whatever part of the handshake a decoder must see before it. */
 function roundTrip(msg: Message, direction: Direction): Message | undefined {
   const handshake = direction === 'client-to-server' ? CLIENT_HANDSHAKE : SERVER_HANDSHAKE;
   const firstMessageBytes = 8 + handshake.readUInt32BE(4);
-  const prefixBytes = ['hello', 'challenge'].includes(msg.type) ? 0
-    : ['auth', 'welcome'].includes(msg.type) ? firstMessageBytes
-    : handshake.length;
+  const prefixBytes = ['hello', 'challenge'].includes(msg.type) ? 0 : ['auth', 'welcome'].includes(msg.type) ? firstMessageBytes : handshake.length;
   const out = new MessageDecoder({ direction }).push(Buffer.concat([handshake.subarray(0, prefixBytes), encodeMessage(msg)]));
   return out[out.length - 1];
 }
@@ -48,10 +38,7 @@ t.test('every message type survives encode → decode', async (t) => {
 });
 
 t.test('bytes on the wire match the documented layout', async (t) => {
-  t.equal(
-    encodeMessage({ type: 'ping', id: 5, sendTimeUs: 2 ** 32 + 3 }).toString('hex'),
-    '20' + '00' + '0000' + '0000000c' + '00000005' + '0000000100000003',
-  );
+  t.equal(encodeMessage({ type: 'ping', id: 5, sendTimeUs: 2 ** 32 + 3 }).toString('hex'), '20' + '00' + '0000' + '0000000c' + '00000005' + '0000000100000003');
   t.equal(
     encodeMessage({ type: 'pong', id: 1, echoTimeUs: 2, senderTimeUs: 3 }).toString('hex'),
     '21000000' + '00000014' + '00000001' + '0000000000000002' + '0000000000000003',

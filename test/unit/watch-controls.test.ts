@@ -94,7 +94,10 @@ t.test('d disconnects and connects again; q quits', async (t) => {
   c.act('toggle-connection');
   viewer.emit('state', 'disconnected', 'disconnected by the viewer');
   c.act('toggle-connection');
-  t.same(viewer.calls.filter((x) => x !== 'repaint'), ['disconnect', 'connect']);
+  t.same(
+    viewer.calls.filter((x) => x !== 'repaint'),
+    ['disconnect', 'connect'],
+  );
   c.act('quit');
   t.equal(quits(), 1);
   c.close();

@@ -70,7 +70,11 @@ export class OpusDecoder {
         this.#wasm = wasm;
       } catch (err) {
         this.#closed = true;
-        this.#o.onError?.(new LanstreamError('LS_ERR_SINK_FAILED', `The Opus decoder (opus-decoder, WebAssembly) could not be loaded: ${(err as Error).message}`, { cause: err }));
+        this.#o.onError?.(
+          new LanstreamError('LS_ERR_SINK_FAILED', `The Opus decoder (opus-decoder, WebAssembly) could not be loaded: ${(err as Error).message}`, {
+            cause: err,
+          }),
+        );
       }
     })();
     return this.#starting;
@@ -189,7 +193,7 @@ function code3Samples(packet: Uint8Array, frameSamples: number): number {
   let at = 2;
   let padding = 0;
   if ((packet[1]! & 0x40) !== 0) {
-    for (let b = 255; b === 255; ) {
+    for (let b = 255; b === 255;) {
       if (at >= n) return 0;
       b = packet[at++]!;
       padding += b === 255 ? 254 : b;

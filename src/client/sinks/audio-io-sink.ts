@@ -55,7 +55,11 @@ export async function loadAudioIo(): Promise<AudioIoModule> {
     if (!mod.isPlatformSupported()) throw new Error(`no addon for ${process.platform}-${process.arch}`);
     return mod;
   } catch (err) {
-    throw new LanstreamError('LS_ERR_SINK_FAILED', `The audio-io output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output speaker|pacat`, { cause: err });
+    throw new LanstreamError(
+      'LS_ERR_SINK_FAILED',
+      `The audio-io output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output speaker|pacat`,
+      { cause: err },
+    );
   }
 }
 

@@ -58,8 +58,14 @@ export class PacatSink implements AudioSink {
     this.bytesPerMs = (params.sampleRateHz * 2 * params.channels) / 1000;
     this.gain = new PcmGain({ sampleRateHz: params.sampleRateHz, channels: params.channels, volume: this.volume });
     const args = [
-      '--playback', '--raw', '--format=s16le', `--rate=${params.sampleRateHz}`, `--channels=${params.channels}`,
-      `--latency-msec=${Math.round(this.targetMs)}`, '--client-name=lanstream', '--stream-name=lanstream audio',
+      '--playback',
+      '--raw',
+      '--format=s16le',
+      `--rate=${params.sampleRateHz}`,
+      `--channels=${params.channels}`,
+      `--latency-msec=${Math.round(this.targetMs)}`,
+      '--client-name=lanstream',
+      '--stream-name=lanstream audio',
     ];
     const child = spawn(this.opts.pacatPath ?? 'pacat', args, { env: this.opts.env ?? process.env, stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;

@@ -67,8 +67,13 @@ export class PullPlayout {
     b.pull(out);
     if (b.underruns > underruns && this.#onGap) {
       this.#onGap({
-        levelMs, blockMs: out.length / this.#samplesPerMs, targetMs, pullGapMs, prevPullGapMs: this.#prevPullGapMs,
-        sinceLastPushMs: now - this.#lastPushMs, prevPushGapMs: this.#prevPushGapMs,
+        levelMs,
+        blockMs: out.length / this.#samplesPerMs,
+        targetMs,
+        pullGapMs,
+        prevPullGapMs: this.#prevPullGapMs,
+        sinceLastPushMs: now - this.#lastPushMs,
+        prevPushGapMs: this.#prevPushGapMs,
       });
     }
     this.#prevPullGapMs = pullGapMs;

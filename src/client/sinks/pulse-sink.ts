@@ -110,12 +110,17 @@ export class PulseSink implements AudioSink {
   async start(params: AudioParams): Promise<void> {
     const env = this.#o.env ?? process.env;
     const sock = pulseSocketPath(env);
-    if (!sock) throw new LanstreamError('LS_ERR_SINK_FAILED', 'No local PulseAudio socket (PULSE_SERVER names no unix: socket); use --audio-output audio-io|pacat');
+    if (!sock)
+      throw new LanstreamError('LS_ERR_SINK_FAILED', 'No local PulseAudio socket (PULSE_SERVER names no unix: socket); use --audio-output audio-io|pacat');
     let mod: PulseModule;
     try {
       mod = await loadPulseModule();
     } catch (err) {
-      throw new LanstreamError('LS_ERR_SINK_FAILED', `The pulse output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output audio-io|pacat`, { cause: err });
+      throw new LanstreamError(
+        'LS_ERR_SINK_FAILED',
+        `The pulse output is not available (${(err as Error).message}); reinstall with npm install, or use --audio-output audio-io|pacat`,
+        { cause: err },
+      );
     }
     const cookie = await readCookie(env);
     const client = new mod.PulseAudio('lanstream', cookie, sock);
@@ -127,7 +132,7 @@ export class PulseSink implements AudioSink {
     });
     const bytesPerMs = (params.sampleRateHz * 2 * params.channels) / 1000;
     this.#frameBytes = 2 * params.channels;
-    const align = (ms: number) => Math.round(ms * bytesPerMs / this.#frameBytes) * this.#frameBytes;
+    const align = (ms: number) => Math.round((ms * bytesPerMs) / this.#frameBytes) * this.#frameBytes;
     const opening = (async () => {
       await client.connect();
       return client.createPlaybackStream({
@@ -169,7 +174,10 @@ export class PulseSink implements AudioSink {
     // ever change, fail here, where `auto` goes on to the next output, not silently later.
     if (typeof stream._onEvent !== 'function' || typeof stream.requestedBytes !== 'number' || typeof stream._enqueued !== 'function') {
       this.#abandon(client);
-      throw new LanstreamError('LS_ERR_SINK_FAILED', 'This pulseaudio.js version is not the one lanstream was built with; reinstall with npm ci, or use --audio-output audio-io|pacat');
+      throw new LanstreamError(
+        'LS_ERR_SINK_FAILED',
+        'This pulseaudio.js version is not the one lanstream was built with; reinstall with npm ci, or use --audio-output audio-io|pacat',
+      );
     }
     // The library counts bytes against maximumLength (2^32 - 1 when unset): hours of audio, not forever.
     stream.left = null;

@@ -45,9 +45,7 @@ export interface RecordingMedia {
 }
 
 /** What the timeline asks the writer to do, in order. */
-export type TimelineWrite =
-  | { kind: 'video'; jpeg: Buffer; repeats: number }
-  | { kind: 'audio'; pcm: Buffer };
+export type TimelineWrite = { kind: 'video'; jpeg: Buffer; repeats: number } | { kind: 'audio'; pcm: Buffer };
 
 export interface TimelineStats {
   framesWritten: number;
@@ -331,7 +329,10 @@ export class RecorderSink implements RecorderHook {
   }
 
   stats(): TimelineStats & { bytesWritten: number } {
-    return { ...(this.#timeline?.stats ?? { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 }), bytesWritten: this.#bytesWritten };
+    return {
+      ...(this.#timeline?.stats ?? { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 }),
+      bytesWritten: this.#bytesWritten,
+    };
   }
 
   /** Server time (µs) that is second 0 of the file, once the first packets arrived. */
@@ -400,7 +401,18 @@ export function buildRecorderArgs(media: RecordingMedia, file: string): string[]
     maps.push('-map', `${index++}:v`);
   }
   if (media.audio) {
-    args.push('-thread_queue_size', '1024', '-f', 's16le', '-ar', String(media.audio.sampleRateHz), '-ac', String(media.audio.channels), '-i', media.video ? 'pipe:3' : 'pipe:0');
+    args.push(
+      '-thread_queue_size',
+      '1024',
+      '-f',
+      's16le',
+      '-ar',
+      String(media.audio.sampleRateHz),
+      '-ac',
+      String(media.audio.channels),
+      '-i',
+      media.video ? 'pipe:3' : 'pipe:0',
+    );
     maps.push('-map', `${index}:a`);
   }
   return [...args, ...maps, '-c', 'copy', '-f', 'matroska', '-flush_packets', '1', '-cluster_time_limit', '1000', file];

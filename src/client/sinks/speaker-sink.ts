@@ -107,7 +107,12 @@ export async function probeDevice(params: AudioParams, timeoutMs = 5000): Promis
     });
   });
   if (result.code === 0) return;
-  const why = result.stderr.trim().split('\n').filter((l) => /error|cannot|unknown/i.test(l)).slice(-1)[0] ?? `exit ${result.code ?? result.signal}`;
+  const why =
+    result.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => /error|cannot|unknown/i.test(l))
+      .slice(-1)[0] ?? `exit ${result.code ?? result.signal}`;
   throw new LanstreamError(
     'LS_ERR_SINK_FAILED',
     `No sound: the ALSA default device cannot be opened (${why.trim()}); check that a sound card or PulseAudio/PipeWire is available`,
@@ -226,7 +231,7 @@ export class SpeakerSink implements AudioSink {
       if (!this.fillingSilence) this.silenceEpisodes++;
       this.fillingSilence = true;
       const silenceMs = Math.ceil(Math.max(lowMs, (this.targetMs * 3) / 4) - queued);
-      this.write(speaker, Buffer.alloc(Math.round(silenceMs * this.bytesPerMs / this.frameBytes) * this.frameBytes), now);
+      this.write(speaker, Buffer.alloc(Math.round((silenceMs * this.bytesPerMs) / this.frameBytes) * this.frameBytes), now);
     }
   }
 

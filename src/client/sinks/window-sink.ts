@@ -29,7 +29,8 @@ import type { SinkEvents, VideoSink } from './sink.js';
 export type WindowBackend = 'ffplay' | 'gstreamer';
 export const WINDOW_BACKENDS: readonly WindowBackend[] = ['ffplay', 'gstreamer'];
 /** What to do when gst-launch-1.0 is missing (the CLI's lookup and the sink's spawn say the same). */
-export const GSTREAMER_INSTALL_HINT = 'install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay';
+export const GSTREAMER_INSTALL_HINT =
+  'install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay';
 
 /** Multipart boundary; any token works, ffmpeg 5.1's demuxer only needs each part to start with `--`. */
 export const MPJPEG_BOUNDARY = 'lanstreamframe';
@@ -191,7 +192,10 @@ export interface PlayerLaunch {
  * is not needed. Everything it reports from the start is kept: its exit, its stderr, a failed spawn.
  */
 export function launchPlayer(
-  o: Pick<WindowSinkOptions, 'playerPath' | 'title' | 'position' | 'borderless' | 'overlayFilter' | 'env' | 'platform'> & { backend: WindowBackend; codec: VideoCodec },
+  o: Pick<WindowSinkOptions, 'playerPath' | 'title' | 'position' | 'borderless' | 'overlayFilter' | 'env' | 'platform'> & {
+    backend: WindowBackend;
+    codec: VideoCodec;
+  },
 ): PlayerLaunch {
   const args = o.backend === 'gstreamer' ? gstLaunchArgs(o.codec, o.platform, o.title) : ffplayArgs(o, o.codec);
   const env = o.env ?? process.env;
@@ -215,7 +219,12 @@ export function launchPlayer(
   spawned.catch(() => undefined); // whoever adopts it reports it
   let taken = false;
   const launch: PlayerLaunch = {
-    backend: o.backend, codec: o.codec, args, child, spawned, exited,
+    backend: o.backend,
+    codec: o.codec,
+    args,
+    child,
+    spawned,
+    exited,
     stderrTail: () => tail,
     adopt: () => {
       if (taken) return null;
@@ -240,10 +249,14 @@ function spawnError(backend: WindowBackend, playerPath: string, err: NodeJS.Errn
     });
   }
   if (err.code === 'ENOENT' || err.code === 'EACCES') {
-    return new LanstreamError('LS_ERR_FFPLAY_NOT_FOUND', `Cannot run ffplay (${playerPath}): install FFmpeg, which includes ffplay (e.g. sudo apt-get install ffmpeg)`, {
-      cause: err,
-      details: { ffplayPath: playerPath },
-    });
+    return new LanstreamError(
+      'LS_ERR_FFPLAY_NOT_FOUND',
+      `Cannot run ffplay (${playerPath}): install FFmpeg, which includes ffplay (e.g. sudo apt-get install ffmpeg)`,
+      {
+        cause: err,
+        details: { ffplayPath: playerPath },
+      },
+    );
   }
   return new LanstreamError('LS_ERR_SINK_FAILED', `Cannot start the video window (${playerPath}): ${err.message}`, { cause: err });
 }

@@ -202,14 +202,16 @@ export class CaptureSource {
 
   #spawn(useStandby = false): void {
     const taken = useStandby ? (this.#o.standby?.take() ?? null) : null;
-    const child = taken ?? new FfmpegProcess({
-      ffmpegPath: this.#o.ffmpegPath,
-      args: this.#o.args,
-      name: this.#o.kind,
-      logger: this.#log,
-      ...(this.#o.graceMs === undefined ? {} : { graceMs: this.#o.graceMs }),
-      ...(this.#o.env === undefined ? {} : { env: this.#o.env }),
-    });
+    const child =
+      taken ??
+      new FfmpegProcess({
+        ffmpegPath: this.#o.ffmpegPath,
+        args: this.#o.args,
+        name: this.#o.kind,
+        logger: this.#log,
+        ...(this.#o.graceMs === undefined ? {} : { graceMs: this.#o.graceMs }),
+        ...(this.#o.env === undefined ? {} : { env: this.#o.env }),
+      });
     this.#process = child;
     this.#fromStandby = taken !== null;
     this.#liveSinceUs = null;

@@ -48,9 +48,7 @@ async function listV4l2Cameras(ffmpegPath: string, devDir = '/dev', sysDir = '/s
   } catch {
     return [];
   }
-  const nodes = entries
-    .filter((e) => /^video\d+$/.test(e))
-    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+  const nodes = entries.filter((e) => /^video\d+$/.test(e)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
   const cameras = await Promise.all(
     nodes.map(async (node): Promise<DeviceInfo | null> => {
       const path = `${devDir}/${node}`;

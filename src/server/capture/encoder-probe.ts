@@ -53,7 +53,23 @@ export function parseEncoderList(text: string): Set<string> {
 /** Arguments of the one-frame test encode (a small colour source, output discarded). */
 export function probeArgs(encoder: H264Encoder): string[] {
   const enc = h264EncoderArgs({ encoder, bitrateKbps: 500, gopFrames: 30 });
-  return ['-hide_banner', '-nostdin', '-loglevel', 'error', ...enc.global, '-f', 'lavfi', '-i', 'color=c=gray:size=320x240:rate=30', '-frames:v', '1', ...enc.output, '-f', 'null', '-'];
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    ...enc.global,
+    '-f',
+    'lavfi',
+    '-i',
+    'color=c=gray:size=320x240:rate=30',
+    '-frames:v',
+    '1',
+    ...enc.output,
+    '-f',
+    'null',
+    '-',
+  ];
 }
 
 export async function chooseH264Encoder(o: ChooseEncoderOptions): Promise<EncoderChoice> {
@@ -87,7 +103,9 @@ export async function chooseH264Encoder(o: ChooseEncoderOptions): Promise<Encode
     failed.push({ encoder, reason: firstLine(result.output) || 'test encode failed or timed out' });
   }
   if (!listed.has(H264Encoder.LIBX264)) {
-    throw new Error(`No usable H.264 encoder: this ffmpeg has no libx264${failed.length ? ` and ${failed.map((f) => f.encoder).join(', ')} failed` : ''}; use --video-codec mjpeg or an ffmpeg built with libx264`);
+    throw new Error(
+      `No usable H.264 encoder: this ffmpeg has no libx264${failed.length ? ` and ${failed.map((f) => f.encoder).join(', ')} failed` : ''}; use --video-codec mjpeg or an ffmpeg built with libx264`,
+    );
   }
   const fallbackMessage = explicit
     ? `--encoder ${o.requested} does not work here (${failed[0]?.reason}): using libx264 instead`
@@ -99,6 +117,10 @@ export async function chooseH264Encoder(o: ChooseEncoderOptions): Promise<Encode
 
 /** ffmpeg's first error line names the cause ("Cannot load libcuda.so.1"); the last is generic. */
 function firstLine(text: string): string {
-  const lines = text.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines[0] ?? '').slice(0, 200);
 }

@@ -94,17 +94,7 @@ export function buildAudioArgs(o: AudioCaptureOptions): string[] {
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--audio-input') : audioDeviceInput(o);
   const rate = String(o.sampleRateHz);
   const channels = String(o.channels);
-  return [
-    ...COMMON_ARGS,
-    ...LOW_LATENCY_INPUT_ARGS,
-    ...input,
-    '-vn',
-    '-c:a', 'pcm_s16le',
-    '-ac', channels,
-    '-ar', rate,
-    '-f', 's16le',
-    ...OUTPUT_PIPE,
-  ];
+  return [...COMMON_ARGS, ...LOW_LATENCY_INPUT_ARGS, ...input, '-vn', '-c:a', 'pcm_s16le', '-ac', channels, '-ar', rate, '-f', 's16le', ...OUTPUT_PIPE];
 }
 
 function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean, copyFormat: 'mjpeg' | 'h264' = 'mjpeg'): string[] {
@@ -187,9 +177,13 @@ export function splitInputArgs(inputArgs: string, flag: string): string[] {
     );
   }
   if (!argv.includes('-i')) {
-    throw new LanstreamError('LS_ERR_USAGE', `Invalid ${flag}: ${JSON.stringify(inputArgs)} (expected ffmpeg input arguments ending in -i <input>, e.g. "-f x11grab -i :0")`, {
-      details: { flag, value: inputArgs },
-    });
+    throw new LanstreamError(
+      'LS_ERR_USAGE',
+      `Invalid ${flag}: ${JSON.stringify(inputArgs)} (expected ffmpeg input arguments ending in -i <input>, e.g. "-f x11grab -i :0")`,
+      {
+        details: { flag, value: inputArgs },
+      },
+    );
   }
   return argv;
 }

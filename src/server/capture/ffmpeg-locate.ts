@@ -106,9 +106,13 @@ export async function verifyCompanion(
   const resolved = (await resolveExecutable(candidate, env, platform)) ?? candidate;
   const problem = await versionProblem(resolved, name);
   if (problem === null) return resolved;
-  throw new LanstreamError(name === 'ffplay' ? 'LS_ERR_FFPLAY_NOT_FOUND' : 'LS_ERR_FFMPEG_NOT_FOUND', `${source} ${candidate} is not a runnable ${name} (${problem}): fix the path or leave ${source} unset`, {
-    details: { source, path: candidate, problem },
-  });
+  throw new LanstreamError(
+    name === 'ffplay' ? 'LS_ERR_FFPLAY_NOT_FOUND' : 'LS_ERR_FFMPEG_NOT_FOUND',
+    `${source} ${candidate} is not a runnable ${name} (${problem}): fix the path or leave ${source} unset`,
+    {
+      details: { source, path: candidate, problem },
+    },
+  );
 }
 
 /** Debian/Ubuntu, Homebrew and winget all ship ffplay and ffprobe inside the ffmpeg package. */

@@ -189,8 +189,7 @@ const FAILURE_PATTERNS: FailurePattern[] = [
     test: /Connection refused|pa_context_connect|Connection terminated|No such process/i,
     only: 'microphone',
     code: 'LS_ERR_CAPTURE_FAILED',
-    advice: (subject) =>
-      `PulseAudio is not running, so the ${subject} cannot be opened: start it (pulseaudio --start) or use ALSA (--audio-backend alsa)`,
+    advice: (subject) => `PulseAudio is not running, so the ${subject} cannot be opened: start it (pulseaudio --start) or use ALSA (--audio-backend alsa)`,
   },
   {
     test: /Permission denied|EACCES|not authorized|not permitted/i,
@@ -201,7 +200,8 @@ const FAILURE_PATTERNS: FailurePattern[] = [
   {
     test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio) device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject, what) => `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})`,
+    advice: (subject, what) =>
+      `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})`,
   },
   {
     // After the specific "not found" messages: a camera that opened and then fails with EIO was

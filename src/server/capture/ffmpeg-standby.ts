@@ -87,14 +87,16 @@ export function sweepOrphanGates(tmp: string = tmpdir(), procDir = '/proc'): num
   } catch {
     return killed;
   }
-  const stale = entries.map((e) => path.join(tmp, e)).filter((dir) => {
-    try {
-      const owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
-      return !(Number.isInteger(owner) && owner > 0 && alive(owner));
-    } catch {
-      return false; // no owner file (yet): not ours to judge
-    }
-  });
+  const stale = entries
+    .map((e) => path.join(tmp, e))
+    .filter((dir) => {
+      try {
+        const owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+        return !(Number.isInteger(owner) && owner > 0 && alive(owner));
+      } catch {
+        return false; // no owner file (yet): not ours to judge
+      }
+    });
   if (stale.length === 0) return killed;
   let pids: string[];
   try {

@@ -66,10 +66,47 @@ export function h264EncoderArgs(o: H264EncodeOptions): H264Args {
     case H264Encoder.LIBX264:
       return {
         global: [],
-        output: ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', ...gop, '-keyint_min', String(o.gopFrames), '-sc_threshold', '0', ...vbv],
+        output: [
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          '-tune',
+          'zerolatency',
+          '-pix_fmt',
+          'yuv420p',
+          ...gop,
+          '-keyint_min',
+          String(o.gopFrames),
+          '-sc_threshold',
+          '0',
+          ...vbv,
+        ],
       };
     case H264Encoder.NVENC:
-      return { global: [], output: ['-c:v', 'h264_nvenc', '-preset', 'p1', '-tune', 'ull', '-zerolatency', '1', '-delay', '0', '-rc', 'cbr', '-bf', '0', '-pix_fmt', 'yuv420p', ...gop, ...vbv] };
+      return {
+        global: [],
+        output: [
+          '-c:v',
+          'h264_nvenc',
+          '-preset',
+          'p1',
+          '-tune',
+          'ull',
+          '-zerolatency',
+          '1',
+          '-delay',
+          '0',
+          '-rc',
+          'cbr',
+          '-bf',
+          '0',
+          '-pix_fmt',
+          'yuv420p',
+          ...gop,
+          ...vbv,
+        ],
+      };
     case H264Encoder.VAAPI:
       return {
         global: ['-vaapi_device', o.vaapiDevice ?? DEFAULT_VAAPI_DEVICE],
@@ -77,14 +114,38 @@ export function h264EncoderArgs(o: H264EncodeOptions): H264Args {
       };
     case H264Encoder.QSV:
       // async_depth 1: QSV otherwise keeps 4 frames in flight.
-      return { global: [], output: ['-c:v', 'h264_qsv', '-preset', 'veryfast', '-async_depth', '1', '-bf', '0', '-look_ahead', '0', '-pix_fmt', 'nv12', ...gop, ...vbv] };
+      return {
+        global: [],
+        output: ['-c:v', 'h264_qsv', '-preset', 'veryfast', '-async_depth', '1', '-bf', '0', '-look_ahead', '0', '-pix_fmt', 'nv12', ...gop, ...vbv],
+      };
     case H264Encoder.V4L2M2M:
       return { global: [], output: ['-c:v', 'h264_v4l2m2m', '-bf', '0', '-pix_fmt', 'yuv420p', ...gop, ...vbv] };
     case H264Encoder.VIDEOTOOLBOX:
       return { global: [], output: ['-c:v', 'h264_videotoolbox', '-realtime', '1', '-profile:v', 'main', '-bf', '0', '-pix_fmt', 'yuv420p', ...gop, ...vbv] };
     case H264Encoder.AMF:
-      return { global: [], output: ['-c:v', 'h264_amf', '-usage', 'ultralowlatency', '-quality', 'speed', '-rc', 'cbr', '-bf', '0', '-pix_fmt', 'yuv420p', ...gop, ...vbv] };
+      return {
+        global: [],
+        output: ['-c:v', 'h264_amf', '-usage', 'ultralowlatency', '-quality', 'speed', '-rc', 'cbr', '-bf', '0', '-pix_fmt', 'yuv420p', ...gop, ...vbv],
+      };
     case H264Encoder.MF:
-      return { global: [], output: ['-c:v', 'h264_mf', '-hw_encoding', '1', '-scenario', 'video_conference', '-rate_control', 'cbr', '-bf', '0', '-pix_fmt', 'nv12', ...gop, ...vbv] };
+      return {
+        global: [],
+        output: [
+          '-c:v',
+          'h264_mf',
+          '-hw_encoding',
+          '1',
+          '-scenario',
+          'video_conference',
+          '-rate_control',
+          'cbr',
+          '-bf',
+          '0',
+          '-pix_fmt',
+          'nv12',
+          ...gop,
+          ...vbv,
+        ],
+      };
   }
 }

@@ -45,7 +45,8 @@ export class OpusPacketEncoder {
 
   constructor(o: OpusPacketEncoderOptions) {
     if (!OPUS_PACKET_MS.includes(o.packetMs)) throw new RangeError(`Opus packetMs must be one of ${OPUS_PACKET_MS.join(', ')}, got ${o.packetMs}`);
-    if (!Number.isInteger(o.bitrateKbps) || o.bitrateKbps < 6 || o.bitrateKbps > 510) throw new RangeError(`Opus bitrateKbps must be an integer 6–510, got ${o.bitrateKbps}`);
+    if (!Number.isInteger(o.bitrateKbps) || o.bitrateKbps < 6 || o.bitrateKbps > 510)
+      throw new RangeError(`Opus bitrateKbps must be an integer 6–510, got ${o.bitrateKbps}`);
     // The viewer's decoder is set up for mono or stereo (no multistream mapping).
     if (o.channels !== 1 && o.channels !== 2) throw new RangeError(`Opus here carries 1 or 2 channels, got ${o.channels}`);
     this.#frameSamples = (OPUS_SAMPLE_RATE_HZ * o.packetMs) / 1000;
