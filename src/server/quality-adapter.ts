@@ -6,6 +6,8 @@
  * (link-bound, not CPU-bound), counted over 2 s windows. Steps, each re-encoded with sharp (only
  * the frames actually sent): full size at a lower JPEG quality (about half the bytes), half size,
  * quarter size. Other viewers keep the full stream: one encoder, one slow link, no effect on the rest.
+ * The first step down (the one that starts re-encoding) also needs the server's leave
+ * (reencode-admission.ts): a busy CPU can look like a slow link, and re-encoding would make it busier.
  *
  * CPU (this 2-core machine, one frame at a time on libuv's thread pool, off the event loop): full
  * size q30 costs 8–12 ms per 720p frame (decode + encode), half size 7–9 ms, quarter 4–5 ms:
@@ -97,9 +99,11 @@ export class QualityAdapter {
 
   /**
    * Called a few times a second with the delivery rate the flow window measured; returns the new
-   * level when it changes, else null.
+   * level when it changes, else null. `mayReencode` is asked before a step down from the captured
+   * stream (level 0), the one step that costs CPU (ReencodeAdmission); refused, the viewer stays at
+   * full quality and the step is tried again at the next window that still calls for it.
    */
-  evaluate(nowUs: number, rateBytesPerS: number | null, fps: number): number | null {
+  evaluate(nowUs: number, rateBytesPerS: number | null, fps: number, mayReencode?: () => boolean): number | null {
     if (this.#windowStartUs === null) this.#windowStartUs = nowUs;
     if (nowUs - this.#windowStartUs < EVAL_EVERY_US || this.#offered < fps) return null;
     const blocked = Math.min(1, this.#blocked / this.#offered);
@@ -116,7 +120,7 @@ export class QualityAdapter {
     const last = QUALITY_LEVELS.length - 1;
     const severe = blocked > DOWN_AT_ONCE_ABOVE_BLOCKED;
     const stepDown = severe || probing ? this.#overWindows >= 1 : this.#overWindows >= DOWN_SUSTAINED_WINDOWS;
-    if (this.#level < last && stepDown) {
+    if (this.#level < last && stepDown && (this.#level > 0 || !mayReencode || mayReencode())) {
       if (probing) this.#failedProbes++;
       this.#climbing = false;
       this.#sinceUpWindows = null;

@@ -26,6 +26,7 @@ import { loadOrCreateIdentity } from './identity.js';
 import { Listener } from './listener.js';
 import { handshakeToEvict } from './handshake-slots.js';
 import { LogThrottle } from '../shared/log-throttle.js';
+import { ReencodeAdmission } from './reencode-admission.js';
 import { Session, type SessionInfo, type SessionLimits } from './session.js';
 
 /**
@@ -122,6 +123,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
   /** Stalled handshakes dropped to make room, logged as a count at most every 5 s (a flood cannot fill the log). */
+  /** One for all sessions: which viewer may start re-encoding its video, and when. */
+  readonly #reencodeAdmission = new ReencodeAdmission();
   readonly #dropLog = new LogThrottle(5000, (n) =>
     this.#log.warn(
       { address: this.#lastDropped, dropped: n },
@@ -326,6 +329,7 @@ export class Server extends EventEmitter<ServerEvents> {
       agent: o.agent,
       logger: o.logger.child({ component: 'session' }),
       limits: o.sessionLimits,
+      reencodeAdmission: this.#reencodeAdmission,
       admit: () => {
         const live = [...this.#sessions].filter((x) => x.live).length;
         return live >= o.maxViewers ? `the server already has ${o.maxViewers} viewers (--max-viewers)` : null;

@@ -33,6 +33,8 @@ import type { AuthLimiter } from './auth-limiter.js';
 import { FlowWindow } from './flow-window.js';
 import { DEFAULT_GOP_CACHE_MAX_FRAMES } from './gop-cache.js';
 import { levelSize, QUALITY_LEVELS, QualityAdapter, reduceJpeg } from './quality-adapter.js';
+import type { ReencodeAdmission } from './reencode-admission.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 
 export interface SessionLimits {
   /** The handshake must complete within this time (slowloris). */
@@ -96,6 +98,8 @@ export interface SessionOptions {
   onClose: (session: Session, reason: string) => void;
   /** This viewer waits for a keyframe (joined, or lost an inter-coded frame): ask capture for one. */
   onKeyframeNeeded?: () => void;
+  /** Shared by the server's sessions: whether this one may start re-encoding its video (none: always). */
+  reencodeAdmission?: ReencodeAdmission;
 }
 
 type State = 'hello' | 'auth' | 'live' | 'closed';
@@ -143,6 +147,10 @@ export class Session implements HubSubscriber {
   #needKeyframe = true;
   #lastKeyframeAskUs = 0;
   readonly #quality = new QualityAdapter();
+  #lastRefusal = '';
+  readonly #reencodeRefusals = new LogThrottle(10_000, (n) =>
+    this.#log.info({ refused: n }, `this viewer's link looks too slow for the full stream, but its video is not re-encoded yet: ${this.#lastRefusal}`),
+  );
   #rawVideo: CapturedChunk | null = null;
   #transcoding = false;
   #pingId = 0;
@@ -470,9 +478,22 @@ export class Session implements HubSubscriber {
   }
 
   #adaptQuality(now: number): void {
-    const level = this.#quality.evaluate(now, this.#window.rateBytesPerS, this.#o.video?.fps ?? 30);
-    if (level === null || this.#o.video?.codec !== 'mjpeg') return;
-    const size = levelSize(level, this.#o.video.width, this.#o.video.height);
+    const admission = this.#o.reencodeAdmission;
+    admission?.sample(now);
+    const video = this.#o.video;
+    const mjpeg = video?.codec === 'mjpeg';
+    const mayReencode = (): boolean => {
+      if (!admission || !mjpeg) return true;
+      const answer = admission.tryStart(now);
+      if (!answer.ok) {
+        this.#lastRefusal = answer.why;
+        this.#reencodeRefusals.note();
+      }
+      return answer.ok;
+    };
+    const level = this.#quality.evaluate(now, this.#window.rateBytesPerS, video?.fps ?? 30, mayReencode);
+    if (level === null || !video || !mjpeg) return;
+    const size = levelSize(level, video.width, video.height);
     const what = level === 0 ? 'full quality' : `reduced to ${size.width}x${size.height} JPEG quality ${QUALITY_LEVELS[level]!.jpegQuality}`;
     this.#log.info({ level, rateKbps: Math.round(((this.#window.rateBytesPerS ?? 0) * 8) / 1000) }, `video ${what} for this viewer's link`);
     if (level === 0) this.#rawVideo = null;

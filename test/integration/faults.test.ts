@@ -10,6 +10,7 @@ import { Server } from '../../src/server/serve.js';
 import { framesBetween, latencyPercentileMs, startTestServer, testServeOptions, testViewer, type CountingViewer } from '../helpers/lanstream.js';
 import { sleep, waitFor } from '../helpers/process.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 /** A server, a proxy in front of it and a viewer through the proxy that already gets frames. */
 async function liveViewerThroughProxy(t: Test) {
@@ -155,4 +156,31 @@ t.test('adaptive quality: a slow viewer gets smaller frames at a better frame ra
   proxy.setRate(null);
   await waitFor(() => statuses.some((s) => s.startsWith('quality: video full quality')), 20_000, 100, 'a step back up');
   t.pass('quality came back when the link recovered');
+});
+
+t.test('two links slow at the same moment: their viewers start re-encoding one at a time, 2 s apart', async (t) => {
+  // A busy CPU can make many links look slow at once, and each re-encode costs serve CPU
+  // (reencode-admission.ts): the server lets one viewer start per 2 s, so the cost shows before the next.
+  const log = captureLogger('info');
+  const ts = await startTestServer({ width: 640, height: 360, quality: 3, logger: log.logger });
+  t.teardown(() => ts.close());
+  const proxies = await Promise.all([startTcpProxy(ts.ready.port), startTcpProxy(ts.ready.port)]);
+  t.teardown(() => Promise.all(proxies.map((p) => p.close())));
+  const viewers = proxies.map((p) => testViewer(ts, { port: p.port }));
+  t.teardown(() => Promise.all(viewers.map((v) => v.viewer.close())));
+  await Promise.all(viewers.map((v) => v.viewer.start()));
+  await waitFor(() => viewers.every((v) => v.video.length > 10), 5000, 50, 'both viewers get frames');
+  const fullBytes = viewers[0]!.video.slice(-10).reduce((a, f) => a + f.data.length, 0) / 10;
+  for (const p of proxies) p.setRate(Math.round((fullBytes * 30 + 96_000) / 4));
+  /** The server's "video reduced … for this viewer's link" lines: the first per session, in time order. */
+  const firstSteps = () => {
+    const first = new Map<string, number>();
+    for (const l of log.matching("for this viewer's link"))
+      if (l.msg!.includes('reduced') && !first.has(l.session as string)) first.set(l.session as string, l.time as number);
+    return [...first.values()].sort((a, b) => a - b);
+  };
+  await waitFor(() => firstSteps().length === 2, 20_000, 50, 'both viewers re-encoded');
+  const [a, b] = firstSteps() as [number, number];
+  t.comment(`first step down of each session at +0 and +${b - a} ms; ${log.matching('not re-encoded yet').length} refusal line(s)`);
+  t.ok(b - a >= 1990, `the second started ${b - a} ms after the first`);
 });

@@ -139,3 +139,31 @@ t.test('a window with too few frames offered (capture stalled) is not judged', a
   t.equal(a.evaluate(4_000_000, null, FPS), null);
   t.equal(a.level, 0);
 });
+
+t.test('the step that starts re-encoding waits for the server to allow it; the others do not ask', async (t) => {
+  const { a, clock } = adapter();
+  let allow = false;
+  let asked = 0;
+  const mayReencode = (): boolean => {
+    asked++;
+    return allow;
+  };
+  const windows = (blocked: number[]): (number | null)[] =>
+    blocked.map((share) => {
+      for (let i = 0; i < FPS * 2; i++) a.onOffered(FRAME_BYTES);
+      for (let i = 0; i < Math.round(share * FPS * 2); i++) a.onBlocked();
+      clock.us += 2_000_000;
+      return a.evaluate(clock.us, null, FPS, mayReencode);
+    });
+  t.same(windows([0.5, 0.5]), [null, null], 'refused twice: stays at full quality');
+  t.equal(asked, 2, 'asked at each window that called for the step');
+  t.equal(a.level, 0);
+  t.same(windows([0.02]), [null], 'a calm window in between forgives the refused ones');
+  t.same(windows([0.25]), [null], 'one window over the threshold is not yet a link');
+  t.equal(asked, 2, 'so it did not ask');
+  allow = true;
+  t.same(windows([0.25]), [1], 'allowed: the second window in a row steps down');
+  allow = false;
+  t.same(windows([0.25, 0.25]), [null, 2], 'a further step down re-encodes anyway and does not ask');
+  t.equal(asked, 3);
+});

@@ -1,0 +1,41 @@
+/**
+ * ReencodeAdmission: one viewer starts re-encoding per 2 s at most, none while serve's own CPU is over
+ * its budget; the CPU is this process's real CPU time (process.cpuUsage) unless a test injects it.
+ */
+import t from 'tap';
+import { ReencodeAdmission, SPACING_US } from '../../src/server/reencode-admission.js';
+
+t.test('one start per 2 s, whatever the CPU', async (t) => {
+  const a = new ReencodeAdmission({ cpuBudgetCores: 0.5, cpuTimeUs: () => 0 });
+  t.same(a.tryStart(1_000_000), { ok: true }, 'the first viewer starts');
+  const second = a.tryStart(1_500_000);
+  t.match(second, { ok: false, why: /less than 2 s ago/ }, 'a second in the same 2 s waits');
+  t.same(a.tryStart(1_000_000 + SPACING_US), { ok: true }, '2 s later it may');
+});
+
+t.test('no start while serve used more than its budget over the last window', async (t) => {
+  let cpuUs = 0;
+  const a = new ReencodeAdmission({ cpuBudgetCores: 0.5, cpuTimeUs: () => cpuUs });
+  a.sample(0);
+  cpuUs = 1_600_000; // 0.8 of a core over 2 s
+  a.sample(2_000_000);
+  t.equal(a.recentCores, 0.8);
+  t.match(a.tryStart(2_100_000), { ok: false, why: /serve used 80 % of a core \(budget 50 %\)/ });
+  cpuUs += 400_000; // 0.2 of a core over the next 2 s
+  a.sample(4_000_000);
+  t.same(a.tryStart(4_000_000), { ok: true }, 'under the budget again: allowed');
+});
+
+t.test("the default budget is a quarter of the cores; the CPU measured is this process's own", async (t) => {
+  const a = new ReencodeAdmission({ cpuBudgetCores: 0.5 });
+  const { availableParallelism } = await import('node:os');
+  t.equal(new ReencodeAdmission().budgetCores, availableParallelism() / 4);
+  const startUs = performance.now() * 1000;
+  a.sample(startUs);
+  // Busy on this thread for 2.1 s: one whole core, over the budget of half a core.
+  const until = performance.now() + 2100;
+  while (performance.now() < until);
+  a.sample(performance.now() * 1000);
+  t.ok(a.recentCores !== null && a.recentCores > 0.8, `a busy loop reads as ${a.recentCores?.toFixed(2)} of a core`);
+  t.match(a.tryStart(performance.now() * 1000), { ok: false, why: /budget 50 %/ });
+});
