@@ -3,7 +3,9 @@
  * viewer's link cannot carry the stream, the flow window already drops frames (lower frame rate);
  * past a point, smaller frames are better than fewer frames: the audio queued behind each big
  * frame shrinks too. The signal is the share of frames replaced while waiting for the window
- * (link-bound, not CPU-bound), counted over 2 s windows. Steps, each re-encoded with sharp (only
+ * (link-bound, not CPU-bound), counted over 2 s windows, and only while the frames that did go out
+ * were slow to be acknowledged: a link too slow takes its time over every frame, a busy machine
+ * delays an ACK now and then. Steps, each re-encoded with sharp (only
  * the frames actually sent): full size at a lower JPEG quality (about half the bytes), half size,
  * quarter size. Other viewers keep the full stream: one encoder, one slow link, no effect on the rest.
  * The first step down (the one that starts re-encoding) also needs the server's leave
@@ -49,6 +51,15 @@ export const QUALITY_LEVELS: readonly QualityLevel[] = [
 ];
 
 const EVAL_EVERY_US = 2_000_000;
+/**
+ * A window of replaced frames is the link's only if the frames that did go out took this share of a
+ * frame interval or more to be acknowledged, beyond the path's minimum RTT (median over the window).
+ * A link too slow for the stream needs longer than that for every frame (52 kB through 10 Mbit/s:
+ * 42 ms); a fast viewer whose ACKs were late for a moment on a busy machine acknowledges most frames
+ * within a millisecond or two (rig, 8 viewers on 2 loaded cores: 3 fast viewers stepped down in one
+ * run, reencode-admission.ts, and the re-encoding made the machine busier still).
+ */
+const LINK_BOUND_MIN_DELIVERY_FRACTION = 0.25;
 /** Share of frames replaced while waiting for the flow window, per 2 s window. */
 const DOWN_ABOVE_BLOCKED = 0.15;
 const DOWN_SUSTAINED_WINDOWS = 2;
@@ -76,6 +87,8 @@ export class QualityAdapter {
   #failedProbes = 0;
   #climbing = false;
   #sinceDownWindows = 0;
+  /** Send → ACK times (µs, beyond the minimum RTT) of the frames delivered in this window. */
+  #deliveriesUs: number[] = [];
 
   get level(): number {
     return this.#level;
@@ -97,6 +110,11 @@ export class QualityAdapter {
     this.#blocked++;
   }
 
+  /** A frame sent was acknowledged this long after it went out, beyond the path's minimum RTT. */
+  onDelivered(deliveryUs: number): void {
+    if (this.#deliveriesUs.length < 1000) this.#deliveriesUs.push(deliveryUs);
+  }
+
   /**
    * Called a few times a second with the delivery rate the flow window measured; returns the new
    * level when it changes, else null. `mayReencode` is asked before a step down from the captured
@@ -107,18 +125,23 @@ export class QualityAdapter {
     if (this.#windowStartUs === null) this.#windowStartUs = nowUs;
     if (nowUs - this.#windowStartUs < EVAL_EVERY_US || this.#offered < fps) return null;
     const blocked = Math.min(1, this.#blocked / this.#offered);
+    // No frame delivered in the whole window: nothing says the link is fast.
+    const deliveries = this.#deliveriesUs.sort((a, b) => a - b);
+    const medianDeliveryUs = deliveries.length ? deliveries[Math.floor(deliveries.length / 2)]! : Infinity;
+    const linkBound = medianDeliveryUs >= (LINK_BOUND_MIN_DELIVERY_FRACTION * 1e6) / fps;
     this.#offered = 0;
     this.#blocked = 0;
+    this.#deliveriesUs = [];
     this.#windowStartUs = nowUs;
 
     const probing = this.#sinceUpWindows !== null && this.#sinceUpWindows < PROBE_WINDOWS;
     if (this.#sinceUpWindows !== null) this.#sinceUpWindows++;
     this.#sinceDownWindows++;
     if (this.#sinceDownWindows >= BACKOFF_RESET_WINDOWS) this.#failedProbes = 0;
-    this.#overWindows = blocked > DOWN_ABOVE_BLOCKED ? this.#overWindows + 1 : 0;
+    this.#overWindows = blocked > DOWN_ABOVE_BLOCKED && linkBound ? this.#overWindows + 1 : 0;
 
     const last = QUALITY_LEVELS.length - 1;
-    const severe = blocked > DOWN_AT_ONCE_ABOVE_BLOCKED;
+    const severe = blocked > DOWN_AT_ONCE_ABOVE_BLOCKED && linkBound;
     const stepDown = severe || probing ? this.#overWindows >= 1 : this.#overWindows >= DOWN_SUSTAINED_WINDOWS;
     if (this.#level < last && stepDown && (this.#level > 0 || !mayReencode || mayReencode())) {
       if (probing) this.#failedProbes++;

@@ -131,6 +131,8 @@ export class Session implements HubSubscriber {
   #wantAudio = true;
   #sentBytes = 0;
   #ackedBytes = 0;
+  /** Video frames sent and not yet acknowledged: where each ends in the byte stream, and when it went out. */
+  #videoInFlight: { endByte: number; sentAtUs: number }[] = [];
   #lastHeardUs = nowUs();
   #videoSeq = 0;
   #audioSeq = 0;
@@ -374,6 +376,7 @@ export class Session implements HubSubscriber {
         }
         this.#window.onAck(message.receivedBytes - this.#ackedBytes, nowUs());
         this.#ackedBytes = message.receivedBytes;
+        this.#onVideoAcked(message.receivedBytes);
         this.#pump();
         return;
       case 'stats':
@@ -561,6 +564,17 @@ export class Session implements HubSubscriber {
     this.#videoSent++;
     this.#lastVideoSentUs = nowUs();
     this.#window.onVideoFrame(video.data.length);
+    this.#videoInFlight.push({ endByte: this.#sentBytes, sentAtUs: this.#lastVideoSentUs });
+    if (this.#videoInFlight.length > 256) this.#videoInFlight.shift();
+  }
+
+  /** Send → ACK time of each frame the viewer now has, for the quality adapter. */
+  #onVideoAcked(receivedBytes: number): void {
+    const now = nowUs();
+    const minRttUs = this.#window.minRttUs ?? 0;
+    while (this.#videoInFlight.length > 0 && this.#videoInFlight[0]!.endByte <= receivedBytes) {
+      this.#quality.onDelivered(Math.max(0, now - this.#videoInFlight.shift()!.sentAtUs - minRttUs));
+    }
   }
 
   #sendMedia(kind: MediaKind, flags: number, seq: number, chunk: CapturedChunk): void {

@@ -167,3 +167,24 @@ t.test('the step that starts re-encoding waits for the server to allow it; the o
   t.same(windows([0.25, 0.25]), [null, 2], 'a further step down re-encodes anyway and does not ask');
   t.equal(asked, 3);
 });
+
+t.test('frames replaced while the frames that went out were acknowledged at once: not the link, no step', async (t) => {
+  /** Windows where the delivered frames took `deliveryMs` each to be acknowledged. */
+  const windows = (a: QualityAdapter, clock: { us: number }, blocked: number[], deliveryMs: number): (number | null)[] =>
+    blocked.map((share) => {
+      for (let i = 0; i < FPS * 2; i++) a.onOffered(FRAME_BYTES);
+      const replaced = Math.round(share * FPS * 2);
+      for (let i = 0; i < replaced; i++) a.onBlocked();
+      for (let i = 0; i < FPS * 2 - replaced; i++) a.onDelivered(deliveryMs * 1000);
+      clock.us += 2_000_000;
+      return a.evaluate(clock.us, null, FPS);
+    });
+  const busy = adapter();
+  t.same(windows(busy.a, busy.clock, [0.25, 0.25, 0.5, 0.5], 1.5), [null, null, null, null], 'a busy machine (ACKs in 1.5 ms, some late): full quality kept');
+  const slow = adapter();
+  t.same(windows(slow.a, slow.clock, [0.25, 0.25], 42), [null, 1], 'a link too slow (42 ms a frame): steps down as before');
+  const edge = adapter();
+  t.same(windows(edge.a, edge.clock, [0.5], 8.4), [2], 'a quarter of the frame interval (8.3 ms) is enough to call it the link');
+  t.same(windows(edge.a, edge.clock, [0, 0, 0, 0], 1), [null, null, 1, 0], 'and it probes back up when calm');
+  t.same(windows(edge.a, edge.clock, [0.5, 0.5], 1), [null, null], 'a probe that meets a busy machine, not a slow link, does not fail');
+});
