@@ -498,7 +498,7 @@ export class Session implements HubSubscriber {
     if (level === null || !video || !mjpeg) return;
     const size = levelSize(level, video.width, video.height);
     const what = level === 0 ? 'full quality' : `reduced to ${size.width}x${size.height} JPEG quality ${QUALITY_LEVELS[level]!.jpegQuality}`;
-    this.#log.info({ level, rateKbps: Math.round(((this.#window.rateBytesPerS ?? 0) * 8) / 1000) }, `video ${what} for this viewer's link`);
+    this.#log.info({ qualityLevel: level, rateKbps: Math.round(((this.#window.rateBytesPerS ?? 0) * 8) / 1000) }, `video ${what} for this viewer's link`);
     if (level === 0) this.#rawVideo = null;
     this.status({ state: 'quality', message: `video ${what} for this link` });
   }

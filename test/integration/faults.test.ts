@@ -183,4 +183,9 @@ t.test('two links slow at the same moment: their viewers start re-encoding one a
   const [a, b] = firstSteps() as [number, number];
   t.comment(`first step down of each session at +0 and +${b - a} ms; ${log.matching('not re-encoded yet').length} refusal line(s)`);
   t.ok(b - a >= 1990, `the second started ${b - a} ms after the first`);
+  const steps = log.matching("for this viewer's link");
+  t.ok(
+    steps.every((l) => l.level === 30 && typeof l.qualityLevel === 'number'),
+    'logged at info, with the quality level in its own field (a `level` field once overwrote the log level)',
+  );
 });
