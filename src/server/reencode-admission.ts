@@ -54,7 +54,7 @@ export class ReencodeAdmission {
     return this.#recentCores;
   }
 
-  /** Closes the CPU window when it is long enough; called by tryStart() and by each session's heartbeat. */
+  /** Closes the CPU window when it is long enough; each session's heartbeat calls it before it may ask tryStart(). */
   sample(nowUs: number): void {
     const cpuUs = this.#cpuTimeUs();
     if (this.#windowStart === null) {
@@ -72,7 +72,6 @@ export class ReencodeAdmission {
    * says why, for the log.
    */
   tryStart(nowUs: number): { ok: true } | { ok: false; why: string } {
-    this.sample(nowUs);
     if (this.#lastStartUs !== null && nowUs - this.#lastStartUs < SPACING_US) {
       return { ok: false, why: 'another viewer started re-encoding less than 2 s ago' };
     }

@@ -570,6 +570,8 @@ export class Session implements HubSubscriber {
 
   /** Send → ACK time of each frame the viewer now has, for the quality adapter. */
   #onVideoAcked(receivedBytes: number): void {
+    // Most ACKs (one per read, audio included) complete no frame: nothing to compute for them.
+    if (this.#videoInFlight.length === 0 || this.#videoInFlight[0]!.endByte > receivedBytes) return;
     const now = nowUs();
     const minRttUs = this.#window.minRttUs ?? 0;
     while (this.#videoInFlight.length > 0 && this.#videoInFlight[0]!.endByte <= receivedBytes) {
