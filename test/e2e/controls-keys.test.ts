@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { rm } from 'node:fs/promises';
-import { LANSTREAM_BIN, startServe } from '../helpers/cli.js';
+import { LANSTREAM_BIN, WINDOW_AT_ORIGIN, localWatchArgs, startServe } from '../helpers/cli.js';
 import { hasCommand, isRunning, killAll, sleep, spawnTracked, stopChild, waitFor, waitForExit } from '../helpers/process.js';
 import { findWindowByName } from '../helpers/screen.js';
 import { startPulse, RECORD_RATE_HZ, type Recording } from '../helpers/pulse.js';
@@ -33,22 +33,7 @@ t.test('keys on a TTY: - lowers the tone, m mutes and unmutes, ? shows the keys,
     await serve.proc.destroy();
     await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
-  const watch = spawnCliInPty(
-    [
-      'watch',
-      '127.0.0.1',
-      '--port',
-      String(serve.port),
-      '--config-dir',
-      serve.configDir,
-      '--window-position',
-      '0,0',
-      '--borderless',
-      '--audio-output',
-      'speaker',
-    ],
-    { env: { ...xvfb.env, ...pulse.env } },
-  );
+  const watch = spawnCliInPty(localWatchArgs(serve, ...WINDOW_AT_ORIGIN, '--audio-output', 'speaker'), { env: { ...xvfb.env, ...pulse.env } });
   t.teardown(() => watch.destroy());
   await watch.waitForOutput(/keys: \+ \/ - volume/, 10_000);
   await watch.waitForOutput(/\[live\] video/, 10_000);
@@ -103,14 +88,10 @@ t.test('no key reader when stdin is a pipe: "q" written into it does not quit', 
     await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
   // A window, no --json: everything a key reader would be started for, except the terminal.
-  const child = spawnTracked(
-    process.execPath,
-    [LANSTREAM_BIN, 'watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--window-position', '0,0'],
-    {
-      env: xvfb.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawnTracked(process.execPath, [LANSTREAM_BIN, ...localWatchArgs(serve, '--window-position', '0,0')], {
+    env: xvfb.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   t.teardown(() => stopChild(child, 2000));
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { rm } from 'node:fs/promises';
-import { descendants, spawnCli, startServe } from '../helpers/cli.js';
+import { WINDOW_AT_ORIGIN, descendants, localWatchArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { crop, findWindowByName, grabScreen, meanAbsDiff } from '../helpers/screen.js';
 import { startXvfb } from '../helpers/xvfb.js';
@@ -23,19 +23,7 @@ t.test('the only window goes away', { skip: missing.length ? `missing ${missing.
     await serve.proc.destroy();
     await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
-  const args = [
-    'watch',
-    '127.0.0.1',
-    '--port',
-    String(serve.port),
-    '--config-dir',
-    serve.configDir,
-    '--window-position',
-    '0,0',
-    '--borderless',
-    '--no-audio',
-    '--json',
-  ];
+  const args = localWatchArgs(serve, ...WINDOW_AT_ORIGIN, '--no-audio', '--json');
   const ffplayOf = (pid: number) => descendants(pid).filter((p) => p.comm === 'ffplay');
 
   await t.test('closed by the user: exit 0', async (t) => {

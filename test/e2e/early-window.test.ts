@@ -11,7 +11,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { descendants, spawnCli, startServe } from '../helpers/cli.js';
+import { WINDOW_AT_ORIGIN, descendants, localWatchArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { freePort, hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 
@@ -60,25 +60,9 @@ t.test('ffplay starts before the connection, hidden, and becomes the window when
 
   const key = randomBytes(16).toString('base64url');
   // Nothing listens yet: --wait keeps trying, so the only thing watch can have started is the early window.
-  const watch = spawnCli(
-    [
-      'watch',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--config-dir',
-      configDir,
-      '--key',
-      key,
-      '--wait',
-      '--no-audio',
-      '--window-position',
-      '0,0',
-      '--borderless',
-      '--json',
-    ],
-    { env: { ...x.env, ...wrapper.env } },
-  );
+  const watch = spawnCli(localWatchArgs({ port, configDir }, '--key', key, '--wait', '--no-audio', ...WINDOW_AT_ORIGIN, '--json'), {
+    env: { ...x.env, ...wrapper.env },
+  });
   t.teardown(() => watch.destroy());
   const [early] = (await waitFor(async () => ((await wrapper.log()).length ? wrapper.log() : null), 10_000, 20, 'ffplay started')).map(Number);
   t.ok(

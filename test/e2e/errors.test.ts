@@ -8,7 +8,7 @@ import net from 'node:net';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { errorLines, makeConfigDir, runCli, spawnCli, startServe, type CliResult, type ServeHandle } from '../helpers/cli.js';
+import { errorLines, makeConfigDir, runCli, serveArgs, spawnCli, startServe, type CliResult, type ServeHandle } from '../helpers/cli.js';
 import { freePort, hasCommand, killAll } from '../helpers/process.js';
 
 t.teardown(() => killAll());
@@ -121,18 +121,7 @@ t.test('with a server up', async (t) => {
   });
 
   t.test('port busy: exit 1 "already in use"', async (t) => {
-    const res = await runCli([
-      'serve',
-      '--source',
-      'test',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(tlsServe.port),
-      '--config-dir',
-      tlsServe.configDir,
-      '--no-preflight',
-    ]);
+    const res = await runCli(serveArgs(tlsServe, '--no-preflight'));
     expectError(t, res, 1, [`Port ${tlsServe.port} is already in use`, '--port']);
   });
 });

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { descendants, spawnCli, startServe } from '../helpers/cli.js';
+import { descendants, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { probeMedia } from '../helpers/media-probe.js';
 import { freePort, hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 
@@ -77,24 +77,7 @@ t.test('serve --record --duration 4s: the server records its own stream (mjpeg +
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-serve-record-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'served.mkv');
-  const proc = spawnCli([
-    'serve',
-    '--source',
-    'test',
-    '--size',
-    '320x240',
-    '--port',
-    String(await freePort()),
-    '--host',
-    '127.0.0.1',
-    '--config-dir',
-    dir,
-    '--record',
-    file,
-    '--duration',
-    '4s',
-    '--json',
-  ]);
+  const proc = spawnCli([...serveArgs({ port: await freePort(), configDir: dir, size: '320x240' }), '--record', file, '--duration', '4s', '--json']);
   t.teardown(() => proc.destroy());
   const { code } = await proc.exited;
   t.equal(code, 0, 'exit 0 when --duration elapsed');

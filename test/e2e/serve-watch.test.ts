@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
-import { descendants, jsonLines, spawnCli, startServe } from '../helpers/cli.js';
+import { WINDOW_AT_ORIGIN, descendants, jsonLines, localWatchArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
 import { crop, findWindowByName, grabScreen, imageStats, meanAbsDiff, windowGeometry } from '../helpers/screen.js';
@@ -29,25 +29,7 @@ async function serveAndWatch(t: Test, serveArgs: string[], duration: string, wat
     await serve.proc.destroy();
     await Promise.all([xvfb.close(), pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
   });
-  // Same config dir as serve: on 127.0.0.1 watch reads the access key from it (same user, same machine).
-  const watch = spawnCli(
-    [
-      'watch',
-      '127.0.0.1',
-      '--port',
-      String(serve.port),
-      '--config-dir',
-      serve.configDir,
-      '--window-position',
-      '0,0',
-      '--borderless',
-      '--duration',
-      duration,
-      '--json',
-      ...watchArgs,
-    ],
-    { env: { ...xvfb.env, ...pulse.env } },
-  );
+  const watch = spawnCli(localWatchArgs(serve, ...WINDOW_AT_ORIGIN, '--duration', duration, '--json', ...watchArgs), { env: { ...xvfb.env, ...pulse.env } });
   t.teardown(() => watch.destroy());
   return { xvfb, pulse, serve, watch };
 }
@@ -182,23 +164,7 @@ t.test(
       await serve.proc.destroy();
       await Promise.all([pulse.close(), rm(serve.configDir, { recursive: true, force: true })]);
     });
-    const watch = spawnCli(
-      [
-        'watch',
-        '127.0.0.1',
-        '--port',
-        String(serve.port),
-        '--config-dir',
-        serve.configDir,
-        '--no-video',
-        '--audio-output',
-        'pulse',
-        '--duration',
-        '3s',
-        '--json',
-      ],
-      { env: pulse.env },
-    );
+    const watch = spawnCli(localWatchArgs(serve, '--no-video', '--audio-output', 'pulse', '--duration', '3s', '--json'), { env: pulse.env });
     t.teardown(() => watch.destroy());
     await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
     // pulseaudio.js names its client "lanstream"; the ALSA plugin (audio-io, speaker) would show up as an ALSA plug-in.

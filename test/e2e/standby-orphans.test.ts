@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnCli } from '../helpers/cli.js';
+import { serveArgs, spawnCli } from '../helpers/cli.js';
 import { freePort, pidAlive, waitFor } from '../helpers/process.js';
 
 const linux = process.platform === 'linux';
@@ -32,19 +32,7 @@ function gatedChildren(ppid: number): { pid: number; dir: string }[] {
 }
 
 async function serveWithStandby(t: Test, configDir: string) {
-  const proc = spawnCli([
-    'serve',
-    '--source',
-    'test',
-    '--size',
-    '320x240',
-    '--port',
-    String(await freePort()),
-    '--host',
-    '127.0.0.1',
-    '--config-dir',
-    configDir,
-  ]);
+  const proc = spawnCli(serveArgs({ port: await freePort(), configDir, size: '320x240' }));
   t.teardown(() => proc.destroy());
   await proc.waitForOutput('stdout', /lanstream watch/, 20_000);
   await waitFor(async () => gatedChildren(proc.pid).length === 2, 10_000, 100, 'two gated ffmpeg (video + audio)');

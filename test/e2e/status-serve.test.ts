@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { rm } from 'node:fs/promises';
-import { makeConfigDir, spawnCli, startServe } from '../helpers/cli.js';
+import { localWatchArgs, makeConfigDir, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { freePort, hasCommand, killAll, sleep } from '../helpers/process.js';
 import { spawnCliInPty } from '../helpers/pty.js';
 
@@ -17,26 +17,13 @@ const VIEWER = /127\.0\.0\.1 video (\d+) ms (\d+) fps ([\d.]+) Mbit\/s rtt (\d+)
 t.test('serve on a terminal: a status line with each viewer, refreshed in place', { skip: hasCommand('script') ? false : 'missing script' }, async (t) => {
   const [port, configDir] = await Promise.all([freePort(), makeConfigDir()]);
   t.teardown(() => rm(configDir, { recursive: true, force: true }));
-  const serve = spawnCliInPty([
-    'serve',
-    '--source',
-    'test',
-    '--size',
-    '640x360',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--config-dir',
-    configDir,
-    '--no-audio',
-  ]);
+  const serve = spawnCliInPty(serveArgs({ port, configDir }, '--no-audio'));
   t.teardown(() => serve.destroy());
   await serve.waitForOutput(/lanstream watch 'lanstream:\/\//, 10_000);
   await serve.waitForOutput(/\[serving\] no viewers/, 5000);
   t.pass('with nobody watching: "[serving] no viewers"');
 
-  const viewerArgs = ['watch', '127.0.0.1', '--port', String(port), '--config-dir', configDir, '--no-playback', '--quiet'];
+  const viewerArgs = localWatchArgs({ port, configDir }, '--no-playback', '--quiet');
   const one = spawnCli([...viewerArgs, '--duration', '15s']);
   const two = spawnCli([...viewerArgs, '--duration', '15s']);
   t.teardown(() => Promise.all([one.destroy(), two.destroy()]));
@@ -72,18 +59,7 @@ t.test('serve --json: stats once a second list the viewers with the numbers they
     await serve.proc.destroy();
     await rm(serve.configDir, { recursive: true, force: true });
   });
-  const viewer = spawnCli([
-    'watch',
-    '127.0.0.1',
-    '--port',
-    String(serve.port),
-    '--config-dir',
-    serve.configDir,
-    '--no-playback',
-    '--quiet',
-    '--duration',
-    '15s',
-  ]);
+  const viewer = spawnCli(localWatchArgs(serve, '--no-playback', '--quiet', '--duration', '15s'));
   t.teardown(() => viewer.destroy());
   const stats = await serve.proc.waitForEvent(
     (e) => e.event === 'stats' && Array.isArray(e.viewers) && e.viewers.length === 1 && (e.viewers[0] as { latencyMs: unknown }).latencyMs !== null,

@@ -222,6 +222,22 @@ export interface ServeHandle {
   stop(sig?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** `serve --source test` (640x360 unless `size`) on 127.0.0.1:port with its own config dir, then `extra`. */
+export function serveArgs(o: { port: number; configDir: string; size?: string }, ...extra: string[]): string[] {
+  return ['serve', '--source', 'test', '--size', o.size ?? '640x360', '--host', '127.0.0.1', '--port', String(o.port), '--config-dir', o.configDir, ...extra];
+}
+
+/**
+ * `watch` of a startServe() server from this machine, then `extra`. Same config dir as serve: on
+ * 127.0.0.1 watch reads the access key from it (same user, same machine).
+ */
+export function localWatchArgs(serve: { port: number; configDir: string }, ...extra: string[]): string[] {
+  return ['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, ...extra];
+}
+
+/** The window where the screen tests look for it: at 0,0, without a border. */
+export const WINDOW_AT_ORIGIN: readonly string[] = ['--window-position', '0,0', '--borderless'];
+
 export interface StartServeOptions {
   port?: number;
   configDir?: string;
@@ -241,22 +257,7 @@ export interface StartServeOptions {
 export async function startServe(opts: StartServeOptions = {}): Promise<ServeHandle> {
   const port = opts.port ?? (await freePort());
   const configDir = opts.configDir ?? (await makeConfigDir());
-  const args = [
-    'serve',
-    '--source',
-    'test',
-    '--size',
-    '640x360',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--config-dir',
-    configDir,
-    ...(opts.insecure ? ['--insecure'] : []),
-    ...(opts.json ? ['--json'] : []),
-    ...(opts.args ?? []),
-  ];
+  const args = [...serveArgs({ port, configDir }), ...(opts.insecure ? ['--insecure'] : []), ...(opts.json ? ['--json'] : []), ...(opts.args ?? [])];
   const proc = spawnCli(args, { env: opts.env });
   const timeoutMs = opts.readyTimeoutMs ?? 10_000;
   try {

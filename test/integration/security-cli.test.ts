@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { testViewer, type TestServer } from '../helpers/lanstream.js';
-import { assertBuilt, runCli, spawnCli } from '../helpers/cli.js';
+import { assertBuilt, runCli, serveArgs, spawnCli } from '../helpers/cli.js';
 import { freePort, killAll, waitFor } from '../helpers/process.js';
 import { startServerIn } from '../helpers/security-server.js';
 
@@ -22,28 +22,13 @@ async function tmp(t: { teardown(fn: () => unknown): void }): Promise<string> {
 }
 
 const mode = async (p: string) => ((await stat(p)).mode & 0o777).toString(8);
-const serveArgs = async (configDir: string) => [
-  'serve',
-  '--source',
-  'test',
-  '--host',
-  '127.0.0.1',
-  '--port',
-  String(await freePort()),
-  '--size',
-  '320x240',
-  '--config-dir',
-  configDir,
-  '--no-preflight',
-  '--duration',
-  '1s',
-];
+const shortServeArgs = async (configDir: string) => serveArgs({ port: await freePort(), configDir, size: '320x240' }, '--no-preflight', '--duration', '1s');
 
 t.test('first serve creates a 0700 config dir with 0600 files; the key is on stdout only', async (t) => {
   const base = await tmp(t);
   const configDir = path.join(base, 'fresh', 'lanstream');
   const logFile = path.join(base, 'serve.log');
-  const r = await runCli([...(await serveArgs(configDir)), '--log-file', logFile, '--log-level', 'debug'], { timeoutMs: 15_000 });
+  const r = await runCli([...(await shortServeArgs(configDir)), '--log-file', logFile, '--log-level', 'debug'], { timeoutMs: 15_000 });
   t.equal(r.code, 0, `serve --duration 1s exits 0 (stderr: ${r.stderr.slice(0, 300)})`);
   t.equal(await mode(configDir), '700', 'config dir is 0700');
   for (const f of ['access-key', 'key.pem', 'cert.pem']) t.equal(await mode(path.join(configDir, f)), '600', `${f} is 0600`);
@@ -59,7 +44,7 @@ t.test('first serve creates a 0700 config dir with 0600 files; the key is on std
   t.notOk(log.includes(key), 'the log file does not contain the key');
   t.notOk(r.stderr.includes(key), 'stderr does not contain the key');
 
-  const json = await runCli([...(await serveArgs(configDir)), '--json'], { timeoutMs: 15_000 });
+  const json = await runCli([...(await shortServeArgs(configDir)), '--json'], { timeoutMs: 15_000 });
   t.equal(json.code, 0, 'serve --json exits 0');
   t.match(json.stdout, /"event":"ready"/, '--json prints the ready event');
   t.notOk(json.stdout.includes(key), '--json output does not contain the key');
@@ -72,7 +57,7 @@ t.test('--new-key: the old key is refused, the new one accepted', async (t) => {
   const oldKey = first.ready.accessKey;
   await first.close();
 
-  const r = await runCli([...(await serveArgs(configDir)), '--new-key'], { timeoutMs: 15_000 });
+  const r = await runCli([...(await shortServeArgs(configDir)), '--new-key'], { timeoutMs: 15_000 });
   t.equal(r.code, 0, 'serve --new-key exits 0');
   const newKey = (await readFile(path.join(configDir, 'access-key'), 'utf8')).trim();
   t.not(newKey, oldKey, 'the key file holds a new key');
@@ -98,23 +83,7 @@ t.test('--insecure on both sides works with warnings; a TLS viewer against it fa
   const configDir = await tmp(t);
   const viewerDir = await tmp(t);
   const port = await freePort();
-  const serve = spawnCli([
-    'serve',
-    '--source',
-    'test',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--size',
-    '320x240',
-    '--config-dir',
-    configDir,
-    '--no-preflight',
-    '--insecure',
-    '--duration',
-    '8s',
-  ]);
+  const serve = spawnCli([...serveArgs({ port, configDir, size: '320x240' }), '--no-preflight', '--insecure', '--duration', '8s']);
   t.teardown(() => serve.destroy());
   const [line] = await serve.waitForOutput('stdout', /lanstream:\/\/[^' ]+/, 10_000);
   t.match(serve.stderr, /WARNING: --insecure/, 'serve warns on stderr');
