@@ -56,13 +56,14 @@ export class ReencodeAdmission {
 
   /** Closes the CPU window when it is long enough; each session's heartbeat calls it before it may ask tryStart(). */
   sample(nowUs: number): void {
+    // Every session's heartbeat calls this: read the CPU clock (a getrusage call) only to open or close a window.
+    if (this.#windowStart !== null && nowUs - this.#windowStart.atUs < CPU_WINDOW_US) return;
     const cpuUs = this.#cpuTimeUs();
     if (this.#windowStart === null) {
       this.#windowStart = { atUs: nowUs, cpuUs };
       return;
     }
     const elapsedUs = nowUs - this.#windowStart.atUs;
-    if (elapsedUs < CPU_WINDOW_US) return;
     this.#recentCores = (cpuUs - this.#windowStart.cpuUs) / elapsedUs;
     this.#windowStart = { atUs: nowUs, cpuUs };
   }

@@ -26,6 +26,15 @@ t.test('no start while serve used more than its budget over the last window', as
   t.same(a.tryStart(4_000_000), { ok: true }, 'under the budget again: allowed');
 });
 
+t.test('8 sessions sampling on each heartbeat read the CPU clock once per window, not once per call', async (t) => {
+  let reads = 0;
+  const a = new ReencodeAdmission({ cpuBudgetCores: 0.5, cpuTimeUs: () => (reads++, 0) });
+  // 8 heartbeats every 500 ms for 6 s: 96 calls, windows closing at 2, 4 and 6 s.
+  for (let us = 0; us <= 6_000_000; us += 500_000) for (let s = 0; s < 8; s++) a.sample(us + s * 1000);
+  t.equal(reads, 4, 'one read to open the first window, one to close each of the 3 windows');
+  t.equal(a.recentCores, 0);
+});
+
 t.test("the default budget is a quarter of the cores; the CPU measured is this process's own", async (t) => {
   const a = new ReencodeAdmission({ cpuBudgetCores: 0.5 });
   const { availableParallelism } = await import('node:os');
