@@ -401,17 +401,10 @@ export function buildRecorderArgs(media: RecordingMedia, file: string): string[]
     maps.push('-map', `${index++}:v`);
   }
   if (media.audio) {
+    // prettier-ignore
     args.push(
-      '-thread_queue_size',
-      '1024',
-      '-f',
-      's16le',
-      '-ar',
-      String(media.audio.sampleRateHz),
-      '-ac',
-      String(media.audio.channels),
-      '-i',
-      media.video ? 'pipe:3' : 'pipe:0',
+      '-thread_queue_size', '1024', '-f', 's16le', '-ar', String(media.audio.sampleRateHz), '-ac', String(media.audio.channels),
+      '-i', media.video ? 'pipe:3' : 'pipe:0',
     );
     maps.push('-map', `${index}:a`);
   }

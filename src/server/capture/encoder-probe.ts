@@ -53,22 +53,13 @@ export function parseEncoderList(text: string): Set<string> {
 /** Arguments of the one-frame test encode (a small colour source, output discarded). */
 export function probeArgs(encoder: H264Encoder): string[] {
   const enc = h264EncoderArgs({ encoder, bitrateKbps: 500, gopFrames: 30 });
+  // prettier-ignore
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-loglevel',
-    'error',
+    '-hide_banner', '-nostdin', '-loglevel', 'error',
     ...enc.global,
-    '-f',
-    'lavfi',
-    '-i',
-    'color=c=gray:size=320x240:rate=30',
-    '-frames:v',
-    '1',
+    '-f', 'lavfi', '-i', 'color=c=gray:size=320x240:rate=30', '-frames:v', '1',
     ...enc.output,
-    '-f',
-    'null',
-    '-',
+    '-f', 'null', '-',
   ];
 }
 

@@ -66,45 +66,21 @@ export function h264EncoderArgs(o: H264EncodeOptions): H264Args {
     case H264Encoder.LIBX264:
       return {
         global: [],
+        // prettier-ignore
         output: [
-          '-c:v',
-          'libx264',
-          '-preset',
-          'ultrafast',
-          '-tune',
-          'zerolatency',
-          '-pix_fmt',
-          'yuv420p',
-          ...gop,
-          '-keyint_min',
-          String(o.gopFrames),
-          '-sc_threshold',
-          '0',
+          '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+          ...gop, '-keyint_min', String(o.gopFrames), '-sc_threshold', '0',
           ...vbv,
         ],
       };
     case H264Encoder.NVENC:
       return {
         global: [],
+        // prettier-ignore
         output: [
-          '-c:v',
-          'h264_nvenc',
-          '-preset',
-          'p1',
-          '-tune',
-          'ull',
-          '-zerolatency',
-          '1',
-          '-delay',
-          '0',
-          '-rc',
-          'cbr',
-          '-bf',
-          '0',
-          '-pix_fmt',
-          'yuv420p',
-          ...gop,
-          ...vbv,
+          '-c:v', 'h264_nvenc', '-preset', 'p1', '-tune', 'ull', '-zerolatency', '1', '-delay', '0',
+          '-rc', 'cbr', '-bf', '0', '-pix_fmt', 'yuv420p',
+          ...gop, ...vbv,
         ],
       };
     case H264Encoder.VAAPI:
@@ -130,21 +106,11 @@ export function h264EncoderArgs(o: H264EncodeOptions): H264Args {
     case H264Encoder.MF:
       return {
         global: [],
+        // prettier-ignore
         output: [
-          '-c:v',
-          'h264_mf',
-          '-hw_encoding',
-          '1',
-          '-scenario',
-          'video_conference',
-          '-rate_control',
-          'cbr',
-          '-bf',
-          '0',
-          '-pix_fmt',
-          'nv12',
-          ...gop,
-          ...vbv,
+          '-c:v', 'h264_mf', '-hw_encoding', '1', '-scenario', 'video_conference',
+          '-rate_control', 'cbr', '-bf', '0', '-pix_fmt', 'nv12',
+          ...gop, ...vbv,
         ],
       };
   }
