@@ -192,6 +192,19 @@ for (const single of ['lanstream', 'lanstream-gst']) {
       r === undefined ? undefined : r <= 1.1,
       `${fmt(fo.vP50)} / ${fmt(one.vP50)} ms (medians over runs); fps ${fmt(fo.fps, 1)} / ${fmt(one.fps, 1)}`,
     );
+  // The control (all 8 direct) splits that ratio: 7 more viewers on the same cores, and the slow one.
+  const direct = S[`${single}-fanout8-direct`];
+  if (fo && direct) {
+    const rs = ratio(fo.vP50, direct.vP50);
+    target(
+      `video p50 ${single}-fanout8 / ${single}-fanout8-direct`,
+      fmt(rs, 2),
+      '×',
+      'what the 1 Mbit/s viewer costs the others',
+      undefined,
+      `${fmt(fo.vP50)} / ${fmt(direct.vP50)} ms; 8 direct viewers / 1: ${fmt(ratio(direct.vP50, one?.vP50), 2)}×`,
+    );
+  }
 }
 for (const name of ['lanstream', 'lanstream-gst', 'lanstream-h264', 'lanstream-h264-gst', 'lanstream-video']) {
   const s = S[name];
