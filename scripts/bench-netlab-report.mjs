@@ -484,38 +484,17 @@ function soak(run) {
   const firstMin = (arr) => arr.filter((e) => e.t >= arr[0].t && e.t < arr[0].t + 60_000);
   const lastMin = (arr) => arr.filter((e) => e.t > arr.at(-1).t - 60_000);
   const durS = v.length ? (v.at(-1).t - v[0].t) / 1000 : 0;
-  const vf = pct(
-    firstMin(v).map((e) => e.videoLatencyMs),
-    50,
-  );
-  const vl = pct(
-    lastMin(v).map((e) => e.videoLatencyMs),
-    50,
-  );
-  const bf = a.length
-    ? pct(
-        firstMin(a).map((e) => e.audioBufferMs),
-        50,
-      )
-    : null;
-  const bl = a.length
-    ? pct(
-        lastMin(a).map((e) => e.audioBufferMs),
-        50,
-      )
-    : null;
-  const af = a.length
-    ? pct(
-        firstMin(a).map((e) => e.audioLatencyMs),
-        50,
-      )
-    : null;
-  const al = a.length
-    ? pct(
-        lastMin(a).map((e) => e.audioLatencyMs),
-        50,
-      )
-    : null;
+  const p50 = (rows, key) =>
+    pct(
+      rows.map((e) => e[key]),
+      50,
+    );
+  const vf = p50(firstMin(v), 'videoLatencyMs');
+  const vl = p50(lastMin(v), 'videoLatencyMs');
+  const bf = a.length ? p50(firstMin(a), 'audioBufferMs') : null;
+  const bl = a.length ? p50(lastMin(a), 'audioBufferMs') : null;
+  const af = a.length ? p50(firstMin(a), 'audioLatencyMs') : null;
+  const al = a.length ? p50(lastMin(a), 'audioLatencyMs') : null;
   const lastA = stats(lines(join(d, 'watch-audio.jsonl'))).at(-1);
   const lastV = stats(lines(join(d, 'watch-video.jsonl'))).at(-1);
   const rssRow = (k, name) => {
