@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { WINDOW_AT_ORIGIN, descendants, jsonLines, localWatchArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
-import { crop, findWindowByName, grabScreen, imageStats, meanAbsDiff, windowGeometry } from '../helpers/screen.js';
+import { crop, findWindowByName, grabScreen, imageStats, meanAbsDiff, windowGeometry, type RgbImage } from '../helpers/screen.js';
 import { dominantFrequencyHz, rmsDbfs } from '../helpers/signal.js';
 import { startXvfb } from '../helpers/xvfb.js';
 import { windowTitles } from '../helpers/window-title.js';
@@ -32,6 +32,25 @@ async function serveAndWatch(t: Test, serveArgs: string[], duration: string, wat
   const watch = spawnCli(localWatchArgs(serve, ...WINDOW_AT_ORIGIN, '--duration', duration, '--json', ...watchArgs), { env: { ...xvfb.env, ...pulse.env } });
   t.teardown(() => watch.destroy());
   return { xvfb, pulse, serve, watch };
+}
+
+/**
+ * The stream's 640x360 at the window's place (0,0), grabbed once it passes `shows` (the first frames
+ * may still be on their way) and again 0.5 s later.
+ */
+async function twoGrabs(display: string, shows: (img: RgbImage) => boolean, what: string) {
+  const region = { x: 0, y: 0, width: 640, height: 360 };
+  const first = await waitFor(
+    async () => {
+      const img = crop(await grabScreen(display), region);
+      return shows(img) ? img : null;
+    },
+    5000,
+    100,
+    what,
+  );
+  await sleep(500);
+  return { first, second: crop(await grabScreen(display), region) };
 }
 
 t.test(
@@ -56,18 +75,7 @@ t.test(
     t.equal(ffplay.length, 1, 'watch runs one ffplay for the window');
 
     // The first frames may still be on their way: wait until the window shows something.
-    const region = { x: 0, y: 0, width: 640, height: 360 };
-    const first = await waitFor(
-      async () => {
-        const img = crop(await grabScreen(xvfb.display), region);
-        return imageStats(img).mean > 20 ? img : null;
-      },
-      5000,
-      100,
-      'a picture in the window',
-    );
-    await sleep(500);
-    const second = crop(await grabScreen(xvfb.display), region);
+    const { first, second } = await twoGrabs(xvfb.display, (img) => imageStats(img).mean > 20, 'a picture in the window');
     const stats = imageStats(first);
     t.ok(stats.mean > 20, `the window is not black (mean ${stats.mean.toFixed(1)})`);
     t.ok(stats.stddev > 40, `the window shows a detailed picture, not a flat colour (stddev ${stats.stddev.toFixed(1)})`);
@@ -131,18 +139,7 @@ t.test(
     t.match(live.welcome, { audio: { codec: 'opus', packetMs: 20 } }, '--audio-packet-ms 20: the viewer is told 20 ms Opus packets');
     const recording = pulse.startRecording();
 
-    const region = { x: 0, y: 0, width: 640, height: 360 };
-    const first = await waitFor(
-      async () => {
-        const img = crop(await grabScreen(xvfb.display), region);
-        return imageStats(img).stddev > 40 ? img : null;
-      },
-      5000,
-      100,
-      'a decoded H.264 picture in the window',
-    );
-    await sleep(500);
-    const second = crop(await grabScreen(xvfb.display), region);
+    const { first, second } = await twoGrabs(xvfb.display, (img) => imageStats(img).stddev > 40, 'a decoded H.264 picture in the window');
     t.ok(imageStats(first).mean > 20, 'the H.264 window is not black');
     t.ok(meanAbsDiff(first, second) > 0.5, 'and the picture moves');
     await sleep(700);

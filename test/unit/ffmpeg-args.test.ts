@@ -1,17 +1,10 @@
 import t, { type Test } from 'tap';
 import { buildAudioArgs, buildVideoArgs, defaultAudioDevice, defaultVideoDevice, splitInputArgs } from '../../src/server/capture/ffmpeg-args.js';
-import { Platform, type AudioCaptureOptions, type VideoCaptureOptions } from '../../src/server/capture/capture-types.js';
+import { Platform, type AudioCaptureOptions } from '../../src/server/capture/capture-types.js';
 import { LanstreamError } from '../../src/shared/errors.js';
+import { videoOptions } from '../helpers/capture-options.js';
 
-const video = (o: Partial<VideoCaptureOptions> = {}): VideoCaptureOptions => ({
-  platform: Platform.LINUX,
-  source: 'device',
-  width: 1280,
-  height: 720,
-  fps: 30,
-  quality: 5,
-  ...o,
-});
+const video = videoOptions;
 
 const audio = (o: Partial<AudioCaptureOptions> = {}): AudioCaptureOptions => ({
   platform: Platform.LINUX,

@@ -3,17 +3,10 @@ import { buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { Platform, type VideoCaptureOptions } from '../../src/server/capture/capture-types.js';
 import { H264Encoder, HARDWARE_H264_ENCODERS, h264EncoderArgs } from '../../src/server/capture/h264-args.js';
 import { chooseH264Encoder, parseEncoderList, probeArgs, type RunFfmpeg } from '../../src/server/capture/encoder-probe.js';
+import { videoOptions } from '../helpers/capture-options.js';
 
-const video = (o: Partial<VideoCaptureOptions> = {}): VideoCaptureOptions => ({
-  platform: Platform.LINUX,
-  source: 'device',
-  width: 1280,
-  height: 720,
-  fps: 30,
-  quality: 5,
-  h264: { encoder: 'libx264', bitrateKbps: 2000, gopFrames: 15 },
-  ...o,
-});
+const video = (o: Partial<VideoCaptureOptions> = {}): VideoCaptureOptions =>
+  videoOptions({ h264: { encoder: 'libx264', bitrateKbps: 2000, gopFrames: 15 }, ...o });
 const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
 t.test('every encoder: no B-frames or look-ahead, the GOP and the bitrate cap', async (t) => {
