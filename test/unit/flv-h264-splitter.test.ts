@@ -77,6 +77,18 @@ t.test('an oversize frame is skipped with the frames that depend on it, up to th
   t.equal(aus.length, 20, 'frames 1–9 reference the skipped IDR and are dropped');
 });
 
+t.test('the size limit holds for the access unit sent, not only for its FLV tag', async (t) => {
+  // The IDR goes out with the SPS and PPS of the sequence header in front: bigger than its tag.
+  const idr = whole.aus[0]!.data.length;
+  const { aus, oversize } = split([FIXTURE], idr - 1);
+  t.ok(
+    aus.every((a) => a.data.length <= idr - 1),
+    `no access unit above the limit (largest ${Math.max(...aus.map((a) => a.data.length))} of ${idr - 1})`,
+  );
+  t.equal(oversize[0], idr, 'the IDR is reported with the size it would have been sent at');
+  t.ok(aus.length > 0 && aus[0]!.keyframe, 'the stream resumes at a later IDR that fits');
+});
+
 t.test('malformed streams fail once and stay failed until reset', async (t) => {
   const flvHeader = FIXTURE.subarray(0, 13);
   const tag = (type: number, data: Buffer, streamId = 0) => {

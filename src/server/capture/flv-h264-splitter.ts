@@ -209,6 +209,14 @@ export class FlvH264Splitter {
     if (nals.length === 0 || (this.#waitKeyframe && !keyframe)) return;
     this.#waitKeyframe = false;
     const withSets = keyframe && !hasSps ? [...this.#parameterSets, ...nals] : nals;
+    // The limit holds for what is sent, not for the tag: the parameter sets added to an IDR and
+    // 4-byte start codes in place of shorter NAL lengths can take a tag just under it over.
+    const bytes = withSets.reduce((n, nal) => n + START_CODE.length + nal.length, 0);
+    if (bytes > this.#o.maxFrameBytes) {
+      this.#waitKeyframe = true;
+      this.#o.onOversize?.(bytes);
+      return;
+    }
     const parts: Buffer[] = [];
     for (const nal of withSets) parts.push(START_CODE, nal);
     this.#accessUnits++;
