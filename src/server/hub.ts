@@ -38,6 +38,7 @@ export class Hub {
   readonly #options: HubOptions;
   #lingerTimer: NodeJS.Timeout | null = null;
   #active = false;
+  #closed = false;
   readonly #gop = new GopCache();
 
   constructor(options: HubOptions) {
@@ -54,6 +55,8 @@ export class Hub {
   }
 
   subscribe(subscriber: HubSubscriber): void {
+    // Closed for good (the server is shutting down): no one joins, capture does not start again.
+    if (this.#closed) return;
     this.#subscribers.set(subscriber.id, subscriber);
     const backlog = this.#active ? this.#gop.frames() : [];
     if (backlog.length > 0) subscriber.offerBacklog?.(backlog);
@@ -84,6 +87,7 @@ export class Hub {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
     this.#lingerTimer = null;
     this.#subscribers.clear();

@@ -88,9 +88,20 @@ export interface ServeOptions {
    */
   captureStandby?: boolean;
   sessionLimits?: Partial<SessionLimits>;
+  /** A capture that failed is tried again after this long while anyone watches; default CAPTURE_RETRY_MS. */
+  captureRetryMs?: number;
   agent: string;
   logger: Logger;
 }
+
+/**
+ * A camera or microphone whose capture failed (gone, busy, its restarts used up) is tried again this
+ * often for as long as a viewer watches: a camera plugged back in, or freed by another program,
+ * comes back without anyone reconnecting. Each new viewer is told at once that it failed.
+ */
+export const CAPTURE_RETRY_MS = 10_000;
+
+type CaptureKind = 'video' | 'audio';
 
 export interface ServerReady {
   port: number;
@@ -122,6 +133,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #videoParams: VideoParams | null = null;
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
+  readonly #retryTimers = new Map<CaptureKind, NodeJS.Timeout>();
   /** Stalled handshakes dropped to make room, logged as a count at most every 5 s (a flood cannot fill the log). */
   /** One for all sessions: which viewer may start re-encoding its video, and when. */
   readonly #reencodeAdmission = new ReencodeAdmission();
@@ -299,15 +311,14 @@ export class Server extends EventEmitter<ServerEvents> {
       // Stop accepting now; net.Server.close() resolves only once every connection ended, so it
       // is awaited after the viewers were told goodbye.
       const listenerClosed = this.#listener?.close().catch(() => undefined);
-      const gone = [...this.#sessions].map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            this.once('viewer-left', () => resolve());
-            s.bye(ByeReason.SHUTDOWN, 'the server is shutting down');
-          }),
-      );
+      // Each viewer's own close: every one gets up to 1 s for its BYE to go out.
+      const gone = [...this.#sessions].map((s) => {
+        s.bye(ByeReason.SHUTDOWN, 'the server is shutting down');
+        return s.closed;
+      });
       await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 1000).unref())]);
       for (const s of this.#sessions) s.destroy();
+      this.#clearRetries();
       this.#hub?.close();
       await this.#stopCapture();
       await Promise.all([this.#standbys.video?.close(), this.#standbys.audio?.close()]);
@@ -318,6 +329,12 @@ export class Server extends EventEmitter<ServerEvents> {
 
   #accept(socket: tls.TLSSocket | net.Socket, secure: boolean, accessKey: string): void {
     const o = this.#o;
+    // A connection accepted before close() whose TLS handshake ends after it: no session, or it
+    // would go live, start capture again and keep the server from exiting.
+    if (this.#closing !== null) {
+      socket.destroy();
+      return;
+    }
     this.#makeRoomForHandshake(socket.remoteAddress ?? 'unknown');
     const session = new Session({
       socket,
@@ -336,12 +353,17 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       onLive: (s) => {
         this.#hub?.subscribe(s);
+        for (const kind of ['video', 'audio'] as const) {
+          const source = this.#source(kind);
+          if (source?.state === 'failed') s.status({ state: `${kind}-failed`, message: source.lastError?.message ?? `${kind} capture failed` });
+        }
         this.emit('viewer-live', s.info());
       },
-      onClose: (s, reason) => {
+      onClose: (s, reason, wasLive) => {
         this.#sessions.delete(s);
         this.#hub?.unsubscribe(s.id);
-        this.emit('viewer-left', s.info(), reason);
+        // Only viewers that went live leave: a port scan or a wrong key never joined (debug log only).
+        if (wasLive) this.emit('viewer-left', s.info(), reason);
       },
     });
     this.#sessions.add(session);
@@ -366,16 +388,54 @@ export class Server extends EventEmitter<ServerEvents> {
   #startCapture(): void {
     this.#video = this.#makeVideo?.() ?? null;
     this.#audio = this.#makeAudio?.() ?? null;
-    for (const source of [this.#video, this.#audio]) {
-      source?.start().catch((err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
-        this.#log.error({ code: (err as LanstreamError).code }, message);
-        this.#broadcast({ state: 'capture-failed', message });
-      });
-    }
+    this.#startSource('video', this.#video);
+    this.#startSource('audio', this.#audio);
+  }
+
+  #source(kind: CaptureKind): CaptureSource | null {
+    return kind === 'video' ? this.#video : this.#audio;
+  }
+
+  #startSource(kind: CaptureKind, source: CaptureSource | null): void {
+    source?.start().catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      this.#log.error({ code: (err as LanstreamError).code }, message);
+      this.#broadcast({ state: 'capture-failed', message });
+      if (source === this.#source(kind)) this.#scheduleRetry(kind);
+    });
+  }
+
+  #scheduleRetry(kind: CaptureKind): void {
+    if (this.#closing !== null || this.#retryTimers.has(kind)) return;
+    const delayMs = this.#o.captureRetryMs ?? CAPTURE_RETRY_MS;
+    this.#log.info(`${kind} capture failed; trying again in ${Math.round(delayMs / 1000)} s while anyone watches`);
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(kind);
+      void this.#retryCapture(kind);
+    }, delayMs);
+    timer.unref();
+    this.#retryTimers.set(kind, timer);
+  }
+
+  async #retryCapture(kind: CaptureKind): Promise<void> {
+    const failed = this.#source(kind);
+    if (this.#closing !== null || !this.#hub?.active || failed?.state !== 'failed') return;
+    // The old children are gone before the new one opens the device (a camera opens once).
+    await failed.close();
+    if (this.#closing !== null || !this.#hub.active || this.#source(kind) !== failed) return;
+    const fresh = (kind === 'video' ? this.#makeVideo : this.#makeAudio)?.() ?? null;
+    if (kind === 'video') this.#video = fresh;
+    else this.#audio = fresh;
+    this.#startSource(kind, fresh);
+  }
+
+  #clearRetries(): void {
+    for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+    this.#retryTimers.clear();
   }
 
   async #stopCapture(): Promise<void> {
+    this.#clearRetries();
     const sources = [this.#video, this.#audio];
     this.#video = this.#audio = null;
     await Promise.all(sources.map((c) => c?.close()));
@@ -392,13 +452,21 @@ export class Server extends EventEmitter<ServerEvents> {
     if (state === 'restarting' || state === 'failed') {
       this.#log.warn({ kind, detail }, `${kind} capture ${state}`);
       this.#broadcast({ state: `${kind}-${state}`, message: detail });
+      if (state === 'failed') this.#scheduleRetry(kind);
     } else if (state === 'live') {
       this.#broadcast({ state: `${kind}-live` });
     }
   }
 
   #broadcast(body: StatusBody): void {
-    for (const s of this.#sessions) s.status(body);
+    for (const s of this.#sessions) {
+      try {
+        s.status(body);
+      } catch (err) {
+        // One viewer's socket must not keep the news from the others (nor take the server down).
+        this.#log.debug({ session: s.id, err: (err as Error).message }, 'status not sent');
+      }
+    }
   }
 }
 

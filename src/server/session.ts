@@ -21,7 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ByeReason, DEFAULT_LIMITS, MediaFlag, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeMediaHeader, encodeMessage } from '../protocol/encoder.js';
-import { MessageDecoder } from '../protocol/decoder.js';
+import { MessageDecoder, TEXT_MAX_CHARS } from '../protocol/decoder.js';
 import type { AudioParams, Message, StatusBody, VideoParams } from '../protocol/messages.js';
 import { decodeNonceHex, exportAuthEkm, newNonce, verifyAuthProof } from '../protocol/auth.js';
 import { isLanstreamError } from '../shared/errors.js';
@@ -95,7 +95,8 @@ export interface SessionOptions {
   admit?: (session: Session) => string | null;
   /** The handshake passed: start sending media (the composition root subscribes us to the hub). */
   onLive: (session: Session) => void;
-  onClose: (session: Session, reason: string) => void;
+  /** `wasLive`: it had passed the handshake (a port scan, garbage or a wrong key had not). */
+  onClose: (session: Session, reason: string, wasLive: boolean) => void;
   /** This viewer waits for a keyframe (joined, or lost an inter-coded frame): ask capture for one. */
   onKeyframeNeeded?: () => void;
   /** Shared by the server's sessions: whether this one may start re-encoding its video (none: always). */
@@ -112,6 +113,16 @@ type State = 'hello' | 'auth' | 'live' | 'closed';
 export const MJPEG_JOIN_MAX_AGE_FRAMES = 2;
 /** Backlog + live frames queued behind it at most: the hub's cache bound (10 s at 30 fps). */
 const MAX_CATCH_UP_FRAMES = DEFAULT_GOP_CACHE_MAX_FRAMES;
+/**
+ * PONGs written while the socket still held unsent bytes, at most. A viewer pings twice a second and
+ * reads, so it never comes near this; one that pings and stops reading would otherwise make the
+ * server queue a 28-byte write per PING, whose per-write overhead maxQueuedBytes does not see (600k
+ * PINGs: +96 MB RSS before the byte limit closed it). Past this it is closed as a viewer that
+ * stopped reading.
+ */
+export const MAX_PONGS_QUEUED = 64;
+/** After BYE (ours or the viewer's) the socket is destroyed this long later if the peer keeps it open. */
+const BYE_LINGER_MS = 1000;
 
 export class Session implements HubSubscriber {
   readonly id = randomUUID().slice(0, 8);
@@ -162,6 +173,11 @@ export class Session implements HubSubscriber {
   #helloTimer: NodeJS.Timeout | null;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #closeReason = '';
+  /** PONGs written since the socket was last seen with nothing unsent. */
+  #pongsQueued = 0;
+  #resolveClosed!: () => void;
+  /** Resolves once this session has finished (socket closed), whatever the reason. */
+  readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
   constructor(options: SessionOptions) {
     this.#o = options;
@@ -294,12 +310,17 @@ export class Session implements HubSubscriber {
     if (this.#state === 'closed' || this.#closeReason) return;
     this.#closeReason = `${reason}: ${message}`;
     try {
-      this.#write(encodeMessage({ type: 'bye', body: { reason, message: message.slice(0, 500) } }));
+      this.#write(encodeMessage({ type: 'bye', body: { reason, message: message.slice(0, TEXT_MAX_CHARS) } }));
     } catch {
       // socket already gone
     }
+    this.#endSoon();
+  }
+
+  /** End our side now; destroy the socket if the peer has not closed its side by then. */
+  #endSoon(): void {
     this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), 1000).unref();
+    setTimeout(() => this.#socket.destroy(), BYE_LINGER_MS).unref();
   }
 
   destroy(): void {
@@ -308,7 +329,10 @@ export class Session implements HubSubscriber {
 
   /** Tell a live viewer what the server is going through (capture restarting, failed, live again). */
   status(body: StatusBody): void {
-    if (this.#state === 'live') this.#write(encodeMessage({ type: 'status', body }));
+    if (this.#state !== 'live') return;
+    // The message may quote ffmpeg's stderr (up to 1000 characters); the protocol carries 500.
+    const clipped = body.message === undefined ? body : { ...body, message: body.message.slice(0, TEXT_MAX_CHARS) };
+    this.#write(encodeMessage({ type: 'status', body: clipped }));
   }
 
   #onData(chunk: Buffer): void {
@@ -357,6 +381,13 @@ export class Session implements HubSubscriber {
         this.#onAuth(message.proof);
         return;
       case 'ping':
+        if (this.#socket.writableLength === 0) this.#pongsQueued = 0;
+        else if (++this.#pongsQueued > MAX_PONGS_QUEUED) {
+          this.#closeReason ||= `the viewer stopped reading: ${this.#pongsQueued} PONGs unsent`;
+          this.#log.warn(`closing viewer: ${this.#closeReason}`);
+          this.#socket.destroy();
+          return;
+        }
         this.#write(encodeMessage({ type: 'pong', id: message.id, echoTimeUs: message.sendTimeUs, senderTimeUs: nowUs() }));
         return;
       case 'pong': {
@@ -386,7 +417,9 @@ export class Session implements HubSubscriber {
         return; // quality requests: not in v1 servers yet; ignored by design
       case 'bye':
         this.#closeReason = `viewer left: ${message.body.reason}`;
-        this.#socket.end();
+        // Not pending any more, and the hello timer's BYE now does nothing: without this a peer that
+        // sends BYE and never closes would hold its socket for good, no key needed.
+        this.#endSoon();
         return;
       default:
         return;
@@ -612,6 +645,7 @@ export class Session implements HubSubscriber {
     this.#audioQueue = [];
     if (wasLive) this.#log.info({ reason, sentBytes: this.#sentBytes }, 'viewer left');
     else this.#log.debug({ reason }, 'connection closed before the handshake completed');
-    this.#o.onClose(this, reason);
+    this.#o.onClose(this, reason, wasLive);
+    this.#resolveClosed();
   }
 }

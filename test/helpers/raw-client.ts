@@ -22,6 +22,8 @@ export interface RawClientOptions {
   /** ALPN offered; null = none. */
   alpn?: string[] | null;
   connectTimeoutMs?: number;
+  /** Keep our side open when the server ends its side (a peer that never closes). */
+  allowHalfOpen?: boolean;
 }
 
 export interface CloseInfo {
@@ -70,10 +72,10 @@ export class RawClient {
     const host = o.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket = o.plain
-        ? net.connect({ host, port: o.port, localAddress: o.localAddress })
+        ? net.connect({ host, port: o.port, localAddress: o.localAddress, allowHalfOpen: o.allowHalfOpen ?? false })
         : tls.connect({
             // tls.connect has no localAddress: dial the TCP socket ourselves and wrap it.
-            socket: net.connect({ host, port: o.port, localAddress: o.localAddress }),
+            socket: net.connect({ host, port: o.port, localAddress: o.localAddress, allowHalfOpen: o.allowHalfOpen ?? false }),
             rejectUnauthorized: false,
             minVersion: 'TLSv1.3',
             ...(o.alpn === null ? {} : { ALPNProtocols: o.alpn ?? [ALPN_PROTOCOL] }),

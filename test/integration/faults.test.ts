@@ -4,6 +4,9 @@
  * viewer's own timestamps; in-process the server and viewer share one monotonic clock), the picture
  * comes back quickly, and a slow viewer does not slow a fast one.
  */
+import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import t, { type Test } from 'tap';
 import { nowUs } from '../../src/shared/clock.js';
 import { Server } from '../../src/server/serve.js';
@@ -134,6 +137,53 @@ t.test('capture crash: ffmpeg is restarted and viewers are told', async (t) => {
   await waitFor(() => statuses.includes('video-restarting'), 2000, 20, 'restarting status');
   t.not(ts.server.capturePids().video, pid, 'a new ffmpeg runs');
   t.ok(statuses.includes('video-restarting'), `viewer was told (${statuses.join(', ')})`);
+});
+
+t.test('a camera that fails is tried again while a viewer watches; a viewer joining meanwhile is told at once', async (t) => {
+  // No camera here: an ffmpeg wrapper stands in for one that is unplugged (video capture exits at
+  // once with a device error while the flag file exists) and plugged back in (the file removed).
+  // Its error line is longer than a STATUS message may be (ffmpeg quotes paths and options).
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-unplugged-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const unplugged = path.join(dir, 'unplugged');
+  await writeFile(unplugged, '');
+  const wrapper = path.join(dir, 'ffmpeg');
+  await writeFile(
+    wrapper,
+    `#!/bin/sh\ncase " $* " in *" mjpeg "*) [ -e '${unplugged}' ] && { echo '/dev/video0: No such device (${'x'.repeat(900)})' >&2; exit 1; } ;; esac\nexec ffmpeg "$@"\n`,
+  );
+  await chmod(wrapper, 0o755);
+  const ts = await startTestServer({ ffmpeg: wrapper, captureStandby: false, captureRetryMs: 500 });
+  t.teardown(() => ts.close());
+  const first = testViewer(ts);
+  t.teardown(() => first.viewer.close());
+  const firstStatus: string[] = [];
+  let failure = '';
+  first.viewer.on('status', (s) => {
+    firstStatus.push(s.state);
+    if (s.state === 'capture-failed') failure = s.message ?? '';
+  });
+  await first.viewer.start();
+  await waitFor(() => firstStatus.includes('capture-failed'), 5000, 20, 'the first viewer told the camera failed');
+  t.match(failure, /No such device/, "with ffmpeg's reason");
+  t.ok(failure.length <= 500, `cut to what a STATUS carries (${failure.length} characters)`);
+  t.equal(first.video.length, 0, 'no picture while the camera is gone');
+  await waitFor(() => first.audio.length > 20, 5000, 20, 'sound meanwhile');
+
+  const late = testViewer(ts);
+  t.teardown(() => late.viewer.close());
+  const lateStatus: string[] = [];
+  late.viewer.on('status', (s) => lateStatus.push(s.state));
+  await late.viewer.start();
+  await waitFor(() => lateStatus.length > 0, 2000, 20, 'a status for the viewer that joined after the failure');
+  t.equal(lateStatus[0], 'video-failed', 'the late viewer hears at once that the camera failed');
+
+  await sleep(1200); // two retries while the camera is still gone
+  t.equal(first.video.length, 0, 'still no picture, and the server kept running');
+  await unlink(unplugged);
+  await waitFor(() => first.video.length > 5 && late.video.length > 5, 5000, 20, 'pictures once the camera is back');
+  t.ok(firstStatus.includes('video-live'), `the viewers are told it is live again (${firstStatus.join(', ')})`);
+  t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 2, 'both viewers stayed connected throughout');
 });
 
 t.test('adaptive quality: a slow viewer gets smaller frames at a better frame rate, the others the full stream', async (t) => {
