@@ -189,6 +189,28 @@ export function buildProgram(output: Output): Command {
 }
 
 /** Entry point used by bin/lanstream.js. Never throws; sets process.exitCode. */
+/**
+ * Flags without a value that can also be set from the environment. Commander sets such a flag when
+ * its variable is defined at all, so LANSTREAM_INSECURE=false or =0 would have turned TLS off: read
+ * here instead, as 1/true/yes/on or 0/false/no/off (empty: unset), anything else a usage error.
+ */
+export const BOOLEAN_ENV_FLAGS: Readonly<Record<string, string>> = Object.freeze({ LANSTREAM_INSECURE: '--insecure' });
+
+/** Removes the boolean variables that say "off" from `env` (commander then never sees them); throws on a value that is neither. */
+export function readBooleanEnv(env: NodeJS.ProcessEnv): void {
+  for (const [name, flag] of Object.entries(BOOLEAN_ENV_FLAGS)) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const value = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(value)) continue;
+    if (['', '0', 'false', 'no', 'off'].includes(value)) {
+      delete env[name];
+      continue;
+    }
+    throw new LanstreamError('LS_ERR_USAGE', `Invalid ${name}=${JSON.stringify(raw)} (for ${flag}): use 1 or 0 (true/false, yes/no)`);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `lanstream --help | head -3` closes the pipe early: the reader's choice, not a crash with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -197,6 +219,7 @@ export async function main(argv: string[]): Promise<void> {
   const output = new Output();
   const program = buildProgram(output);
   try {
+    readBooleanEnv(process.env);
     await program.parseAsync(argv);
     if (process.exitCode === undefined) process.exitCode = ExitCode.OK;
   } catch (err) {

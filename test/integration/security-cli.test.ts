@@ -79,6 +79,21 @@ t.test('--new-key: the old key is refused, the new one accepted', async (t) => {
   t.pass('the new key gets video');
 });
 
+t.test('LANSTREAM_INSECURE=false or 0 keeps TLS on; a value that is neither is refused', async (t) => {
+  for (const value of ['false', '0', 'no', '']) {
+    const configDir = await tmp(t);
+    const r = await runCli([...(await shortServeArgs(configDir)), '--json'], { env: { ...process.env, LANSTREAM_INSECURE: value }, timeoutMs: 15_000 });
+    const ready = r.stdout.split('\n').find((l) => l.includes('"event":"ready"'));
+    t.match(ready, /"tls":true/, `LANSTREAM_INSECURE=${JSON.stringify(value)}: serve listens with TLS`);
+    t.notMatch(r.stderr, /WARNING: --insecure/, `LANSTREAM_INSECURE=${JSON.stringify(value)}: no insecure warning`);
+  }
+  const on = await runCli([...(await shortServeArgs(await tmp(t))), '--json'], { env: { ...process.env, LANSTREAM_INSECURE: '1' }, timeoutMs: 15_000 });
+  t.match(on.stdout, /"tls":false/, 'LANSTREAM_INSECURE=1 still turns TLS off (explicitly)');
+  const bad = await runCli(['watch', 'localhost', '--no-playback'], { env: { ...process.env, LANSTREAM_INSECURE: 'maybe' }, timeoutMs: 15_000 });
+  t.equal(bad.code, 2, 'LANSTREAM_INSECURE=maybe: usage error, exit 2');
+  t.match(bad.stderr, /LANSTREAM_INSECURE="maybe".*use 1 or 0/, 'naming the variable and the values it takes');
+});
+
 t.test('--insecure on both sides works with warnings; a TLS viewer against it fails clearly', async (t) => {
   const configDir = await tmp(t);
   const viewerDir = await tmp(t);
