@@ -27,12 +27,12 @@ export function parseSize(raw: string, flag = '--size'): { width: number; height
   return { width, height };
 }
 
-const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "90s", "1h", "500ms", "2m", "1.5h"; a bare number is seconds. */
+/** "90s", "1h", "500ms", "2m", "1.5h", "1d"; a bare number is seconds. */
 export function parseDurationMs(raw: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?$/i.exec(String(raw).trim());
-  if (!m) throw usageError(flag, raw, 'a duration like 90s, 5m, 1h or 500ms');
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?$/i.exec(String(raw).trim());
+  if (!m) throw usageError(flag, raw, 'a duration like 90s, 5m, 1h, 1d or 500ms');
   const ms = Number(m[1]) * UNITS_MS[(m[2] ?? 's').toLowerCase()]!;
   if (ms <= 0 || ms > 366 * 24 * 3_600_000) throw usageError(flag, raw, 'a duration between 1 ms and a year');
   return Math.round(ms);

@@ -170,6 +170,11 @@ export function listenError(err: NodeJS.ErrnoException, host: string | undefined
       return new LanstreamError('LS_ERR_BIND_FAILED', `Address ${host} is not on this machine: use --host with one of its addresses, or omit it`, {
         cause: err,
       });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new LanstreamError('LS_ERR_BIND_FAILED', `--host ${host} is not a name this machine can resolve: give one of its IP addresses, or omit --host`, {
+        cause: err,
+      });
     default:
       return new LanstreamError('LS_ERR_BIND_FAILED', `Cannot listen on ${where}: ${err.message}`, { cause: err });
   }

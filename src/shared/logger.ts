@@ -24,7 +24,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   if (options.file) {
-    return pino({ level, base: undefined }, pino.destination({ dest: options.file, sync: false, mkdir: true }));
+    return pino({ level, base: undefined }, pino.destination({ dest: options.file, sync: false }));
   }
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   if (usePretty) {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { loggerOptions } from '../../src/cli/common.js';
 import { parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize, parseChoice } from '../../src/cli/parse.js';
 
 t.test('valid values', async (t) => {
@@ -9,6 +10,7 @@ t.test('valid values', async (t) => {
   t.equal(parseDurationMs('500ms', '--duration'), 500);
   t.equal(parseDurationMs('2', '--duration'), 2000, 'a bare number is seconds');
   t.equal(parseDurationMs('1.5m', '--duration'), 90_000);
+  t.equal(parseDurationMs('1d', '--duration'), 86_400_000, 'days, up to the year the message promises');
   t.same(parsePosition('0,0'), { x: 0, y: 0 });
   t.equal(parseIntIn('--volume', '0', 0, 100), 0);
   t.equal(parseChoice('--audio-output', 'pacat', ['auto', 'pacat'] as const), 'pacat');
@@ -23,6 +25,9 @@ t.test('bad values name the flag, the value and what was expected', async (t) =>
     [() => parseSize('1281x720'), /even sizes/],
     [() => parseDurationMs('soon', '--duration'), /--duration: soon/],
     [() => parseDurationMs('0s', '--duration'), /--duration: 0s/],
+    [() => parseDurationMs('400d', '--duration'), /--duration: 400d \(expected a duration between 1 ms and a year\)/],
+    [() => loggerOptions({ logFile: '/nonexistent-lanstream-dir/x.log' }), /--log-file: .*\/nonexistent-lanstream-dir does not exist/],
+    [() => loggerOptions({ logFile: '/tmp' }), /--log-file: \/tmp \(expected a file, not a directory\)/],
     [() => parsePosition('10', '--window-position'), /--window-position: 10/],
     [() => parseIntIn('--volume', '101', 0, 100), /--volume: 101 \(expected 0–100\)/],
     [() => parseIntIn('--fps', '-1', 1, 240), /--fps: -1/],
