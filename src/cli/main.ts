@@ -218,18 +218,28 @@ export async function main(argv: string[]): Promise<void> {
   });
   const output = new Output();
   const program = buildProgram(output);
+  // Set before parsing: a usage error from commander itself (an unknown flag, a missing argument)
+  // comes before any command runs, and with --json its error and stopped lines belong on stdout too.
+  output.json = argv.includes('--json');
   try {
     readBooleanEnv(process.env);
     await program.parseAsync(argv);
     if (process.exitCode === undefined) process.exitCode = ExitCode.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
         process.exitCode = ExitCode.OK;
         return;
       }
+      if (err.code === 'commander.help') {
+        // `lanstream` alone: the help went to stderr; for a script that is a usage error, not success.
+        process.exitCode = ExitCode.USAGE;
+        return;
+      }
       const message = err.message.replace(/^error: /, '');
-      output.error(new LanstreamError('LS_ERR_USAGE', `${message[0]?.toUpperCase()}${message.slice(1)} (see lanstream --help)`));
+      const command = argv.slice(2).find((a) => ['serve', 'watch', 'devices'].includes(a));
+      const help = command ? `lanstream ${command} --help` : 'lanstream --help';
+      output.error(new LanstreamError('LS_ERR_USAGE', `${message[0]?.toUpperCase()}${message.slice(1)} (see ${help})`));
       process.exitCode = ExitCode.USAGE;
       output.stopped(ExitCode.USAGE);
       return;

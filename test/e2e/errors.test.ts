@@ -57,7 +57,7 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
     ],
     [
       ['serve', '--frobnicate'],
-      ["Unknown option '--frobnicate'", 'lanstream --help'],
+      ["Unknown option '--frobnicate'", 'lanstream serve --help'],
     ],
     [['watch'], ["Missing required argument 'target'"]],
     [['watch', '127.0.0.1', '--duration', 'soon'], ['Invalid --duration: soon']],
@@ -67,6 +67,28 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
     const res = await runCli([...args, '--config-dir', configDir], { timeoutMs: 20_000 });
     t.test(args.join(' '), async (t) => expectError(t, res, 2, phrases));
   }
+});
+
+t.test('usage errors from the parser itself: JSON on stdout with --json; bare lanstream is exit 2', async (t) => {
+  const unknown = await runCli(['serve', '--json', '--bogus', '--config-dir', configDir], { timeoutMs: 20_000 });
+  t.equal(unknown.code, 2, 'unknown flag: exit 2');
+  const events = unknown.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { event: string; code?: string; exitCode?: number });
+  t.same(
+    events.map((e) => e.event),
+    ['error', 'stopped'],
+    'an error and a stopped event on stdout, as for any other usage error',
+  );
+  t.equal(events[0]?.code, 'LS_ERR_USAGE');
+  t.equal(events[1]?.exitCode, 2);
+  const missing = await runCli(['watch', '--json'], { timeoutMs: 20_000 });
+  t.match(missing.stdout, /"event":"error".*Missing required argument 'target'/, 'watch --json without a target: the error as JSON');
+  const bare = await runCli([], { timeoutMs: 20_000 });
+  t.equal(bare.code, 2, 'lanstream without a command: exit 2 (the help is on stderr)');
+  t.match(bare.stderr, /Usage: lanstream/, 'with the help');
 });
 
 t.test('missing programs exit 5 and say how to install them', async (t) => {
