@@ -13,7 +13,7 @@ import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
 import { GSTREAMER_INSTALL_HINT, WINDOW_BACKENDS, WindowSink, windowTitle, type PlayerLaunch } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
-import { AudioIoSink, DEVICE_BUFFER_MS } from '../client/sinks/audio-io-sink.js';
+import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
@@ -319,14 +319,16 @@ export async function openAudio(
     { name: 'speaker', label: 'the speaker package', make: () => new SpeakerSink({ ...common, targetMs: o.audioBufferMs }) },
     { name: 'pacat', label: "PulseAudio's pacat", make: () => new PacatSink({ ...common, targetMs: o.audioBufferMs }) },
   ];
-  const tries =
-    choice === 'auto' ? outputs.filter((out) => out.name !== 'pulse' || process.platform !== 'win32') : outputs.filter((out) => out.name === choice);
-  for (const [i, out] of tries.entries()) {
+  let tries = choice === 'auto' ? outputs.filter((out) => out.name !== 'pulse' || process.platform !== 'win32') : outputs.filter((out) => out.name === choice);
+  for (let i = 0; i < tries.length; i++) {
+    const out = tries[i]!;
     const sink = out.make();
     try {
       await sink.start(params);
       return sink;
     } catch (err) {
+      // The default device would not open: speaker would open the same one and may abort the process (DEVICE_OPEN_FAILED).
+      if (isLanstreamError(err) && err.details[DEVICE_OPEN_FAILED] === true) tries = tries.filter((o) => o.name !== 'speaker');
       const next = tries[i + 1];
       if (!next) throw err;
       log.warn(`${(err as Error).message}; trying ${next.label} instead`);

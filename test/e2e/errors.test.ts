@@ -142,6 +142,18 @@ t.test('with a server up', async (t) => {
     t.ok(res.elapsedMs < 7000, `ends within 7 s (${res.elapsedMs} ms)`);
   });
 
+  t.test('no sound device and no sound server: exit 1 with the reason, not an abort inside alsa-lib', async (t) => {
+    // PulseAudio out of reach and no sound card here: ALSA's default device does not open. The speaker
+    // package then aborted the process (assertion in snd_pcm_hw_refine, exit 134, no message).
+    const res = await runCli(watchArgs(tlsServe, '--key', tlsServe.key, '--no-video', '--duration', '3s'), {
+      env: { ...process.env, PULSE_SERVER: 'unix:/nonexistent/pulse-native' },
+      timeoutMs: 20_000,
+    });
+    t.equal(res.signal, null, 'not killed by a signal');
+    expectError(t, res, 1, ['PulseAudio']);
+    t.match(errorLines(res.stderr)[0] ?? '', /LS_ERR_SINK_FAILED/, 'the sound output error code');
+  });
+
   t.test('port busy: exit 1 "already in use"', async (t) => {
     const res = await runCli(serveArgs(tlsServe, '--no-preflight'));
     expectError(t, res, 1, [`Port ${tlsServe.port} is already in use`, '--port']);

@@ -39,6 +39,14 @@ import type { AudioSink, SinkEvents } from './sink.js';
  * is also the addon's fixed ALSA period; see the header for why not less). */
 export const DEVICE_BUFFER_MS = 10;
 
+/**
+ * In the error's details when the addon loaded but the system's default output would not open: the
+ * `speaker` package opens the same default device through the same system library, and on Linux
+ * without a sound card or sound server that does not fail, it aborts the process inside alsa-lib
+ * (assertion in snd_pcm_hw_refine: exit 134, no message). `auto` then goes on to pacat instead.
+ */
+export const DEVICE_OPEN_FAILED = 'defaultDeviceFailed';
+
 interface AudioIoModule {
   createAudioOutput(
     config: { sampleRate: number; channelCount: number; bufferDuration?: number },
@@ -95,7 +103,10 @@ export class AudioIoSink implements AudioSink {
         (out) => playout.pull(out),
       );
     } catch (err) {
-      throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the sound device: ${(err as Error).message}`, { cause: err });
+      throw new LanstreamError('LS_ERR_SINK_FAILED', `Cannot open the sound device: ${(err as Error).message}`, {
+        cause: err,
+        details: { [DEVICE_OPEN_FAILED]: true },
+      });
     }
     this.#log.debug({ params, targetMs: this.#o.targetMs, deviceBufferMs: DEVICE_BUFFER_MS }, 'audio-io output open');
   }
