@@ -210,6 +210,16 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, flags.ffmpeg, logger, output) : null;
+  // Subscribed before start(): a viewer can end while it connects (its only window died), and its
+  // 'closed' event, with the error, is emitted once — attached after start() it was missed.
+  const ended = new Promise<void>((resolve, reject) => {
+    viewer.on('closed', (err) => (err ? reject(err) : resolve()));
+    viewer.on('window-closed', () => resolve());
+    quit = resolve;
+    viewer.on('record-error', reject); // a recording that silently stopped would fool a script: exit 1
+    snapshot?.then(resolve, reject);
+  });
+  ended.catch(() => undefined); // reported through runUntilDone, or start() rejects first
   try {
     const [started, found] = await Promise.allSettled([viewer.start(), playerFound]);
     // A missing window program is the error to report even if the connection failed too.
@@ -224,13 +234,6 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     throw err;
   }
   output.event('live', { host: target.host, port: target.port, welcome: viewer.welcome });
-  const ended = new Promise<void>((resolve, reject) => {
-    viewer.on('closed', (err) => (err ? reject(err) : resolve()));
-    viewer.on('window-closed', () => resolve());
-    quit = resolve;
-    viewer.on('record-error', reject); // a recording that silently stopped would fool a script: exit 1
-    snapshot?.then(resolve, reject);
-  });
   try {
     process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
   } catch (err) {

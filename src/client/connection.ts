@@ -157,6 +157,12 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     const socket = this.#socket;
     this.#setState('closed', 'closed by the viewer');
+    // A start() still waiting must settle: once 'closed', the socket's close handler stays silent,
+    // so without this `watch` waited for ever (or exited 0) when the viewer ended while connecting.
+    this.#firstResult?.reject(
+      new LanstreamError('LS_ERR_CONNECTION_LOST', `Closed by the viewer before ${formatHostPort(this.#o.host, this.#o.port)} was live`),
+    );
+    this.#firstResult = null;
     if (!socket || socket.destroyed) {
       done();
     } else {

@@ -83,6 +83,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #sinksOpening: Promise<void> | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
+  /** Why the viewer ended (null: closed on purpose); start() rejects with it. */
+  #endError: LanstreamError | null = null;
   #welcome: WelcomeBody | null = null;
   #recorderStarted = false;
   /** Kinds whose sink was already reopened once after a crash. */
@@ -176,8 +178,14 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   /** Resolves when the first connection is live and the sinks are open. */
   async start(): Promise<void> {
-    await this.#connection.start();
-    await this.#sinksOpening;
+    try {
+      await this.#connection.start();
+      await this.#sinksOpening;
+    } catch (err) {
+      // Why the viewer ended (its only window died while connecting), not the connection's "closed".
+      throw this.#endError ?? err;
+    }
+    if (this.#closing) throw this.#endError ?? new LanstreamError('LS_ERR_CONNECTION_LOST', 'The viewer was closed before it was live');
     this.#statsTimer = setInterval(() => this.#tick(), 1000);
     this.#statsTimer.unref();
   }
@@ -220,6 +228,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     if (this.#closing) return this.#closing;
     let done!: () => void;
     this.#closing = new Promise<void>((resolve) => (done = resolve));
+    this.#endError = err;
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     void (async () => {
       await this.#connection.close();
@@ -241,13 +250,19 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     await Promise.all([
       video &&
         this.#o.openVideoSink(video).then(
-          (sink) => void (this.#videoSink = sink),
+          async (sink) => {
+            // Opened after #end(): nobody else will close it (a window, a pacat child, a timer).
+            if (this.#closing) await sink.close().catch(() => undefined);
+            else this.#videoSink = sink;
+          },
           (err: unknown) => this.#sinkFailed('video', err),
         ),
       audio &&
         (async () => {
-          if (audio.codec === 'opus') this.#startOpus(audio.channels);
-          this.#audioSink = await this.#o.openAudioSink(audio);
+          if (audio.codec === 'opus' && !this.#closing) this.#startOpus(audio.channels);
+          const sink = await this.#o.openAudioSink(audio);
+          if (this.#closing) await sink.close().catch(() => undefined);
+          else this.#audioSink = sink;
         })().catch((err: unknown) => this.#sinkFailed('audio', err)),
     ]);
   }

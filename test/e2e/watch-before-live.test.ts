@@ -1,0 +1,56 @@
+/**
+ * e2e: `watch` that ends before the stream is ever live still ends the documented way — one error
+ * line, the exit code from `--help`, and a last `stopped` JSON line — instead of exiting 0 or
+ * waiting for ever. Real CLI processes on 127.0.0.1; nothing listens on the port (--wait retries).
+ */
+import t from 'tap';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { errorLines, makeConfigDir, runCli } from '../helpers/cli.js';
+import { freePort, killAll } from '../helpers/process.js';
+
+t.teardown(() => killAll());
+
+const configDir = await makeConfigDir();
+const binDir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-fake-ffplay-'));
+t.teardown(() => rm(binDir, { recursive: true, force: true }));
+
+t.test('--wait: the window program dies before the server is up → exit 1 with the sink error, not exit 0', async (t) => {
+  // Passes the `-version` check, then fails to open any window (as ffplay does without a display).
+  const fakeFfplay = path.join(binDir, 'ffplay');
+  await writeFile(
+    fakeFfplay,
+    '#!/bin/sh\nif [ "$1" = "-version" ]; then echo "ffplay version 6.1.1 Copyright (c) 2003-2023 the FFmpeg developers"; exit 0; fi\nexit 1\n',
+  );
+  await chmod(fakeFfplay, 0o755);
+  const port = await freePort();
+  const res = await runCli(
+    [
+      'watch',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--config-dir',
+      configDir,
+      '--key',
+      'abcdefabcdefabcdefabcd',
+      '--wait',
+      '--no-audio',
+      '--json',
+      '--ffplay',
+      fakeFfplay,
+    ],
+    { timeoutMs: 15_000 },
+  );
+  const lines = errorLines(res.stderr).filter((l) => !l.startsWith('lanstream: WARNING'));
+  t.equal(res.code, 1, 'exit 1 (runtime failure: output device)', { signal: res.signal, stdout: res.stdout.slice(-1500), stderr: res.stderr.slice(-1500) });
+  t.equal(lines.length, 1, 'one error line', { lines });
+  t.match(lines[0] ?? '', /video output stopped.* \[LS_ERR_SINK_FAILED\]$/, 'the line says the window stopped, with the code');
+  const events = res.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; exitCode?: number });
+  t.same(events.at(-1)?.event, 'stopped', 'the last JSON line is `stopped`');
+  t.equal(events.at(-1)?.exitCode, 1, '`stopped` carries the exit code');
+});

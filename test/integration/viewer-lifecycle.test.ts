@@ -1,0 +1,73 @@
+/**
+ * Integration: how a Viewer ends when something goes wrong before or while it connects — start()
+ * always settles with the reason, and nothing it opened outlives close(). Real TLS on 127.0.0.1.
+ */
+import t from 'tap';
+import { Viewer } from '../../src/client/watch.js';
+import { NullVideoSink, openNullAudioSink } from '../../src/client/sinks/null-sink.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { freePort, waitFor } from '../helpers/process.js';
+
+/** Rejects after `ms` if `p` has not settled: a start() that never settles is the bug being tested. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+t.test('a viewer that ends while it is still connecting (--wait, its window died) rejects start() with that error', async (t) => {
+  const port = await freePort(); // nothing listens: the viewer keeps retrying
+  const viewer = new Viewer({
+    host: '127.0.0.1',
+    port,
+    key: 'abcdefabcdefabcdefabcd',
+    insecure: false,
+    knownHosts: null,
+    video: true,
+    audio: false,
+    reconnectTimeoutMs: null,
+    retryFirst: true,
+    agent: 'lanstream-test-viewer',
+    logger: silentLogger(),
+    openVideoSink: async () => new NullVideoSink(),
+    openAudioSink: openNullAudioSink,
+  });
+  t.teardown(() => viewer.close());
+  viewer.on('sink-error', () => undefined);
+  const started = viewer.start();
+  started.catch(() => undefined);
+  await waitFor(() => viewer.connection.state === 'reconnecting', 3000, 20, 'first refused attempt');
+  viewer.onSinkEvent('video', 'error', new Error('The video window (ffplay) stopped (exit code 1)'));
+  await t.rejects(within(started, 3000, 'start()'), { code: 'LS_ERR_SINK_FAILED', message: /ffplay\) stopped/ });
+});
+
+t.test('a sink that finishes opening after close() is closed, not left running', async (t) => {
+  const ts = await startTestServer({ audio: false });
+  t.teardown(() => ts.close());
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const late = new NullVideoSink();
+  let closed = false;
+  late.close = () => {
+    closed = true;
+    return Promise.resolve();
+  };
+  const v = testViewer(ts, {
+    audio: false,
+    openVideoSink: async (params) => {
+      await gate; // a window that takes its time to start
+      await late.start(params);
+      return late;
+    },
+  });
+  const welcomed = new Promise<void>((resolve) => v.viewer.connection.once('welcome', () => resolve()));
+  const started = v.viewer.start();
+  started.catch(() => undefined);
+  await welcomed;
+  await v.viewer.close();
+  release();
+  await t.rejects(within(started, 3000, 'start()'), { code: 'LS_ERR_CONNECTION_LOST' }, 'start() says the viewer was closed before it was live');
+  await waitFor(() => closed, 2000, 10, 'the late sink closed');
+  t.ok(closed, 'the sink that opened after close() was closed');
+});
