@@ -146,6 +146,9 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   connect(): void {
     if (!this.#paused || this.#state === 'closed') return;
     this.#paused = false;
+    // The socket disconnect() is still ending (up to 500 ms) must not outlive this dial.
+    this.#socket?.destroy();
+    this.#socket = null;
     this.#setState('connecting');
     this.#dial();
   }
@@ -347,7 +350,10 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     });
     socket.on('close', () => {
       if (heartbeat) clearInterval(heartbeat);
-      if (this.#socket === socket) this.#socket = null;
+      // A socket that is no longer ours (disconnect() then connect() before it closed) must not
+      // dial again: it did, and the viewer ended up with two live sessions and never exited.
+      if (this.#socket !== socket) return;
+      this.#socket = null;
       if (this.#state === 'closed') return;
       // A TLS server drops a plain-TCP HELLO without a word (measured: no bytes back), so a close
       // before WELCOME in --insecure mode most likely means the server speaks TLS.

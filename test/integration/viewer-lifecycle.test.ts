@@ -7,7 +7,7 @@ import { Viewer } from '../../src/client/watch.js';
 import { NullVideoSink, openNullAudioSink } from '../../src/client/sinks/null-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
-import { freePort, waitFor } from '../helpers/process.js';
+import { freePort, sleep, waitFor } from '../helpers/process.js';
 
 /** Rejects after `ms` if `p` has not settled: a start() that never settles is the bug being tested. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -70,4 +70,27 @@ t.test('a sink that finishes opening after close() is closed, not left running',
   await t.rejects(within(started, 3000, 'start()'), { code: 'LS_ERR_CONNECTION_LOST' }, 'start() says the viewer was closed before it was live');
   await waitFor(() => closed, 2000, 10, 'the late sink closed');
   t.ok(closed, 'the sink that opened after close() was closed');
+});
+
+t.test('disconnect() then connect() at once: one live session, a normal packet rate, and close() ends it all', async (t) => {
+  const ts = await startTestServer({ video: false });
+  t.teardown(() => ts.close());
+  const v = testViewer(ts, { video: false });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  await waitFor(() => v.audio.length >= 40, 5000, 20, 'audio before the disconnect');
+  v.viewer.disconnect();
+  v.viewer.connect(); // before the old socket has closed (it is given up to 500 ms to say goodbye)
+  await waitFor(() => v.viewer.connection.state === 'live', 3000, 20, 'live again');
+  await sleep(800); // the old socket's close would have dialled a second connection by now
+  const live = () => ts.server.sessions().filter((s) => s.state === 'live').length;
+  t.equal(live(), 1, 'exactly one live session on the server');
+  const from = v.audio.length;
+  await sleep(1000);
+  const perSecond = v.audio.length - from;
+  // 5 ms packets: 200 a second; a second connection doubles it.
+  t.ok(perSecond >= 150 && perSecond <= 250, `audio packets in 1 s: ${perSecond} (expected ~200)`);
+  await v.viewer.close();
+  await waitFor(() => ts.server.sessions().length === 0, 3000, 20, 'no session left after close()').catch(() => undefined);
+  t.equal(ts.server.sessions().length, 0, 'close() left no session on the server');
 });
