@@ -7,6 +7,8 @@ import { ExitCode } from './exit-codes.js';
 
 export interface RunUntilOptions {
   durationMs?: number;
+  /** --duration counts from when this resolves (watch: the stream is live); default: at once. */
+  durationFrom?: Promise<unknown>;
   close: () => Promise<void>;
   /** Resolves when the command ends on its own with success; rejects with the reason otherwise. */
   ended: Promise<void>;
@@ -44,7 +46,14 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
-    if (o.durationMs) timer = setTimeout(() => finish(ExitCode.OK), o.durationMs);
+    const durationMs = o.durationMs;
+    if (durationMs) {
+      const arm = () => {
+        if (!closing) timer = setTimeout(() => finish(ExitCode.OK), durationMs);
+      };
+      if (o.durationFrom) o.durationFrom.then(arm, () => undefined);
+      else arm();
+    }
     o.ended.then(
       () => finish(ExitCode.OK),
       (err: unknown) => finish(ExitCode.FAILURE, err),

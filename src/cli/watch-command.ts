@@ -210,6 +210,14 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, flags.ffmpeg, logger, output) : null;
+  // Live once the connection is up and the sinks are open; a missing window program is the error
+  // to report even if the connection failed too.
+  const live = (async () => {
+    const [started, found] = await Promise.allSettled([viewer.start(), playerFound]);
+    if (found.status === 'rejected') throw found.reason;
+    if (started.status === 'rejected') throw started.reason;
+    output.event('live', { host: target.host, port: target.port, welcome: viewer.welcome });
+  })();
   // Subscribed before start(): a viewer can end while it connects (its only window died), and its
   // 'closed' event, with the error, is emitted once — attached after start() it was missed.
   const ended = new Promise<void>((resolve, reject) => {
@@ -218,24 +226,13 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     quit = resolve;
     viewer.on('record-error', reject); // a recording that silently stopped would fool a script: exit 1
     snapshot?.then(resolve, reject);
+    live.catch(reject);
   });
-  ended.catch(() => undefined); // reported through runUntilDone, or start() rejects first
+  live.catch(() => undefined); // reported through `ended`
   try {
-    const [started, found] = await Promise.allSettled([viewer.start(), playerFound]);
-    // A missing window program is the error to report even if the connection failed too.
-    if (found.status === 'rejected') throw found.reason;
-    if (started.status === 'rejected') throw started.reason;
-  } catch (err) {
-    controls.close();
-    await viewer.close();
-    await earlyWindow?.then((w) => w.close()).catch(() => undefined);
-    overlay?.close();
-    await recorder?.close();
-    throw err;
-  }
-  output.event('live', { host: target.host, port: target.port, welcome: viewer.welcome });
-  try {
-    process.exitCode = await runUntilDone({ durationMs, close: () => viewer.close(), ended });
+    // Signals and `q` are handled from here, not only once live: `watch --wait` for a server that is
+    // not up yet was killed by SIGTERM/SIGINT without its `stopped` line, and `q` did nothing.
+    process.exitCode = await runUntilDone({ durationMs, durationFrom: live, close: () => viewer.close(), ended });
   } catch (err) {
     // Set here too so the --json "stopped" event below carries the code the process will exit with,
     // and report the error now: `stopped` must be the last line (main skips an error reported here).
@@ -244,6 +241,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     throw err;
   } finally {
     controls.close();
+    await earlyWindow?.then((w) => w.close()).catch(() => undefined); // never taken: not live, or no video
     overlay?.close();
     status.done();
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });

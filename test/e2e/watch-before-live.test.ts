@@ -7,7 +7,7 @@ import t from 'tap';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { errorLines, makeConfigDir, runCli } from '../helpers/cli.js';
+import { errorLines, makeConfigDir, runCli, spawnCli } from '../helpers/cli.js';
 import { freePort, killAll } from '../helpers/process.js';
 
 t.teardown(() => killAll());
@@ -54,3 +54,30 @@ t.test('--wait: the window program dies before the server is up → exit 1 with 
   t.same(events.at(-1)?.event, 'stopped', 'the last JSON line is `stopped`');
   t.equal(events.at(-1)?.exitCode, 1, '`stopped` carries the exit code');
 });
+
+for (const [sig, code] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
+  t.test(`--wait, nothing listens yet: ${sig} ends watch the graceful way (exit ${code}, a last stopped line)`, async (t) => {
+    const port = await freePort();
+    const watch = spawnCli([
+      'watch',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--config-dir',
+      configDir,
+      '--key',
+      'abcdefabcdefabcdefabcd',
+      '--wait',
+      '--no-playback',
+      '--json',
+    ]);
+    t.teardown(() => watch.destroy());
+    await watch.waitForEvent((e) => e.event === 'state' && e.state === 'reconnecting', 10_000, 'a refused attempt');
+    const { code: exitCode, signal } = await watch.stop(sig, 5000);
+    t.equal(exitCode, code, `exit ${code}`, { signal, stderr: watch.stderr.slice(-1500) });
+    t.match(watch.events().at(-1), { event: 'stopped', exitCode: code }, `the last --json line: stopped, exitCode ${code}`);
+  });
+}
