@@ -20,10 +20,15 @@ export const SNAPSHOT_SKIP_FRAMES = 2;
 export const SNAPSHOT_FRAME_TIMEOUT_MS = 15_000;
 const JPEG_QUALITY = 90;
 
-/** What a snapshot needs from a Viewer: its 'frame' event, and the codec its WELCOME announced. */
+/**
+ * What a snapshot needs from a Viewer: its 'frame' event, the codec its WELCOME announced, and its
+ * 'state' events (a viewer whose `welcome` is still null is not live yet: the wait starts at 'live').
+ */
 export interface FrameSource {
   on(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
+  on(event: 'state', listener: (state: string) => void): unknown;
   off(event: 'frame', listener: (jpeg: Buffer, ptsUs: number) => void): unknown;
+  off(event: 'state', listener: (state: string) => void): unknown;
   readonly welcome?: { video: { codec: string } | null } | null;
 }
 
@@ -51,8 +56,10 @@ export function snapshotFormat(file: string, flag = '--snapshot'): SnapshotForma
 }
 
 /**
- * Resolves with the (skipFrames+1)-th frame; the newest one if fewer arrive before the timeout. For
- * H.264 (the viewer's WELCOME says so) `jpeg` is every unit from the first IDR to that frame, concatenated.
+ * Resolves with the (skipFrames+1)-th frame; the newest one if fewer arrive before the timeout, which
+ * counts from the first live connection: `watch --wait --snapshot` started long before its server
+ * failed the moment the server came up when it counted from the start. For H.264 (the viewer's
+ * WELCOME says so) `jpeg` is every unit from the first IDR to that frame, concatenated.
  */
 export function waitForSnapshotFrame(
   viewer: FrameSource,
@@ -73,9 +80,11 @@ export function waitForSnapshotFrame(
       newest = { jpeg: data, ptsUs, codec };
       if (seen++ >= skip) finish();
     };
+    let timer: NodeJS.Timeout | undefined;
     const finish = (): void => {
       clearTimeout(timer);
       viewer.off('frame', onFrame);
+      viewer.off('state', onState);
       if (newest) resolve(newest.codec === 'h264' ? { ...newest, jpeg: Buffer.concat(units) } : newest);
       else
         reject(
@@ -86,8 +95,15 @@ export function waitForSnapshotFrame(
         );
     };
     // Unref'd: if the connection fails first, this wait must not keep the process alive.
-    const timer = setTimeout(finish, timeoutMs).unref();
+    const startTimer = (): void => void (timer ??= setTimeout(() => finish(), timeoutMs).unref());
+    // 'closed' too: a viewer that ended before it was live still gets its bounded answer (the
+    // viewer's own error, reported by its 'closed' event, comes first in watch).
+    const onState = (state: string): void => {
+      if (state === 'live' || state === 'closed') startTimer();
+    };
     viewer.on('frame', onFrame);
+    viewer.on('state', onState);
+    if (viewer.welcome !== null) startTimer(); // live already (or a source without a WELCOME)
   });
 }
 

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { LanstreamError, serve, takeSnapshot, watch } from '../../src/index.js';
-import { waitFor } from '../helpers/process.js';
+import { sleep, waitFor } from '../helpers/process.js';
+import { testViewer } from '../helpers/lanstream.js';
+import { startServerIn } from '../helpers/security-server.js';
 
 t.test('serve() + watch(): frames arrive; snapshots are the test picture as JPEG (passthrough) and resized PNG', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-'));
@@ -94,4 +96,26 @@ t.test('an H.264 stream: the snapshot is the decoded picture (units from the IDR
     stats.channels.some((c) => c.stdev > 20),
     `the test picture (stdev ${stats.channels.map((c) => c.stdev.toFixed(0)).join('/')})`,
   );
+});
+
+t.test('takeSnapshot() on a viewer still waiting for its server: the timeout counts from live, not from the call', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Once to make the key and certificate and learn a port; the same dir and port come back later.
+  const first = await startServerIn(dir, { audio: false });
+  const { port, accessKey, fingerprint } = first.ready;
+  await first.close();
+  const v = testViewer({ ...first, configDir: dir }, { audio: false, retryFirst: true, port, key: accessKey, fingerprint: fingerprint ?? undefined });
+  t.teardown(() => v.viewer.close());
+  const started = v.viewer.start();
+  started.catch(() => undefined);
+  const timeoutMs = 1000;
+  const snap = takeSnapshot(v.viewer, { file: path.join(dir, 'late.jpg'), timeoutMs });
+  snap.catch(() => undefined);
+  await sleep(timeoutMs + 500); // the server comes up after the snapshot's timeout has passed
+  const again = await startServerIn(dir, { audio: false, port });
+  t.teardown(() => again.close());
+  await started;
+  const result = await snap;
+  t.equal(result.format, 'jpeg', `a picture ${result.bytes} bytes, taken after the server came up`);
 });
