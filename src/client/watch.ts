@@ -1,7 +1,8 @@
 /**
  * Composition root of `lanstream watch`: connection → demux → sinks (ffplay window, speaker or
  * pacat, or null sinks with --no-playback). The sinks are opened at the first WELCOME and stay
- * open across reconnects, so the window does not flicker away when the link drops. Also keeps the
+ * open across reconnects, so the window does not flicker away when the link drops; only a WELCOME
+ * with another format (a server restarted with other codecs) closes and reopens them. Also keeps the
  * viewer's stats (end-to-end latency from the server clock, fps, bitrate, drops) once a second.
  */
 import { EventEmitter } from 'node:events';
@@ -29,7 +30,7 @@ export interface WatchOptions {
   retryFirst?: boolean;
   agent: string;
   logger: Logger;
-  /** Opens the sinks (the CLI decides: window/speaker/pacat/null). Called once, at the first WELCOME. */
+  /** Opens the sinks (the CLI decides: window/speaker/pacat/null): at the first WELCOME, after a crash, and when the format changes. */
   openVideoSink: (params: VideoParams) => Promise<VideoSink>;
   openAudioSink: (params: AudioParams) => Promise<AudioSink>;
   /** Lip sync: hold video that would appear before its sound (default on). */
@@ -80,7 +81,14 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #lastFrame: { data: Buffer; ptsUs: number } | null = null;
   /** H.264: the last IDR, the only unit that can be decoded again on its own (repaint()). */
   #lastKeyframe: { data: Buffer; ptsUs: number } | null = null;
+  /** The first opening of the sinks (start() waits for it). */
   #sinksOpening: Promise<void> | null = null;
+  /** What the current (or still opening) sinks were opened for; another WELCOME is compared with it. */
+  #videoParams: VideoParams | null = null;
+  #audioParams: AudioParams | null = null;
+  /** Bumped at every (re)opening of a kind: an opening that finishes after a newer one began closes its sink. */
+  #videoGen = 0;
+  #audioGen = 0;
   #statsTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
   /** Why the viewer ended (null: closed on purpose); start() rejects with it. */
@@ -118,8 +126,11 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.emit('state', state, detail);
     });
     c.on('welcome', (body) => {
+      const before = this.#welcome;
       this.#welcome = body;
-      this.#sinksOpening ??= this.#openSinks(body);
+      const opening = this.#openSinks(body);
+      this.#sinksOpening ??= opening;
+      if (this.#recorderStarted && before) this.#checkRecorderFormat(before, body);
       if (this.#o.recorder && !this.#recorderStarted) {
         this.#recorderStarted = true;
         // Only what this viewer asked for: an input that never gets data would stall the recorder.
@@ -243,41 +254,94 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     return this.#closing;
   }
 
-  /** Both at once: neither the window's start nor the sound server's answers wait for the other. */
+  /**
+   * Opens what this WELCOME needs and is not open yet: at the first WELCOME everything, later only a
+   * kind whose format changed (a server restarted with --audio-codec opus, or H.264 instead of
+   * MJPEG) — fed on, the old sink would play the new bytes as noise or show nothing. Both kinds at
+   * once: neither the window's start nor the sound server's answers wait for the other.
+   */
   async #openSinks(body: WelcomeBody): Promise<void> {
     const video = body.video;
     const audio = body.audio;
     await Promise.all([
-      video &&
-        this.#o.openVideoSink(video).then(
-          async (sink) => {
-            // Opened after #end(): nobody else will close it (a window, a pacat child, a timer).
-            if (this.#closing) await sink.close().catch(() => undefined);
-            else this.#videoSink = sink;
-          },
-          (err: unknown) => this.#sinkFailed('video', err),
-        ),
-      audio &&
-        (async () => {
-          if (audio.codec === 'opus' && !this.#closing) this.#startOpus(audio.channels);
-          const sink = await this.#o.openAudioSink(audio);
-          if (this.#closing) await sink.close().catch(() => undefined);
-          else this.#audioSink = sink;
-        })().catch((err: unknown) => this.#sinkFailed('audio', err)),
+      video && !sameVideo(this.#videoParams, video) && this.#openVideo(video),
+      audio && !sameAudio(this.#audioParams, audio) && this.#openAudio(audio),
     ]);
   }
 
-  #startOpus(channels: number): void {
+  async #openVideo(params: VideoParams): Promise<void> {
+    const gen = ++this.#videoGen;
+    const old = this.#videoSink;
+    // Synchronous, before the next frame: none of the new codec may reach the old window.
+    this.#videoSink = null;
+    if (this.#videoParams) this.#log.warn(`the server now sends ${params.codec} video (was ${this.#videoParams.codec}): opening the window again`);
+    this.#videoParams = params;
+    this.#lastFrame = null;
+    this.#lastKeyframe = null;
+    try {
+      await old?.close().catch(() => undefined);
+      const sink = await this.#o.openVideoSink(params);
+      // Opened after #end() or superseded: nobody else will close it (a window, a timer).
+      if (this.#closing || gen !== this.#videoGen) await sink.close().catch(() => undefined);
+      else this.#videoSink = sink;
+    } catch (err) {
+      if (gen === this.#videoGen) this.#sinkFailed('video', err);
+    }
+  }
+
+  async #openAudio(params: AudioParams): Promise<void> {
+    const gen = ++this.#audioGen;
+    const oldSink = this.#audioSink;
+    const oldOpus = this.#opus;
+    // Synchronous, before the next packet: Opus bytes must never reach a PCM sink, nor PCM of
+    // another rate or channel count.
+    this.#audioSink = null;
+    this.#opus = null;
+    const was = this.#audioParams;
+    if (was) this.#log.warn(`the server now sends ${describeAudio(params)} (was ${describeAudio(was)}): opening the audio output again`);
+    this.#audioParams = params;
+    try {
+      if (params.codec === 'opus' && !this.#closing) this.#startOpus(params.channels, gen);
+      await oldOpus?.close();
+      await oldSink?.close().catch(() => undefined);
+      const sink = await this.#o.openAudioSink(params);
+      // Opened after #end() or superseded: nobody else will close it (a pacat child, a timer).
+      if (this.#closing || gen !== this.#audioGen) await sink.close().catch(() => undefined);
+      else this.#audioSink = sink;
+    } catch (err) {
+      if (gen === this.#audioGen) this.#sinkFailed('audio', err);
+    }
+  }
+
+  /** --record writes one format into one file: a server that changes it mid-file ends the recording, said plainly. */
+  #checkRecorderFormat(before: WelcomeBody, now: WelcomeBody): void {
+    const videoChanged = this.#o.video && before.video && now.video && before.video.codec !== now.video.codec;
+    const audioChanged =
+      this.#o.audio && before.audio && now.audio && (before.audio.sampleRateHz !== now.audio.sampleRateHz || before.audio.channels !== now.audio.channels);
+    if (!videoChanged && !audioChanged) return;
+    const what = videoChanged ? `${now.video!.codec} video (was ${before.video!.codec})` : `${describeAudio(now.audio!)} (was ${describeAudio(before.audio!)})`;
+    const err = new LanstreamError(
+      'LS_ERR_RECORD_FAILED',
+      `The server now sends ${what}; --record cannot change format within one file: the file ends here, start watch --record again for the new format`,
+    );
+    this.#log.error({ code: err.code }, err.message);
+    // Closed now, so not one packet of the new format reaches the file (a closing recorder drops pushes).
+    void this.#o.recorder?.close().catch(() => undefined);
+    this.emit('record-error', err);
+  }
+
+  #startOpus(channels: number, gen: number): void {
     const opus = new OpusDecoder({
       channels,
       logger: this.#log,
       onPcm: (pcm, ptsUs, discontinuity) => {
+        if (gen !== this.#audioGen) return; // a decoder being replaced (the format changed)
         this.#audioSink?.pushPcm(pcm, ptsUs, discontinuity);
         this.#o.recorder?.pushPcm(pcm, ptsUs);
       },
       // #opus stays set: a failed decoder drops packets, where a null one would let Opus bytes reach the PCM sink.
       onError: (err) => {
-        this.#sinkFailed('audio', err);
+        if (gen === this.#audioGen) this.#sinkFailed('audio', err);
       },
     });
     // Loads the WASM decoder while the audio sink opens; packets before it is ready are dropped.
@@ -317,13 +381,15 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.#log.warn(`the ${kind} output stopped (${err.message}); opening it again`);
       try {
         if (kind === 'video') {
+          const gen = this.#videoGen;
           const sink = await this.#o.openVideoSink(params as VideoParams);
-          if (this.#closing) return void (await sink.close().catch(() => undefined));
+          if (this.#closing || gen !== this.#videoGen) return void (await sink.close().catch(() => undefined));
           this.#videoSink = sink;
           this.repaint();
         } else {
+          const gen = this.#audioGen;
           const sink = await this.#o.openAudioSink(params as AudioParams);
-          if (this.#closing) return void (await sink.close().catch(() => undefined));
+          if (this.#closing || gen !== this.#audioGen) return void (await sink.close().catch(() => undefined));
           this.#audioSink = sink;
         }
         this.emit('sink-reopened', kind);
@@ -343,4 +409,18 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     this.emit('stats', snap);
     if (this.#connection.state === 'live') this.#connection.sendStats(snap as unknown as Record<string, unknown>);
   }
+}
+
+/** The window (ffplay or GStreamer) and the null sink depend only on the codec; ffplay follows a size change within the stream. */
+function sameVideo(open: VideoParams | null, next: VideoParams): boolean {
+  return open !== null && open.codec === next.codec;
+}
+
+/** Every audio output is opened for one rate and channel count, and Opus needs its decoder in front (the packet length does not matter). */
+function sameAudio(open: AudioParams | null, next: AudioParams): boolean {
+  return open !== null && open.codec === next.codec && open.sampleRateHz === next.sampleRateHz && open.channels === next.channels;
+}
+
+function describeAudio(a: AudioParams): string {
+  return `${a.codec} ${a.sampleRateHz} Hz ${a.channels === 1 ? 'mono' : `${a.channels} channels`}`;
 }
