@@ -112,6 +112,26 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
   }
 });
 
+t.test('a server that sends no video: the early ffplay is ended and --duration still exits 0', async (t) => {
+  const [x, wrapper, serve] = await Promise.all([startXvfb(), ffplayWrapper('trap'), startServe({ args: ['--no-video'] })]);
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true }), rm(serve.configDir, { recursive: true, force: true })]);
+  });
+  const watch = spawnCli(['watch', '127.0.0.1', '--port', String(serve.port), '--config-dir', serve.configDir, '--no-audio', '--duration', '1s', '--json'], {
+    env: { ...x.env, ...wrapper.env },
+  });
+  t.teardown(() => watch.destroy());
+  // The early player was never taken (no video in WELCOME): left running, its pipe kept watch alive
+  // after its `stopped` line, and a cron job hung for good.
+  const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
+  t.equal(exit?.code, 0, watch.stderr.trim() || 'watch did not exit within 10 s');
+  const pid = (await wrapper.log())[0];
+  t.ok(pid && /^\d+$/.test(pid), `watch had started ffplay (${pid})`);
+  await waitFor(async () => !pidAlive(Number(pid)), 3000, 20, 'ffplay gone');
+  t.same(await visibleWindows(x), [], 'no window is left');
+});
+
 t.test('a server that sent H.264 gets an H.264 window from the start the next time', async (t) => {
   const [x, wrapper, serve] = await Promise.all([
     startXvfb(),
