@@ -60,6 +60,12 @@ type ResolvedOptions = Required<Omit<ConnectionOptions, 'fingerprint' | 'knownHo
 // Short and capped: the target is a picture back within 1 s of the link returning, and a LAN
 // server can take a few connection attempts a second from each viewer.
 const BACKOFF_MS = [50, 100, 200, 250];
+/**
+ * A connection lost after being live this long is redialled at once (a cut link, a server restart);
+ * one lost sooner goes through the backoff, and its WELCOME does not reset it. Otherwise a server
+ * that breaks the protocol right after WELCOME was redialled ~330 times a second.
+ */
+const INSTANT_REDIAL_AFTER_LIVE_MS = 1000;
 /** A LAN handshake takes milliseconds; a reconnect attempt silent for this long is abandoned. */
 const RECONNECT_ATTEMPT_TIMEOUT_MS = 700;
 
@@ -72,6 +78,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   #everLive = false;
   #attempt = 0;
   #lostAtMs: number | null = null;
+  #liveSinceMs = 0;
   #closing: Promise<void> | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #paused = false;
@@ -282,7 +289,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
           live = true;
           socket.setTimeout(0);
           this.#connections++;
-          this.#attempt = 0;
+          this.#liveSinceMs = Date.now();
           this.#lostAtMs = null;
           this.clock.reset(msg.body.serverTimeUs, arrivalUs);
           this.#everLive = true;
@@ -391,18 +398,21 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     if (wasLive || this.#lostAtMs === null) this.#lostAtMs = nowMs;
     const limit = this.#o.reconnectTimeoutMs;
     if (limit !== null && nowMs - this.#lostAtMs > limit) {
-      const lost = new LanstreamError('LS_ERR_CONNECTION_LOST', `${err.message}; gave up after ${limit} ms (--reconnect-timeout)`, { cause: err });
+      // Never connected (watch --wait for a server that did not come): the reason stays what it was (refused, …).
+      const code = this.#everLive ? 'LS_ERR_CONNECTION_LOST' : err.code;
+      const lost = new LanstreamError(code, `${err.message}; gave up after ${limit} ms (--reconnect-timeout)`, { cause: err });
       this.#setState('closed', lost.message);
       this.#firstResult?.reject(lost);
       this.#firstResult = null;
       this.emit('closed', lost);
       return;
     }
-    const delay = BACKOFF_MS[Math.min(this.#attempt, BACKOFF_MS.length - 1)]!;
-    this.#attempt++;
+    const instant = wasLive && nowMs - this.#liveSinceMs >= INSTANT_REDIAL_AFTER_LIVE_MS;
+    if (instant) this.#attempt = 0;
+    const delay = instant ? 0 : BACKOFF_MS[Math.min(this.#attempt++, BACKOFF_MS.length - 1)]!;
     if (wasLive) this.#log.warn({ code: err.code }, `${err.message}; reconnecting`);
     this.#setState('reconnecting', err.message);
-    this.#reconnectTimer = setTimeout(() => this.#dial(), wasLive ? 0 : delay);
+    this.#reconnectTimer = setTimeout(() => this.#dial(), delay);
   }
 }
 

@@ -203,6 +203,13 @@ t.test('connection refused: exit 3', async (t) => {
   expectError(t, res, 3, ['Nothing listens on 127.0.0.1:', '--port']);
 });
 
+t.test('--wait --reconnect-timeout for a server that never comes: exit 3, still saying nothing listens', async (t) => {
+  const args = ['watch', '127.0.0.1', '--port', String(await freePort()), '--key', 'k'.repeat(22), '--no-playback', '--config-dir', configDir];
+  const res = await runCli([...args, '--wait', '--reconnect-timeout', '1s']);
+  expectError(t, res, 3, ['Nothing listens on 127.0.0.1:', 'gave up after 1000 ms']);
+  t.match(errorLines(res.stderr)[0] ?? '', /\[LS_ERR_CONNECT_REFUSED\]$/, 'refused, not "connection lost": it was never up');
+});
+
 t.test('unknown host: exit 3', async (t) => {
   const res = await runCli(['watch', 'does-not-exist.invalid', '--key', 'k'.repeat(22), '--no-playback', '--config-dir', configDir]);
   expectError(t, res, 3, ['Unknown host does-not-exist.invalid']);

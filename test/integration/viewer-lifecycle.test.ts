@@ -2,7 +2,12 @@
  * Integration: how a Viewer ends when something goes wrong before or while it connects — start()
  * always settles with the reason, and nothing it opened outlives close(). Real TLS on 127.0.0.1.
  */
+import net from 'node:net';
 import t from 'tap';
+import { PROTOCOL_VERSION } from '../../src/protocol/constants.js';
+import { MessageDecoder } from '../../src/protocol/decoder.js';
+import { encodeMessage } from '../../src/protocol/encoder.js';
+import { newNonce } from '../../src/protocol/auth.js';
 import { Viewer } from '../../src/client/watch.js';
 import { NullVideoSink, openNullAudioSink } from '../../src/client/sinks/null-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -93,4 +98,51 @@ t.test('disconnect() then connect() at once: one live session, a normal packet r
   await v.viewer.close();
   await waitFor(() => ts.server.sessions().length === 0, 3000, 20, 'no session left after close()').catch(() => undefined);
   t.equal(ts.server.sessions().length, 0, 'close() left no session on the server');
+});
+
+t.test('a server that breaks the protocol right after WELCOME is redialled with backoff, not in a tight loop', async (t) => {
+  // A hand-written server (plain TCP, the viewer in --insecure mode): the handshake, a WELCOME, then
+  // a message type no version has. Each connection ends in a protocol error just after going live.
+  let connections = 0;
+  const server = net.createServer((sock) => {
+    connections++;
+    const decoder = new MessageDecoder({ direction: 'client-to-server' });
+    sock.on('error', () => undefined);
+    sock.on('data', (chunk: Buffer) => {
+      for (const m of decoder.push(chunk)) {
+        if (m.type === 'hello') sock.write(encodeMessage({ type: 'challenge', nonce: newNonce() }));
+        if (m.type === 'auth') {
+          const audio = { codec: 'pcm_s16le' as const, sampleRateHz: 48000, channels: 1, packetMs: 5 };
+          sock.write(
+            encodeMessage({ type: 'welcome', body: { version: PROTOCOL_VERSION, agent: 'flapper', serverTimeUs: 1, video: null, audio, sessionId: 'x' } }),
+          );
+          sock.write(Buffer.from([0xee, 0, 0, 0, 0, 0, 0, 0]));
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const viewer = new Viewer({
+    host: '127.0.0.1',
+    port: (server.address() as net.AddressInfo).port,
+    key: 'abcdefabcdefabcdefabcd',
+    insecure: true,
+    knownHosts: null,
+    video: false,
+    audio: true,
+    reconnectTimeoutMs: null,
+    retryFirst: true,
+    agent: 'lanstream-test-viewer',
+    logger: silentLogger(),
+    openVideoSink: async () => new NullVideoSink(),
+    openAudioSink: openNullAudioSink,
+  });
+  t.teardown(() => viewer.close());
+  await viewer.start();
+  const first = connections;
+  await sleep(1500);
+  const redials = connections - first;
+  t.ok(redials >= 2, `it keeps trying (${redials} redials in 1.5 s)`);
+  t.ok(redials <= 12, `with backoff: ${redials} redials in 1.5 s (50–250 ms apart), not hundreds`);
 });
