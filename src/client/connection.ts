@@ -257,6 +257,15 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
               ),
             );
           }
+          // Pinned and right: that is also how a user accepts a server's new certificate, so the
+          // known-hosts line follows and the next run without --fingerprint is not refused again.
+          if (o.knownHosts) {
+            try {
+              if ((await o.knownHosts.check(hostPort, seen)).status !== 'match') await o.knownHosts.remember(hostPort, seen);
+            } catch (err) {
+              this.#log.warn({ err: (err as Error).message }, `could not record ${hostPort} in ${o.knownHosts.path}`);
+            }
+          }
         } else if (o.knownHosts) {
           try {
             const verdict = await o.knownHosts.check(hostPort, seen);

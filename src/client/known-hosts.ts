@@ -97,8 +97,8 @@ export function fingerprintChangedError(hostPort: string, known: string, seen: s
   return new LanstreamError(
     'LS_ERR_FINGERPRINT_MISMATCH',
     `The server certificate for ${hostPort} changed from ${known} to ${seen}; this could be a man in the middle. ` +
-      `If you expect the change (the server got a new certificate), run \`lanstream watch ${hostPort} --fingerprint ${seen}\` ` +
-      `or remove the line for ${hostPort} from ${knownHostsPath}`,
+      `If you expect the change (the server got a new certificate), run the same watch command once with --fingerprint ${seen} added ` +
+      `(that updates ${knownHostsPath}), or remove the line for ${hostPort} from it`,
     { details: { hostPort, known, seen, knownHostsPath } },
   );
 }

@@ -133,4 +133,13 @@ t.test('changed server certificate on the same port: the viewer refuses with the
   await v3.viewer.start();
   await waitFor(() => v3.video.length > 0, 5000, 50, 'video after accepting the new fingerprint');
   t.pass('--fingerprint <new> gets the viewer in');
+  await v3.viewer.close();
+
+  // …and it is remembered: the next run without --fingerprint is not refused again.
+  t.equal(await knownHosts.lookup(`127.0.0.1:${port}`), second.ready.fingerprint, 'known-hosts now holds the new fingerprint');
+  const v4 = testViewer(ts2, { fingerprint: undefined, knownHosts });
+  t.teardown(() => v4.viewer.close());
+  await v4.viewer.start();
+  await waitFor(() => v4.video.length > 0, 5000, 50, 'video for the next plain run');
+  t.pass('a later run without --fingerprint gets in');
 });

@@ -83,7 +83,7 @@ t.test('fingerprintChangedError says what changed and how to accept it', async (
   t.notMatch(err.message, '\n', 'one line');
   t.match(err.message, `cam:8443 changed from ${FP_A} to ${FP_B}`);
   t.match(err.message, /man in the middle/);
-  t.match(err.message, `lanstream watch cam:8443 --fingerprint ${FP_B}`);
+  t.match(err.message, `run the same watch command once with --fingerprint ${FP_B} added (that updates /home/ada/.config/lanstream/known-hosts)`);
   t.match(err.message, '/home/ada/.config/lanstream/known-hosts');
   t.same(err.details, { hostPort: 'cam:8443', known: FP_A, seen: FP_B, knownHostsPath: '/home/ada/.config/lanstream/known-hosts' });
 });
