@@ -159,7 +159,10 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--record <file.mkv>', 'also write video + audio to this Matroska file (server timestamps; playable even if killed)'))
       .addOption(new Option('--snapshot <file>', 'write one picture (.jpg or .png) and exit 0; implies --no-playback'))
       .addOption(new Option('--snapshot-size <WxH>', 'resize the --snapshot picture (exact size, centre crop)'))
-      .action(async (target, opts) => {
+      .action(async (target, opts, cmd: Command) => {
+        // Typed on the command line, or only from the environment / a default: the target's own
+        // key, fingerprint and port win over the latter and must agree with the former.
+        opts.fromCommandLine = ['port', 'key', 'fingerprint'].filter((name) => cmd.getOptionValueSource(name) === 'cli');
         // The window program starts first, while the rest of watch loads (early-window.ts).
         const early = launchEarlyWindow(target, opts);
         try {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defaultConfigDir } from '../shared/config-dir.js';
-import { parseWatchTarget } from '../shared/connect-url.js';
+import { checkAccessKey, parseWatchTarget, type WatchTarget } from '../shared/connect-url.js';
 import { normalizeFingerprint } from '../shared/fingerprint.js';
 import { LanstreamError, isLanstreamError, usageError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -36,6 +36,8 @@ export interface WatchFlags extends CommonFlags {
   port: string;
   key?: string;
   fingerprint?: string;
+  /** Which of port, key and fingerprint were typed on the command line (not from LANSTREAM_* or a default). */
+  fromCommandLine?: string[];
   video: boolean;
   audio: boolean;
   playback: boolean;
@@ -62,7 +64,7 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 export async function runWatch(targetArg: string, flags: WatchFlags, output: Output, early: EarlyWindow | null = null): Promise<void> {
   output.json = Boolean(flags.json);
   output.quiet = Boolean(flags.quiet);
-  const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
+  const target = resolveTarget(targetArg, flags);
   const volume = parseIntIn('--volume', flags.volume, 0, 100);
   const audioBufferMs = parseIntIn('--audio-buffer-ms', flags.audioBufferMs, 10, 2000);
   const audioOutput = parseChoice('--audio-output', flags.audioOutput, AUDIO_OUTPUTS);
@@ -70,7 +72,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const reconnectTimeoutMs = flags.reconnectTimeout ? parseDurationMs(flags.reconnectTimeout, '--reconnect-timeout') : null;
   const position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
   const backend = parseChoice('--window', flags.window ?? 'ffplay', WINDOW_BACKENDS);
-  const fingerprint = flags.fingerprint ? normalizeFingerprint(flags.fingerprint) : target.fingerprint;
+  const fingerprint = target.fingerprint;
   const configDir = flags.configDir ?? defaultConfigDir();
   const logger = createLogger(loggerOptions(flags));
   if (backend === 'gstreamer' && (position || flags.borderless)) {
@@ -78,7 +80,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       '--window gstreamer cannot place its window or remove its border: --window-position / --borderless are ignored (they work with --window ffplay)',
     );
   }
-  const key = flags.key ?? target.key ?? (await localKey(target.host, configDir));
+  const key = target.key ?? (await localKey(target.host, configDir));
   if (!key) {
     throw new LanstreamError(
       'LS_ERR_USAGE',
@@ -247,6 +249,36 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     if (recorder) output.event('recording', { file: flags.record, ...recorder.stats() });
     output.stopped(Number(process.exitCode ?? 1), { totals: viewer.snapshot().totals });
   }
+}
+
+/**
+ * The target with --port, --key and --fingerprint merged in. What the target itself says (a pasted
+ * lanstream:// line, host:port) wins over the same setting from LANSTREAM_* or a default: a stale
+ * LANSTREAM_KEY used to override the key in the URL, and the server refused it (exit 4, counted
+ * against the address). Typed on the command line as well and different, it is a usage error.
+ */
+export function resolveTarget(targetArg: string, flags: Pick<WatchFlags, 'port' | 'key' | 'fingerprint' | 'fromCommandLine'>): WatchTarget {
+  const typed = new Set(flags.fromCommandLine ?? []);
+  // Port 0 never comes out of a target: it marks "no port in the target".
+  const target = parseWatchTarget(targetArg, { port: 0 });
+  const port = parsePort(flags.port);
+  if (target.port === 0) target.port = port;
+  else if (typed.has('port') && port !== target.port) throw conflict(`--port ${port} differs from the port in the target (${target.port})`);
+  if (flags.key !== undefined) {
+    const key = checkAccessKey(flags.key);
+    if (target.key === undefined) target.key = key;
+    else if (typed.has('key') && key !== target.key) throw conflict('--key differs from the key in the lanstream:// line');
+  }
+  if (flags.fingerprint !== undefined) {
+    const fp = normalizeFingerprint(flags.fingerprint);
+    if (target.fingerprint === undefined) target.fingerprint = fp;
+    else if (typed.has('fingerprint') && fp !== target.fingerprint) throw conflict(`--fingerprint ${fp} differs from the fp in the lanstream:// line`);
+  }
+  return target;
+}
+
+function conflict(what: string): LanstreamError {
+  return new LanstreamError('LS_ERR_USAGE', `${what}: give it once (the target alone is enough)`);
 }
 
 /** `--window gstreamer`: gst-launch-1.0 from --gst-launch or PATH; its plugins are checked when it starts. */

@@ -50,7 +50,7 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
     ['snapshot size without snapshot', ['--snapshot-size', '320x180'], /--snapshot-size/],
   ];
   for (const [what, args, message] of cases) {
-    const r = await runCli(['watch', dead, '--key', 'k', '--insecure', ...args], { timeoutMs: 10_000 });
+    const r = await runCli(['watch', dead, '--key', 'k'.repeat(22), '--insecure', ...args], { timeoutMs: 10_000 });
     t.equal(r.code, 2, `${what}: exit 2`);
     t.match(errorLines(r.stderr).join('\n'), message, `${what}: the message names the flag and the fix`);
   }
