@@ -64,6 +64,9 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 export async function runWatch(targetArg: string, flags: WatchFlags, output: Output, early: EarlyWindow | null = null): Promise<void> {
   output.json = Boolean(flags.json);
   output.quiet = Boolean(flags.quiet);
+  if (!flags.video && !flags.audio) {
+    throw new LanstreamError('LS_ERR_USAGE', 'Nothing to watch: --no-video and --no-audio together leave no stream; drop one of them');
+  }
   const target = resolveTarget(targetArg, flags);
   const volume = parseIntIn('--volume', flags.volume, 0, 100);
   const audioBufferMs = parseIntIn('--audio-buffer-ms', flags.audioBufferMs, 10, 2000);

@@ -81,7 +81,7 @@ export function waitForSnapshotFrame(
       if (seen++ >= skip) finish();
     };
     let timer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
+    const finish = (why?: string): void => {
       clearTimeout(timer);
       viewer.off('frame', onFrame);
       viewer.off('state', onState);
@@ -90,19 +90,24 @@ export function waitForSnapshotFrame(
         reject(
           new LanstreamError(
             'LS_ERR_SNAPSHOT_FAILED',
-            `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`,
+            why ?? `No video frame arrived within ${timeoutMs / 1000} s: is the server's camera working (see its log) and is video not disabled (--no-video)?`,
           ),
         );
     };
+    // A server without video says so in its WELCOME: no reason to wait the whole timeout for a frame.
+    const noVideo = (): boolean => viewer.welcome?.video === null;
+    const noVideoReason = 'The server sends no video (it runs with --no-video): there is no picture to take';
     // Unref'd: if the connection fails first, this wait must not keep the process alive.
     const startTimer = (): void => void (timer ??= setTimeout(() => finish(), timeoutMs).unref());
     // 'closed' too: a viewer that ended before it was live still gets its bounded answer (the
     // viewer's own error, reported by its 'closed' event, comes first in watch).
     const onState = (state: string): void => {
+      if (state === 'live' && noVideo()) return finish(noVideoReason);
       if (state === 'live' || state === 'closed') startTimer();
     };
     viewer.on('frame', onFrame);
     viewer.on('state', onState);
+    if (noVideo()) return finish(noVideoReason);
     if (viewer.welcome !== null) startTimer(); // live already (or a source without a WELCOME)
   });
 }

@@ -60,6 +60,10 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
       ["Unknown option '--frobnicate'", 'lanstream serve --help'],
     ],
     [['watch'], ["Missing required argument 'target'"]],
+    [
+      ['watch', '127.0.0.1', '--no-video', '--no-audio'],
+      ['Nothing to watch', 'drop one of them'],
+    ],
     [['watch', '127.0.0.1', '--duration', 'soon'], ['Invalid --duration: soon']],
   ];
   // One after the other: nine Node starts at once on a busy 2-core machine took over 10 s.

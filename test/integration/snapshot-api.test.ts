@@ -119,3 +119,19 @@ t.test('takeSnapshot() on a viewer still waiting for its server: the timeout cou
   const result = await snap;
   t.equal(result.format, 'jpeg', `a picture ${result.bytes} bytes, taken after the server came up`);
 });
+
+t.test('takeSnapshot() against a server without video fails at once, saying so, not after its timeout', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = await startServerIn(dir, { video: false });
+  t.teardown(() => server.close());
+  const v = testViewer({ ...server, configDir: dir }, { video: false });
+  t.teardown(() => v.viewer.close());
+  await v.viewer.start();
+  const started = Date.now();
+  await t.rejects(takeSnapshot(v.viewer, { file: path.join(dir, 'none.jpg'), timeoutMs: 10_000 }), {
+    code: 'LS_ERR_SNAPSHOT_FAILED',
+    message: /sends no video/,
+  });
+  t.ok(Date.now() - started < 1000, `within ${Date.now() - started} ms, not the 10 s timeout`);
+});
