@@ -35,6 +35,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   2    usage error (a flag or argument has a wrong value)
   3    could not connect, or the connection was lost for good
   4    authentication refused (wrong key, rate limited, certificate fingerprint changed)
-  5    a required program is missing (ffmpeg, ffplay)
+  5    a required program is missing (ffmpeg, ffplay, gst-launch-1.0 for --window gstreamer)
   130  interrupted (Ctrl-C / SIGINT)
   143  terminated (SIGTERM)`;
