@@ -8,8 +8,10 @@ import { createLogger } from '../shared/logger.js';
 import { Server } from '../server/serve.js';
 import { AUDIO_PACKET_MS, type Platform } from '../server/capture/capture-types.js';
 import { runUntilDone } from './lifecycle.js';
+import { exitCodeFor } from './exit-codes.js';
 import { checkServeRecord, startServeRecorder } from './serve-recorder.js';
 import type { Viewer } from '../client/watch.js';
+import type { RecorderSink } from '../client/sinks/recorder-sink.js';
 import { ServeStatus } from './serve-status.js';
 import type { Output } from './output.js';
 import { parseDurationMs, parseIntIn, parsePort, parseSize } from './parse.js';
@@ -120,7 +122,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
     statsTimer.unref();
   }
-  let recording: Viewer | null = null;
+  let recording: { viewer: Viewer; recorder: RecorderSink } | null = null;
   let recordFailed: (err: Error) => void = () => undefined;
   const ended = new Promise<void>((_resolve, reject) => (recordFailed = reject)); // only a failed recording ends serve on its own
   if (flags.record) {
@@ -128,6 +130,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
       recording = await startServeRecorder({
         file: flags.record,
         ready,
+        host: flags.host,
         insecure: Boolean(flags.insecure),
         ffmpeg: flags.ffmpeg,
         logger,
@@ -143,10 +146,15 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   try {
     // The recorder closes first (its file is finished), then the server.
     const close = async () => {
-      await recording?.close();
+      await recording?.viewer.close();
       await server.close();
     };
     code = await runUntilDone({ durationMs, close, ended });
+    const unfinished = recording?.recorder.closeError;
+    if (unfinished && code === 0) {
+      output.error(unfinished);
+      code = exitCodeFor(unfinished);
+    }
   } finally {
     if (statsTimer) clearInterval(statsTimer);
     status.done();

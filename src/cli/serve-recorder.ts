@@ -18,17 +18,28 @@ export async function checkServeRecord(file: string): Promise<void> {
   await assertWritableFile('--record', file);
 }
 
+/**
+ * Where the loopback viewer dials: the address serve is bound to (`--host`), or 127.0.0.1 when it
+ * listens on all of them. Always 127.0.0.1 before: `serve --host 192.168.1.10 --record` failed at
+ * start (nothing listens on 127.0.0.1).
+ */
+export function recorderDialHost(bindHost: string | undefined): string {
+  return !bindHost || bindHost === '0.0.0.0' || bindHost === '::' ? '127.0.0.1' : bindHost;
+}
+
 export async function startServeRecorder(o: {
   file: string;
   ready: ServerReady;
+  /** serve's --host (bind address). */
+  host?: string;
   insecure: boolean;
   ffmpeg?: string;
   logger: Logger;
   onError: (err: Error) => void;
-}): Promise<Viewer> {
+}): Promise<{ viewer: Viewer; recorder: RecorderSink }> {
   const recorder = new RecorderSink({ file: o.file, ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }), logger: o.logger });
   const viewer = new Viewer({
-    host: '127.0.0.1',
+    host: recorderDialHost(o.host),
     port: o.ready.port,
     key: o.ready.accessKey,
     fingerprint: o.ready.fingerprint ?? undefined,
@@ -46,5 +57,5 @@ export async function startServeRecorder(o: {
   });
   viewer.on('record-error', (err) => o.onError(err));
   await viewer.start();
-  return viewer;
+  return { viewer, recorder };
 }

@@ -238,6 +238,8 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     // Signals and `q` are handled from here, not only once live: `watch --wait` for a server that is
     // not up yet was killed by SIGTERM/SIGINT without its `stopped` line, and `q` did nothing.
     process.exitCode = await runUntilDone({ durationMs, durationFrom: live, close: () => viewer.close(), ended });
+    // The run ended well but ffmpeg did not finish the file: a script must not take it as complete.
+    if (recorder?.closeError && process.exitCode === 0) throw recorder.closeError;
   } catch (err) {
     // Set here too so the --json "stopped" event below carries the code the process will exit with,
     // and report the error now: `stopped` must be the last line (main skips an error reported here).

@@ -5,7 +5,7 @@
  * ffmpeg then sees EOF and finishes the file itself.
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { descendants, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
@@ -77,7 +77,10 @@ t.test('serve --record --duration 4s: the server records its own stream (mjpeg +
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-serve-record-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'served.mkv');
-  const proc = spawnCli([...serveArgs({ port: await freePort(), configDir: dir, size: '320x240' }), '--record', file, '--duration', '4s', '--json']);
+  // Bound to one address that is not 127.0.0.1: the recorder dials where serve listens (it used to
+  // dial 127.0.0.1 and fail the start with exit 3).
+  const args = [...serveArgs({ port: await freePort(), configDir: dir, size: '320x240' }), '--host', '127.0.0.2'];
+  const proc = spawnCli([...args, '--record', file, '--duration', '4s', '--json']);
   t.teardown(() => proc.destroy());
   const { code } = await proc.exited;
   t.equal(code, 0, 'exit 0 when --duration elapsed');
@@ -92,6 +95,39 @@ t.test('serve --record --duration 4s: the server records its own stream (mjpeg +
     'both streams',
   );
   t.ok(probe.durationS !== null && probe.durationS >= 2.5 && probe.durationS <= 4.5, `file lasts ${probe.durationS} s (4 s minus start-up)`);
+});
+
+t.test('watch --record whose ffmpeg does not finish the file: exit 1 saying so, not 0', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  // Stands in for a full disk at the end or a slow one past the grace period: the recording's ffmpeg
+  // runs as usual and then exits 1.
+  const wrapper = path.join(path.dirname(file), 'ffmpeg');
+  await writeFile(wrapper, '#!/bin/sh\ncase "$*" in *.mkv*) ffmpeg "$@"; exit 1 ;; esac\nexec ffmpeg "$@"\n');
+  await chmod(wrapper, 0o755);
+  const proc = spawnCli([
+    'watch',
+    srv.url,
+    '--config-dir',
+    srv.configDir,
+    '--no-playback',
+    '--record',
+    file,
+    '--ffmpeg',
+    wrapper,
+    '--duration',
+    '2s',
+    '--json',
+  ]);
+  t.teardown(() => proc.destroy());
+  const { code } = await proc.exited;
+  t.equal(code, 1, 'exit 1');
+  const error = proc.events().find((e) => e.event === 'error');
+  t.match(
+    error,
+    { code: 'LS_ERR_RECORD_FAILED', message: /did not finish .*rec\.mkv \(exit 1.*its end may be missing/ },
+    'the error says the file may be incomplete',
+  );
+  t.equal(proc.events().at(-1)?.event, 'stopped', 'stopped is still the last line');
 });
 
 t.test('serve --record to a wrong extension is a usage error before anything starts', async (t) => {

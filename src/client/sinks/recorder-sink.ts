@@ -265,6 +265,7 @@ export class RecorderSink implements RecorderHook {
   #exited: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   #failed = false;
+  #closeError: LanstreamError | null = null;
   #bytesWritten = 0;
   #onError: ((err: LanstreamError) => void) | null = null;
 
@@ -313,7 +314,15 @@ export class RecorderSink implements RecorderHook {
       });
       child.once('exit', (code, signal) => {
         if (this.#closing === null) this.#fail(`ffmpeg stopped writing ${this.#o.file} (${signal ?? `exit ${code}`})`);
-        else if (code !== 0) this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
+        else if (code !== 0 && !this.#failed) {
+          // Closing, but ffmpeg did not finish the file: out of time on a slow disk (stopped after
+          // CLOSE_GRACE_MS), or it failed writing the end (a full disk). The run must not say "done".
+          this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
+          this.#closeError = new LanstreamError(
+            'LS_ERR_RECORD_FAILED',
+            `ffmpeg did not finish ${this.#o.file} (${signal ?? `exit ${code}`}${this.#tail.length ? `: ${this.#tail[this.#tail.length - 1]}` : ''}): its end may be missing`,
+          );
+        }
         resolve();
       });
     });
@@ -333,6 +342,11 @@ export class RecorderSink implements RecorderHook {
       ...(this.#timeline?.stats ?? { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 }),
       bytesWritten: this.#bytesWritten,
     };
+  }
+
+  /** Set when close() ended with ffmpeg failing to finish the file (the caller exits 1 with it). */
+  get closeError(): LanstreamError | null {
+    return this.#closeError;
   }
 
   /** Server time (µs) that is second 0 of the file, once the first packets arrived. */
