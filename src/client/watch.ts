@@ -362,9 +362,18 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       return;
     }
     if (this.#closing) return;
+    const failed = kind === 'video' ? this.#videoSink : this.#audioSink;
     if (kind === 'video') this.#videoSink = null;
     else this.#audioSink = null;
     const error = err ?? new Error('stopped');
+    // Released before its replacement opens: a sink that failed may still hold its device (the
+    // speaker package keeps ALSA open after a write error), and an exclusive device then refused the
+    // reopen with EBUSY. destroy() is immediate and idempotent for every sink.
+    try {
+      failed?.destroy(error);
+    } catch (destroyErr) {
+      this.#log.debug({ err: (destroyErr as Error).message }, `releasing the failed ${kind} output`);
+    }
     this.#sinkFailed(kind, error);
     void this.#reopenOrEnd(kind, error);
   }

@@ -11,7 +11,7 @@ import t from 'tap';
 import { startPulse } from '../helpers/pulse.js';
 import { hasCommand, killAll, run, sleep, waitFor } from '../helpers/process.js';
 import { describeDelays, feed, feedClicks, measureClicks, median } from '../helpers/clicks.js';
-import { OPEN_TIMEOUT_MS, PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
+import { CLOSE_TIMEOUT_MS, OPEN_TIMEOUT_MS, PulseSink, pulseSocketPath } from '../../src/client/sinks/pulse-sink.js';
 import { openAudio } from '../../src/cli/watch-command.js';
 import { loadAudioIo } from '../../src/client/sinks/audio-io-sink.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
@@ -158,6 +158,21 @@ t.test('the daemon going away is reported once and does not take the process dow
   sink.pushPcm(Buffer.alloc(960), 0, false);
   await sink.close();
   t.pass('pushing and closing after the loss are harmless');
+});
+
+t.test('a daemon that stops answering does not hold close(), and so the exit of watch, for good', async (t) => {
+  const other = await startPulse();
+  t.teardown(async () => {
+    if (other.pid) process.kill(other.pid, 'SIGCONT');
+    await other.close();
+  });
+  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: other.env, events: { onError: () => undefined } });
+  await sink.start(PARAMS);
+  await sleep(100);
+  process.kill(other.pid!, 'SIGSTOP'); // frozen: the socket stays open, nothing answers
+  const started = nowMs();
+  const closed = await Promise.race([sink.close().then(() => true), sleep(CLOSE_TIMEOUT_MS + 2000).then(() => false)]);
+  t.ok(closed, `close() returned after ${Math.round(nowMs() - started)} ms (limit ${CLOSE_TIMEOUT_MS} ms)`);
 });
 
 t.test('--audio-output pulse opens this output; auto keeps audio-io first where it loads', async (t) => {

@@ -146,3 +146,35 @@ t.test('a server that breaks the protocol right after WELCOME is redialled with 
   t.ok(redials >= 2, `it keeps trying (${redials} redials in 1.5 s)`);
   t.ok(redials <= 12, `with backoff: ${redials} redials in 1.5 s (50–250 ms apart), not hundreds`);
 });
+
+t.test('a sink that fails is released before its replacement opens (it may still hold the device)', async (t) => {
+  const ts = await startTestServer({ video: false });
+  t.teardown(() => ts.close());
+  const events: string[] = [];
+  let opened = 0;
+  const fakeAudio = (n: number) => ({
+    name: `fake-${n}`,
+    start: async () => undefined,
+    pushPcm: () => undefined,
+    setVolume: () => undefined,
+    stats: () => ({ bufferedMs: 0, underruns: 0, droppedMs: 0 }),
+    close: async () => void events.push(`close ${n}`),
+    destroy: () => void events.push(`destroy ${n}`),
+  });
+  const v = testViewer(ts, {
+    video: false,
+    openAudioSink: async () => {
+      opened++;
+      events.push(`open ${opened}`);
+      return fakeAudio(opened);
+    },
+  });
+  t.teardown(() => v.viewer.close());
+  v.viewer.on('sink-error', () => undefined);
+  await v.viewer.start();
+  await waitFor(() => opened === 1, 3000, 20, 'the first audio sink');
+  v.viewer.onSinkEvent('audio', 'error', new Error('The sound device failed: write error'));
+  await waitFor(() => opened === 2, 3000, 20, 'the replacement');
+  await waitFor(() => events.includes('destroy 1'), 1000, 10, 'the failed sink released');
+  t.ok(events.indexOf('destroy 1') < events.indexOf('open 2'), `released before the replacement opened (${events.join(', ')})`);
+});

@@ -28,6 +28,8 @@ export const PULSE_BUFFER_MS = 15;
 export const PULSE_REQUEST_MS = 2.5;
 /** How long the server may take to accept the stream. */
 export const OPEN_TIMEOUT_MS = 3_000;
+/** How long the server may take to close the connection when we leave. */
+export const CLOSE_TIMEOUT_MS = 1_000;
 
 export interface PulseSinkOptions {
   /** Jitter-buffer target (ms), on top of the server's buffer. */
@@ -244,7 +246,18 @@ export class PulseSink implements AudioSink {
     const client = this.#client;
     this.#client = null;
     this.#stream = null;
-    await client?.disconnect().catch(() => undefined);
+    if (!client) return;
+    // disconnect() half-closes and waits for the server's close, with no limit: a frozen server
+    // would hold watch's exit for good (its SIGTERM handler already spent). Bounded, then cut.
+    let timer: NodeJS.Timeout | undefined;
+    const cut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        client.sock?.destroy();
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+    });
+    await Promise.race([client.disconnect().catch(() => undefined), cut]);
+    clearTimeout(timer);
   }
 }
 
