@@ -7,12 +7,14 @@ import t from 'tap';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { errorLines, makeConfigDir, runCli, spawnCli } from '../helpers/cli.js';
+import { errorLines, localWatchArgs, makeConfigDir, runCli, spawnCli } from '../helpers/cli.js';
 import { freePort, killAll } from '../helpers/process.js';
 
 t.teardown(() => killAll());
 
 const configDir = await makeConfigDir();
+/** A key-shaped key and --wait: nothing listens on the port, so watch keeps trying. */
+const WAITING = ['--key', 'abcdefabcdefabcdefabcd', '--wait'];
 const binDir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-fake-ffplay-'));
 t.teardown(() => rm(binDir, { recursive: true, force: true }));
 
@@ -25,24 +27,7 @@ t.test('--wait: the window program dies before the server is up → exit 1 with 
   );
   await chmod(fakeFfplay, 0o755);
   const port = await freePort();
-  const res = await runCli(
-    [
-      'watch',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--config-dir',
-      configDir,
-      '--key',
-      'abcdefabcdefabcdefabcd',
-      '--wait',
-      '--no-audio',
-      '--json',
-      '--ffplay',
-      fakeFfplay,
-    ],
-    { timeoutMs: 15_000 },
-  );
+  const res = await runCli(localWatchArgs({ port, configDir }, ...WAITING, '--no-audio', '--json', '--ffplay', fakeFfplay), { timeoutMs: 15_000 });
   const lines = errorLines(res.stderr).filter((l) => !l.startsWith('lanstream: WARNING'));
   t.equal(res.code, 1, 'exit 1 (runtime failure: output device)', { signal: res.signal, stdout: res.stdout.slice(-1500), stderr: res.stderr.slice(-1500) });
   t.equal(lines.length, 1, 'one error line', { lines });
@@ -61,19 +46,7 @@ for (const [sig, code] of [
 ] as const) {
   t.test(`--wait, nothing listens yet: ${sig} ends watch the graceful way (exit ${code}, a last stopped line)`, async (t) => {
     const port = await freePort();
-    const watch = spawnCli([
-      'watch',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--config-dir',
-      configDir,
-      '--key',
-      'abcdefabcdefabcdefabcd',
-      '--wait',
-      '--no-playback',
-      '--json',
-    ]);
+    const watch = spawnCli(localWatchArgs({ port, configDir }, ...WAITING, '--no-playback', '--json'));
     t.teardown(() => watch.destroy());
     await watch.waitForEvent((e) => e.event === 'state' && e.state === 'reconnecting', 10_000, 'a refused attempt');
     const { code: exitCode, signal } = await watch.stop(sig, 5000);

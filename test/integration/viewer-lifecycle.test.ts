@@ -14,6 +14,23 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { freePort, sleep, waitFor } from '../helpers/process.js';
 
+/** A viewer with null sinks that keeps retrying (--wait) a server on 127.0.0.1:port. */
+function waitingViewer(port: number, o: { insecure: boolean; video: boolean; audio: boolean }): Viewer {
+  return new Viewer({
+    host: '127.0.0.1',
+    port,
+    key: 'abcdefabcdefabcdefabcd',
+    knownHosts: null,
+    reconnectTimeoutMs: null,
+    retryFirst: true,
+    agent: 'lanstream-test-viewer',
+    logger: silentLogger(),
+    openVideoSink: async () => new NullVideoSink(),
+    openAudioSink: openNullAudioSink,
+    ...o,
+  });
+}
+
 /** Rejects after `ms` if `p` has not settled: a start() that never settles is the bug being tested. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -23,21 +40,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 t.test('a viewer that ends while it is still connecting (--wait, its window died) rejects start() with that error', async (t) => {
   const port = await freePort(); // nothing listens: the viewer keeps retrying
-  const viewer = new Viewer({
-    host: '127.0.0.1',
-    port,
-    key: 'abcdefabcdefabcdefabcd',
-    insecure: false,
-    knownHosts: null,
-    video: true,
-    audio: false,
-    reconnectTimeoutMs: null,
-    retryFirst: true,
-    agent: 'lanstream-test-viewer',
-    logger: silentLogger(),
-    openVideoSink: async () => new NullVideoSink(),
-    openAudioSink: openNullAudioSink,
-  });
+  const viewer = waitingViewer(port, { insecure: false, video: true, audio: false });
   t.teardown(() => viewer.close());
   viewer.on('sink-error', () => undefined);
   const started = viewer.start();
@@ -123,21 +126,7 @@ t.test('a server that breaks the protocol right after WELCOME is redialled with 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise((resolve) => server.close(resolve)));
-  const viewer = new Viewer({
-    host: '127.0.0.1',
-    port: (server.address() as net.AddressInfo).port,
-    key: 'abcdefabcdefabcdefabcd',
-    insecure: true,
-    knownHosts: null,
-    video: false,
-    audio: true,
-    reconnectTimeoutMs: null,
-    retryFirst: true,
-    agent: 'lanstream-test-viewer',
-    logger: silentLogger(),
-    openVideoSink: async () => new NullVideoSink(),
-    openAudioSink: openNullAudioSink,
-  });
+  const viewer = waitingViewer((server.address() as net.AddressInfo).port, { insecure: true, video: false, audio: true });
   t.teardown(() => viewer.close());
   await viewer.start();
   const first = connections;
