@@ -4,7 +4,7 @@
  * errors into one line on stderr plus a documented exit code.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { LanstreamError, isLanstreamError } from '../shared/errors.js';
+import { LanstreamError, isLanstreamError, setEnvSources } from '../shared/errors.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { launchEarlyWindow } from './early-window.js';
@@ -182,6 +182,14 @@ export function buildProgram(output: Output): Command {
     .addOption(new Option('--json', 'print JSON'))
     .action(async (opts) => (await import('./devices-command.js')).runDevices(opts, output));
 
+  // Before a command runs: which of its flags took their value from LANSTREAM_* (errors then name the variable).
+  program.hook('preAction', (_program, command) => {
+    setEnvSources(
+      command.options
+        .filter((o) => o.long !== undefined && o.envVar !== undefined && command.getOptionValueSource(o.attributeName()) === 'env')
+        .map((o) => [o.long!, o.envVar!] as const),
+    );
+  });
   for (const cmd of program.commands) {
     cmd
       .exitOverride()

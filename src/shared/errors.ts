@@ -65,9 +65,27 @@ export function isLanstreamError(err: unknown): err is LanstreamError {
   return err instanceof LanstreamError;
 }
 
-/** Usage errors name the flag, the value and what was expected: `Invalid --port: 70000 (expected 1–65535)`. */
+/** Flag → the environment variable its value came from, for this run (set by the CLI before a command runs). */
+const envSources = new Map<string, string>();
+
+/**
+ * The CLI says which flags took their value from LANSTREAM_* rather than the command line, so that a
+ * usage error about one names the variable: `LANSTREAM_PORT=abc` used to read "Invalid --port: abc",
+ * and the user looked for a --port they never typed.
+ */
+export function setEnvSources(sources: Iterable<readonly [flag: string, envVar: string]>): void {
+  envSources.clear();
+  for (const [flag, envVar] of sources) envSources.set(flag, envVar);
+}
+
+/**
+ * Usage errors name the flag, the value and what was expected: `Invalid --port: 70000 (expected 1–65535)`;
+ * `Invalid LANSTREAM_PORT (--port): abc (…)` when the value came from the environment.
+ */
 export function usageError(flag: string, value: unknown, expected: string): LanstreamError {
-  return new LanstreamError('LS_ERR_USAGE', `Invalid ${flag}: ${String(value)} (expected ${expected})`, {
-    details: { flag, value },
+  const envVar = envSources.get(flag);
+  const source = envVar ? `${envVar} (${flag})` : flag;
+  return new LanstreamError('LS_ERR_USAGE', `Invalid ${source}: ${String(value)} (expected ${expected})`, {
+    details: { flag, value, ...(envVar ? { envVar } : {}) },
   });
 }

@@ -73,6 +73,17 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
   }
 });
 
+t.test('a bad value from LANSTREAM_* names the variable, not only the flag the user never typed', async (t) => {
+  const res = await runCli(['watch', '127.0.0.1', '--no-playback', '--config-dir', configDir], {
+    env: { ...process.env, LANSTREAM_PORT: 'abc' },
+    timeoutMs: 20_000,
+  });
+  expectError(t, res, 2, ['Invalid LANSTREAM_PORT (--port): abc', '1–65535']);
+  const typed = await runCli(['watch', '127.0.0.1', '--port', 'abc', '--no-playback', '--config-dir', configDir], { timeoutMs: 20_000 });
+  expectError(t, typed, 2, ['Invalid --port: abc']);
+  t.notMatch(typed.stderr, /LANSTREAM_PORT/, 'typed on the command line: the flag alone');
+});
+
 t.test('usage errors from the parser itself: JSON on stdout with --json; bare lanstream is exit 2', async (t) => {
   const unknown = await runCli(['serve', '--json', '--bogus', '--config-dir', configDir], { timeoutMs: 20_000 });
   t.equal(unknown.code, 2, 'unknown flag: exit 2');
