@@ -50,6 +50,9 @@ export function parseWatchTarget(arg: string, defaults: { port: number }): Watch
   const input = arg.trim();
   if (input.length === 0) throw usageError('host', '""', TARGET_FORMS);
   if (input.slice(0, URL_SCHEME.length).toLowerCase() === URL_SCHEME) return parseUrl(input, defaults);
+  // A slash lost in copying ("lanstream:/host…") read as host "lanstream" with port "/host…". A machine
+  // named lanstream ("lanstream:8443") is still a host:port.
+  if (/^lanstream:(\/(?!\/)|[^\d/])/i.test(input)) throw usageError('URL', input, `lanstream:// with two slashes; ${TARGET_FORMS}`);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw usageError('host', input, `${TARGET_FORMS} (only lanstream:// URLs)`);
   return parseHostPort(input, input, defaults.port);
 }

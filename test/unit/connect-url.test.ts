@@ -104,6 +104,14 @@ t.test('parseWatchTarget: bad values are usage errors naming the value and the e
   }
   t.throws(() => parseWatchTarget('cam:70000', D), { message: /Invalid port: "70000" in cam:70000 \(expected 1–65535\)/ });
   t.throws(() => parseWatchTarget('http://cam', D), { message: /http:\/\/cam.*lanstream:\/\// });
+  for (const oneSlash of ['lanstream:/cam:8443/?key=x', 'lanstream:cam', 'LANSTREAM:/cam']) {
+    t.throws(
+      () => parseWatchTarget(oneSlash, D),
+      { message: /^Invalid URL: .* \(expected lanstream:\/\/ with two slashes;/ },
+      `${oneSlash}: the slash is what is missing`,
+    );
+  }
+  t.same(parseWatchTarget('lanstream:8443', D), { host: 'lanstream', port: 8443 }, 'a machine named lanstream is still host:port');
 });
 
 t.test('a bad key in a URL is reported without echoing the key', async (t) => {
