@@ -140,6 +140,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // (or already runs), another codec replaces it at WELCOME and is remembered for next time.
   const server = `${target.host}:${target.port}`;
   const expectedCodec = started?.launch.codec ?? lastCodec(configDir, server);
+  let rememberedCodec = expectedCodec;
   let earlyWindow: Promise<WindowSink> | null = windowWanted
     ? playerFound.then(async (playerPath) => {
         const sink = makeWindow(playerPath!, started?.launch);
@@ -169,12 +170,17 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     logger,
     recorder: recorder ?? undefined,
     openVideoSink: async (params) => {
+      // Whenever the server's codec is not the one remembered (at the first WELCOME, or a server
+      // restarted with another codec while we watch), the next launch's early window follows it.
+      if (windowWanted && params.codec !== rememberedCodec) {
+        rememberedCodec = params.codec;
+        rememberCodec(configDir, server, params.codec).catch((err: unknown) => logger.debug({ err }, "could not record the server's codec"));
+      }
       const speculative = earlyWindow;
       earlyWindow = null; // once: a window reopened after a crash is a new one
       if (speculative) {
         const window = await speculative;
         if (params.codec === expectedCodec) return window;
-        rememberCodec(configDir, server, params.codec).catch((err: unknown) => logger.debug({ err }, "could not record the server's codec"));
         await window.close();
       }
       const playerPath = await playerFound;

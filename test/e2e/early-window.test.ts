@@ -186,3 +186,31 @@ t.test('a server that sent H.264 gets an H.264 window from the start the next ti
   const argv = second.cmdlines[0];
   t.ok(argv && argv[argv.indexOf('-f') + 1] === 'h264', `started early for H.264: ${argv?.slice(-4).join(' ')}`);
 });
+
+t.test('a server restarted with another codec while watch runs: the next launch starts that codec', async (t) => {
+  const [x, wrapper] = await Promise.all([startXvfb(), ffplayWrapper()]);
+  const first = await startServe({ args: ['--no-audio'] });
+  t.teardown(async () => {
+    await Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true })]);
+    await rm(first.configDir, { recursive: true, force: true });
+  });
+  const watch = spawnCli(localWatchArgs(first, '--no-audio', '--json', ...WINDOW_AT_ORIGIN), { env: { ...x.env, ...wrapper.env } });
+  t.teardown(() => watch.destroy());
+  await watch.waitForEvent((e) => e.event === 'first-media' && e.kind === 'video', 15_000, 'MJPEG video');
+  await first.stop();
+  // The same port, config dir and key; H.264 this time. watch reconnects by itself and reopens its window.
+  const second = await startServe({
+    port: first.port,
+    configDir: first.configDir,
+    args: ['--no-audio', '--video-codec', 'h264', '--encoder', 'libx264', '--bitrate', '500'],
+  });
+  t.teardown(() => second.proc.destroy());
+  const codecs = path.join(first.configDir, 'window-codecs.json');
+  const remembered = await waitFor(
+    async () => ((await readFile(codecs, 'utf8').catch(() => '')).includes('h264') ? readFile(codecs, 'utf8') : null),
+    20_000,
+    100,
+    'h264 remembered for this server',
+  );
+  t.match(JSON.parse(remembered), { [`127.0.0.1:${first.port}`]: 'h264' }, 'remembered for this server');
+});
