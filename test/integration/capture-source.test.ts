@@ -26,7 +26,7 @@ interface Received {
   arrivalUs: number;
 }
 
-function videoSource(extra: { inputArgs?: string; onStatus?: (s: CaptureState, d?: string) => void } = {}) {
+function videoSource(extra: { inputArgs?: string; onStatus?: (s: CaptureState, d?: string) => void; stallTimeoutMs?: number } = {}) {
   const received: Received[] = [];
   const source = new CaptureSource({
     kind: 'video',
@@ -43,7 +43,9 @@ function videoSource(extra: { inputArgs?: string; onStatus?: (s: CaptureState, d
     logger,
     onChunk: (chunk) => received.push({ chunk, arrivalUs: nowUs() }),
     ...(extra.onStatus ? { onStatus: extra.onStatus } : {}),
+    ...(extra.stallTimeoutMs ? { stallTimeoutMs: extra.stallTimeoutMs } : {}),
     restart: { backoffMs: [100] },
+    graceMs: 300,
   });
   return { source, received };
 }
@@ -276,6 +278,29 @@ t.test('a killed ffmpeg is restarted and frames resume; close() reaps the new ch
   await source.close();
   t.equal(pidAlive(secondPid), false, 'close() reaped the restarted ffmpeg');
   await source.close(); // idempotent
+});
+
+t.test('an ffmpeg that stops sending without exiting (a stalled camera) is restarted, not left frozen', async (t) => {
+  const states: string[] = [];
+  const { source, received } = videoSource({ onStatus: (s) => states.push(s), stallTimeoutMs: 700 });
+  t.teardown(() => source.close());
+  await source.start();
+  await sleep(300);
+  const stuckPid = source.pid!;
+  process.kill(stuckPid, 'SIGSTOP'); // blocked as in a read that never returns: no data, no exit
+  t.teardown(() => {
+    if (pidAlive(stuckPid)) process.kill(stuckPid, 'SIGKILL');
+  });
+  const stoppedAtUs = nowUs();
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && !received.some((r) => r.arrivalUs > stoppedAtUs + 100_000)) await sleep(20);
+  const resumed = received.find((r) => r.arrivalUs > stoppedAtUs + 100_000);
+  t.ok(
+    resumed,
+    `frames again ${resumed ? ((resumed.arrivalUs - stoppedAtUs) / 1000).toFixed(0) : '–'} ms after the child stopped (stall limit 700 ms, SIGKILL after 300 ms)`,
+  );
+  t.not(source.pid, stuckPid, 'from a new ffmpeg');
+  t.same(states.slice(0, 4), ['starting', 'live', 'restarting', 'live'], 'reported as a restart');
 });
 
 t.test('repeated failures after live end in "failed"', async (t) => {

@@ -55,6 +55,11 @@ export interface CaptureSourceOptions {
   };
   /** Bound on start(): no chunk within this time is a failure; default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * After start: a child that sends nothing for this long is stopped and goes through the restart
+   * path (backoff, then 'failed'), as if it had crashed; default STALL_TIMEOUT_MS.
+   */
+  stallTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace for ffmpeg; default 2 s. */
   graceMs?: number;
   /** Extra environment for ffmpeg (e.g. PULSE_SERVER). */
@@ -74,6 +79,14 @@ const DEFAULT_BACKOFF_MS = [250, 500, 1_000, 2_000, 4_000];
 /** A run that stayed live this long resets the failure count: it was a hiccup, not a broken device. */
 const STABLE_RUN_US = 5_000_000;
 const OVERSIZE_LOG_INTERVAL_US = 1_000_000;
+
+/**
+ * A v4l2 camera that stops streaming without an error (a USB stall, a device that came back after a
+ * restart but never streams) or a wedged sound server leaves ffmpeg blocked in a read that never
+ * returns: it neither sends nor exits. Without a timer the source then stayed 'live' or 'restarting'
+ * for good, a frozen picture that serve's retry of failed capture never saw.
+ */
+export const STALL_TIMEOUT_MS = 5_000;
 
 export class CaptureSource {
   readonly #o: CaptureSourceOptions;
@@ -99,6 +112,8 @@ export class CaptureSource {
   #fromStandby = false;
   #startTimer: NodeJS.Timeout | null = null;
   #restartTimer: NodeJS.Timeout | null = null;
+  /** Armed for the current child once past start(), refreshed at every chunk (see STALL_TIMEOUT_MS). */
+  #stallTimer: NodeJS.Timeout | null = null;
   #failedAttempts = 0;
   #liveSinceUs: number | null = null;
   #flagNextVideoDiscontinuity = false;
@@ -119,7 +134,11 @@ export class CaptureSource {
         maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_LIMITS.maxVideoBytes,
         onAccessUnit: (au, keyframe) => this.#onVideoFrame(au, keyframe),
         onOversize: (bytes) => this.#onOversize(bytes),
-        onCorrupt: (reason) => this.#log.error({ reason }, 'unexpected H.264 stream from ffmpeg; video stops until capture restarts'),
+        onCorrupt: (reason) => {
+          this.#log.error({ reason }, 'unexpected H.264 stream from ffmpeg; restarting capture');
+          // The splitter ignores everything from here on: only a new ffmpeg (a new FLV header) helps.
+          void this.#process?.close();
+        },
       });
     } else if (opts.kind === 'video') {
       this.#splitter = new MjpegSplitter({
@@ -188,6 +207,7 @@ export class CaptureSource {
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
     this.#clearRestart();
+    this.#clearStall();
     const children = [this.#process, ...this.#dying].map((c) => c?.close());
     // Nothing reaches the encoder after this: data events are ignored once closing.
     this.#encoder?.destroy();
@@ -218,12 +238,40 @@ export class CaptureSource {
     this.#spawnedAtUs = nowUs();
     child.on('data', (chunk) => {
       if (this.#process !== child || this.#closing !== null) return;
+      this.#stallTimer?.refresh();
       if (this.#framer) this.#framer.push(chunk);
       else if (this.#splitter) this.#splitter.push(chunk);
       else this.#packetiser?.push(chunk);
     });
     child.on('exit', (exit) => this.#onExit(child, exit));
     if (taken === null) child.start();
+    // start() has its own timer; after it (a restart), this child must send within the stall limit.
+    if (this.#settleStart === null) this.#armStall(child);
+  }
+
+  #armStall(child: FfmpegProcess): void {
+    this.#clearStall();
+    const limitMs = this.#o.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = null;
+      if (this.#process !== child || this.#closing !== null) return;
+      this.#log.warn({ limitMs }, `no ${this.#o.kind} from ffmpeg for ${limitMs} ms; restarting it`);
+      void child.close(); // its exit goes through #onExit: restart with backoff, 'failed' in the end
+    }, limitMs);
+    this.#stallTimer.unref();
+  }
+
+  #clearStall(): void {
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+  }
+
+  /** A new child's stream starts from nothing: what the last one left half-framed must not prefix it. */
+  #resetFraming(): void {
+    this.#splitter?.reset();
+    this.#packetiser?.reset();
+    this.#framer?.reset();
+    this.#encoder?.reset();
   }
 
   #emit(chunk: CapturedChunk): void {
@@ -235,6 +283,7 @@ export class CaptureSource {
       this.#fromStandby = false;
       this.#setState('live');
       this.#settleStart?.();
+      if (this.#stallTimer === null && this.#process !== null) this.#armStall(this.#process);
     }
     this.#o.onChunk(chunk);
   }
@@ -280,9 +329,11 @@ export class CaptureSource {
   #onExit(child: FfmpegProcess, exit: FfmpegExit): void {
     if (this.#process !== child || this.#closing !== null) return;
     this.#process = null;
+    this.#clearStall();
     if (this.#settleStart !== null && this.#fromStandby) {
       // Killed while it waited at the gate, or a real device error: a cold spawn tells them apart.
       this.#log.debug({ code: exit.code, signal: exit.signal, stderrTail: exit.stderrTail }, 'standby ffmpeg exited before its first chunk; starting cold');
+      this.#resetFraming();
       this.#spawn();
       return;
     }
@@ -307,10 +358,7 @@ export class CaptureSource {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null;
       if (this.#closing !== null) return;
-      this.#splitter?.reset();
-      this.#packetiser?.reset();
-      this.#framer?.reset();
-      this.#encoder?.reset();
+      this.#resetFraming();
       this.#flagNextVideoDiscontinuity = true;
       this.#spawn();
     }, delayMs);
