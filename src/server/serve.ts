@@ -134,6 +134,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
   readonly #retryTimers = new Map<CaptureKind, NodeJS.Timeout>();
+  /** Resolves once the last stopped capture's ffmpeg children are gone (the devices are free). */
+  #released: Promise<void> = Promise.resolve();
   /** Stalled handshakes dropped to make room, logged as a count at most every 5 s (a flood cannot fill the log). */
   /** One for all sessions: which viewer may start re-encoding its video, and when. */
   readonly #reencodeAdmission = new ReencodeAdmission();
@@ -386,10 +388,15 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   #startCapture(): void {
-    this.#video = this.#makeVideo?.() ?? null;
-    this.#audio = this.#makeAudio?.() ?? null;
-    this.#startSource('video', this.#video);
-    this.#startSource('audio', this.#audio);
+    const video = (this.#video = this.#makeVideo?.() ?? null);
+    const audio = (this.#audio = this.#makeAudio?.() ?? null);
+    // A viewer just after the linger ran out: the last capture's children may still be exiting (up to
+    // their grace period) and still hold the camera; a new one opening it now failed as busy and
+    // waited for the 10 s retry. Started once they are gone, if still wanted by then.
+    void this.#released.then(() => {
+      if (this.#video === video) this.#startSource('video', video);
+      if (this.#audio === audio) this.#startSource('audio', audio);
+    });
   }
 
   #source(kind: CaptureKind): CaptureSource | null {
@@ -438,7 +445,9 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#clearRetries();
     const sources = [this.#video, this.#audio];
     this.#video = this.#audio = null;
-    await Promise.all(sources.map((c) => c?.close()));
+    const closed = Promise.all(sources.map((c) => c?.close())).then(() => undefined);
+    this.#released = closed;
+    await closed;
     // Only while idle: a viewer may have come back while the old children were closing.
     if (this.#closing === null && this.#video === null && this.#audio === null) await this.#refillStandbys();
   }

@@ -186,6 +186,37 @@ t.test('a camera that fails is tried again while a viewer watches; a viewer join
   t.equal(ts.server.sessions().filter((s) => s.state === 'live').length, 2, 'both viewers stayed connected throughout');
 });
 
+t.test('a viewer just after the linger: capture waits for the old ffmpeg to let go of the camera', async (t) => {
+  // No camera here: an ffmpeg wrapper holds a lock as a camera is held, and takes 0.5 s to exit
+  // after SIGTERM (as a v4l2 read can); a second one while the lock is held fails as "busy".
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-busy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const wrapper = path.join(dir, 'ffmpeg');
+  const lock = path.join(dir, 'camera.lock');
+  await writeFile(
+    wrapper,
+    `#!/bin/sh\ncase " $* " in *" mjpeg "*)\n  exec 9>'${lock}'\n  flock -n 9 || { echo '/dev/video0: Device or resource busy' >&2; exit 1; }\n` +
+      `  ffmpeg "$@" &\n  child=$!\n  trap 'kill $child; sleep 0.5; exit 0' TERM\n  wait $child\n  exit $? ;;\nesac\nexec ffmpeg "$@"\n`,
+  );
+  await chmod(wrapper, 0o755);
+  const ts = await startTestServer({ ffmpeg: wrapper, captureStandby: false, lingerMs: 100 });
+  t.teardown(() => ts.close());
+  const first = testViewer(ts);
+  await first.viewer.start();
+  await waitFor(() => first.video.length > 5, 5000, 20, 'video for the first viewer');
+  await first.viewer.close();
+  await sleep(250); // the linger ran out: the old capture is exiting and still holds the lock
+  const second = testViewer(ts);
+  t.teardown(() => second.viewer.close());
+  const statuses: string[] = [];
+  second.viewer.on('status', (s) => statuses.push(s.state));
+  const joinedAt = Date.now();
+  await second.viewer.start();
+  await waitFor(() => second.video.length > 0, 4000, 20, 'video for the viewer that came back');
+  t.ok(Date.now() - joinedAt < 4000, `picture after ${Date.now() - joinedAt} ms, not after the 10 s retry`);
+  t.notOk(statuses.includes('capture-failed'), `no capture failure on the way (${statuses.join(', ') || 'no status'})`);
+});
+
 t.test('adaptive quality: a slow viewer gets smaller frames at a better frame rate, the others the full stream', async (t) => {
   const statuses: string[] = [];
   const { proxy, slow, fast } = await slowAndFastViewers(t, (v) => v.viewer.on('status', (s) => statuses.push(`${s.state}: ${s.message ?? ''}`)));
