@@ -248,7 +248,8 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       const message = err.message.replace(/^error: /, '');
-      const command = argv.slice(2).find((a) => ['serve', 'watch', 'devices'].includes(a));
+      const names = program.commands.map((c) => c.name());
+      const command = argv.slice(2).find((a) => names.includes(a));
       const help = command ? `lanstream ${command} --help` : 'lanstream --help';
       output.error(new LanstreamError('LS_ERR_USAGE', `${message[0]?.toUpperCase()}${message.slice(1)} (see ${help})`));
       process.exitCode = ExitCode.USAGE;

@@ -382,12 +382,7 @@ export class Session implements HubSubscriber {
         return;
       case 'ping':
         if (this.#socket.writableLength === 0) this.#pongsQueued = 0;
-        else if (++this.#pongsQueued > MAX_PONGS_QUEUED) {
-          this.#closeReason ||= `the viewer stopped reading: ${this.#pongsQueued} PONGs unsent`;
-          this.#log.warn(`closing viewer: ${this.#closeReason}`);
-          this.#socket.destroy();
-          return;
-        }
+        else if (++this.#pongsQueued > MAX_PONGS_QUEUED) return this.#dropNonReader(`${this.#pongsQueued} PONGs unsent`);
         this.#write(encodeMessage({ type: 'pong', id: message.id, echoTimeUs: message.sendTimeUs, senderTimeUs: nowUs() }));
         return;
       case 'pong': {
@@ -623,13 +618,18 @@ export class Session implements HubSubscriber {
   #write(buf: Buffer): void {
     if (this.#socket.destroyed || !this.#socket.writable) return;
     if (this.#socket.writableLength + buf.length > this.#limits.maxQueuedBytes) {
-      this.#closeReason ||= `the viewer stopped reading: ${this.#socket.writableLength} bytes queued (limit ${this.#limits.maxQueuedBytes})`;
-      this.#log.warn(`closing viewer: ${this.#closeReason}`);
-      this.#socket.destroy();
+      this.#dropNonReader(`${this.#socket.writableLength} bytes queued (limit ${this.#limits.maxQueuedBytes})`);
       return;
     }
     this.#sentBytes += buf.length;
     this.#socket.write(buf);
+  }
+
+  /** A viewer that stopped reading: closed at once (a BYE would only queue behind what it does not read). */
+  #dropNonReader(what: string): void {
+    this.#closeReason ||= `the viewer stopped reading: ${what}`;
+    this.#log.warn(`closing viewer: ${this.#closeReason}`);
+    this.#socket.destroy();
   }
 
   #finish(reason: string): void {
