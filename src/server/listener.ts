@@ -138,6 +138,21 @@ export class Listener {
     });
   }
 
+  /**
+   * Fails now, with start()'s message, if the port cannot be had (busy, privileged, an address not
+   * on this machine), so serve says so before it writes a certificate or opens the camera and the
+   * microphone to check them. Binds and lets go at once; port 0 (any free port) is not checked.
+   */
+  static async probe(host: string | undefined, port: number): Promise<void> {
+    if (port === 0) return;
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+      server.listen({ host, port }, () => resolve());
+    });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
   /** Stop accepting; existing sockets are the sessions' business. */
   close(): Promise<void> {
     this.#closing ??= new Promise((resolve) => this.#server.close(() => resolve()));

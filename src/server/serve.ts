@@ -172,6 +172,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!o.video && !o.audio)
       throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
     const ffmpegPath = await locateFfmpeg({ override: o.ffmpeg });
+    await Listener.probe(o.host, o.port);
     const identity = await loadOrCreateIdentity({ configDir: o.configDir, key: o.key, newKey: o.newKey });
     const standby = (name: 'video' | 'audio', args: string[]) =>
       o.captureStandby === false || o.keepWarm

@@ -3,14 +3,19 @@
  * connections count as viewers in its events, and what happens to a connection whose TLS handshake
  * ends after shutdown began.
  */
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
+import { Server } from '../../src/server/serve.js';
+import { isLanstreamError } from '../../src/shared/errors.js';
 import { ALPN_PROTOCOL, PROTOCOL_VERSION } from '../../src/protocol/constants.js';
 import { encodeMessage } from '../../src/protocol/encoder.js';
 import { MessageDecoder } from '../../src/protocol/decoder.js';
 import type { Message } from '../../src/protocol/messages.js';
-import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { startTestServer, testServeOptions, testViewer } from '../helpers/lanstream.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/process.js';
 
@@ -81,4 +86,32 @@ t.test('shutdown: a handshake that ends after close() is not served, and close()
   t.ok(Date.now() - started < 3000, `close() finished in ${Date.now() - started} ms`);
   t.same(ts.server.capturePids(), {}, 'no capture started again');
   t.notOk(warnings.includes('MaxListenersExceededWarning'), `no listener-leak warning (${warnings.join(', ') || 'none'})`);
+});
+
+t.test('a busy port fails at once: no certificate written, no device opened to check it', async (t) => {
+  // Another program holds the port. The ffmpeg wrapper writes down every run (the preflight would open
+  // the camera and the microphone: their lights come on for nothing).
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-busy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const runs = path.join(dir, 'runs');
+  await writeFile(runs, '');
+  const wrapper = path.join(dir, 'ffmpeg');
+  await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${runs}'\nexec ffmpeg "$@"\n`);
+  await chmod(wrapper, 0o755);
+  const other = net.createServer();
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => other.close(() => resolve())));
+  const port = (other.address() as net.AddressInfo).port;
+  const configDir = path.join(dir, 'config');
+
+  const server = new Server(testServeOptions(configDir, { port, preflight: true, ffmpeg: wrapper }));
+  const err = await server.start().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(isLanstreamError(err) && err.code === 'LS_ERR_PORT_BUSY', `LS_ERR_PORT_BUSY (${String(err)})`);
+  const captures = (await readFile(runs, 'utf8')).split('\n').filter((line) => line && !/^-version\b/.test(line));
+  t.same(captures, [], 'ffmpeg never ran to open a device');
+  const written: string[] = await readdir(configDir).catch(() => []);
+  t.notOk(written.includes('cert.pem'), `no certificate written (${written.join(', ') || 'nothing'})`);
 });
