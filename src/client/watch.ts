@@ -17,6 +17,9 @@ import type { AudioSink, VideoSink } from './sinks/sink.js';
 import { AvSync, DEFAULT_AV_SYNC, type AvSyncOptions } from './av-sync.js';
 import { ViewerStats, type StatsSnapshot } from './viewer-stats.js';
 
+/** The same STATUS line from the server is a warning at most this often (a failing camera is retried every 10 s). */
+const STATUS_REPEAT_WARN_MS = 60_000;
+
 export interface WatchOptions {
   host: string;
   port: number;
@@ -95,6 +98,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #endError: LanstreamError | null = null;
   #welcome: WelcomeBody | null = null;
   #recorderStarted = false;
+  /** STATUS lines warned about, and when (Date.now()). */
+  #statusWarnedAt = new Map<string, number>();
   /** Kinds whose sink was already reopened once after a crash. */
   readonly #reopened = new Set<'video' | 'audio'>();
   /** Kinds whose first media arrived ('first-media' is emitted once each). */
@@ -166,11 +171,24 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     });
     c.on('status', (body) => {
       const line = `server: ${body.state}${body.message ? `: ${body.message}` : ''}`;
-      if (body.state.endsWith('-live')) this.#log.debug({ state: body.state }, line);
+      if (body.state.endsWith('-live') || this.#statusWarnedRecently(line)) this.#log.debug({ state: body.state }, line);
       else this.#log.warn({ state: body.state }, line);
       this.emit('status', body);
     });
     c.on('closed', (err) => void this.#end(err));
+  }
+
+  /**
+   * A camera that stays unplugged is reported again at each of the server's retries (10 s) and after
+   * each reconnect: the same line is a warning once a minute, in between only a debug line.
+   */
+  #statusWarnedRecently(line: string): boolean {
+    const now = Date.now();
+    const at = this.#statusWarnedAt.get(line);
+    if (at !== undefined && now - at < STATUS_REPEAT_WARN_MS) return true;
+    if (this.#statusWarnedAt.size >= 32) for (const [l, t] of this.#statusWarnedAt) if (now - t >= STATUS_REPEAT_WARN_MS) this.#statusWarnedAt.delete(l);
+    if (this.#statusWarnedAt.size < 32) this.#statusWarnedAt.set(line, now);
+    return false;
   }
 
   #firstMedia(kind: 'video' | 'audio', ptsUs: number, arrivalUs: number): void {

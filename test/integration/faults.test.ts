@@ -155,7 +155,8 @@ t.test('a camera that fails is tried again while a viewer watches; a viewer join
   await chmod(wrapper, 0o755);
   const ts = await startTestServer({ ffmpeg: wrapper, captureStandby: false, captureRetryMs: 500 });
   t.teardown(() => ts.close());
-  const first = testViewer(ts);
+  const firstLog = captureLogger('warn');
+  const first = testViewer(ts, { logger: firstLog.logger });
   t.teardown(() => first.viewer.close());
   const firstStatus: string[] = [];
   let failure = '';
@@ -180,6 +181,10 @@ t.test('a camera that fails is tried again while a viewer watches; a viewer join
 
   await sleep(1200); // two retries while the camera is still gone
   t.equal(first.video.length, 0, 'still no picture, and the server kept running');
+  const told = firstStatus.filter((s) => s === 'capture-failed').length;
+  const warned = firstLog.matching('server: capture-failed').length;
+  t.ok(told >= 2, `the first viewer heard of each failed retry (${told} times)`);
+  t.equal(warned, 1, 'and warned about it once, not at every retry');
   await unlink(unplugged);
   await waitFor(() => first.video.length > 5 && late.video.length > 5, 5000, 20, 'pictures once the camera is back');
   t.ok(firstStatus.includes('video-live'), `the viewers are told it is live again (${firstStatus.join(', ')})`);
