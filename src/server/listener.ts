@@ -125,17 +125,10 @@ export class Listener {
   }
 
   /** Resolves with the bound port once listening; rejects with a one-line LanstreamError. */
-  start(): Promise<number> {
-    const { host, port } = this.#o;
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, host, port));
-      this.#server.once('error', onError);
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError);
-        this.#server.on('error', (err) => this.#o.logger.error({ err: err.message }, 'listener error'));
-        resolve((this.#server.address() as net.AddressInfo).port);
-      });
-    });
+  async start(): Promise<number> {
+    await listenOrFail(this.#server, this.#o.host, this.#o.port);
+    this.#server.on('error', (err) => this.#o.logger.error({ err: err.message }, 'listener error'));
+    return (this.#server.address() as net.AddressInfo).port;
   }
 
   /**
@@ -146,10 +139,7 @@ export class Listener {
   static async probe(host: string | undefined, port: number): Promise<void> {
     if (port === 0) return;
     const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
-      server.listen({ host, port }, () => resolve());
-    });
+    await listenOrFail(server, host, port);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -158,6 +148,17 @@ export class Listener {
     this.#closing ??= new Promise((resolve) => this.#server.close(() => resolve()));
     return this.#closing;
   }
+}
+
+function listenOrFail(server: net.Server, host: string | undefined, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, host, port));
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }
 
 /** Raw socket and the TLSSocket made from it share this key (the TLS callbacks never see the raw one). */
