@@ -10,7 +10,7 @@ import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ByeReason } from '../protocol/constants.js';
 import type { AudioParams, StatusBody, VideoParams } from '../protocol/messages.js';
-import { LanstreamError } from '../shared/errors.js';
+import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { formatConnectUrl, lanAddresses } from '../shared/connect-url.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
@@ -115,7 +115,8 @@ export interface ServerReady {
 export interface ServerEvents {
   'viewer-live': [SessionInfo];
   'viewer-left': [SessionInfo, string];
-  'capture-status': [{ kind: 'video' | 'audio'; state: string; detail?: string }];
+  /** starting, live, restarting, failed (with the error's code when it never started), stopped (no viewer left, or the preflight done). */
+  'capture-status': [{ kind: 'video' | 'audio'; state: string; detail?: string; code?: string }];
 }
 
 export class Server extends EventEmitter<ServerEvents> {
@@ -253,11 +254,15 @@ export class Server extends EventEmitter<ServerEvents> {
     if (o.preflight && !o.keepWarm) {
       // Fail now with ffmpeg's own words if a device is missing or busy; the frames are discarded
       // (no viewer is subscribed), so none of them can reach anyone later.
-      const probes = [this.#makeVideo?.(), this.#makeAudio?.()].filter((c): c is CaptureSource => c !== undefined);
+      const probes = [
+        { kind: 'video' as const, source: this.#makeVideo?.() },
+        { kind: 'audio' as const, source: this.#makeAudio?.() },
+      ].filter((p): p is { kind: CaptureKind; source: CaptureSource } => p.source !== undefined);
       try {
-        await Promise.all(probes.map((c) => c.start()));
+        await Promise.all(probes.map((p) => p.source.start()));
       } finally {
-        await Promise.all(probes.map((c) => c.close()));
+        await Promise.all(probes.map((p) => p.source.close()));
+        for (const p of probes) this.emit('capture-status', { kind: p.kind, state: 'stopped' });
       }
     }
 
@@ -407,7 +412,9 @@ export class Server extends EventEmitter<ServerEvents> {
   #startSource(kind: CaptureKind, source: CaptureSource | null): void {
     source?.start().catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
-      this.#log.error({ code: (err as LanstreamError).code }, message);
+      const code = isLanstreamError(err) ? err.code : undefined;
+      this.#log.error({ code }, message);
+      this.emit('capture-status', { kind, state: 'failed', detail: message, ...(code ? { code } : {}) });
       this.#broadcast({ state: 'capture-failed', message });
       if (source === this.#source(kind)) this.#scheduleRetry(kind);
     });
@@ -444,11 +451,15 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #stopCapture(): Promise<void> {
     this.#clearRetries();
-    const sources = [this.#video, this.#audio];
+    const sources = [
+      { kind: 'video' as const, source: this.#video },
+      { kind: 'audio' as const, source: this.#audio },
+    ];
     this.#video = this.#audio = null;
-    const closed = Promise.all(sources.map((c) => c?.close())).then(() => undefined);
+    const closed = Promise.all(sources.map((c) => c.source?.close())).then(() => undefined);
     this.#released = closed;
     await closed;
+    for (const c of sources) if (c.source) this.emit('capture-status', { kind: c.kind, state: 'stopped' });
     // Only while idle: a viewer may have come back while the old children were closing.
     if (this.#closing === null && this.#video === null && this.#audio === null) await this.#refillStandbys();
   }

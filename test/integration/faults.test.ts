@@ -155,6 +155,8 @@ t.test('a camera that fails is tried again while a viewer watches; a viewer join
   await chmod(wrapper, 0o755);
   const ts = await startTestServer({ ffmpeg: wrapper, captureStandby: false, captureRetryMs: 500 });
   t.teardown(() => ts.close());
+  const serverEvents: { kind: string; state: string; code?: string }[] = [];
+  ts.server.on('capture-status', (s) => serverEvents.push(s));
   const firstLog = captureLogger('warn');
   const first = testViewer(ts, { logger: firstLog.logger });
   t.teardown(() => first.viewer.close());
@@ -167,6 +169,11 @@ t.test('a camera that fails is tried again while a viewer watches; a viewer join
   await first.viewer.start();
   await waitFor(() => firstStatus.includes('capture-failed'), 5000, 20, 'the first viewer told the camera failed');
   t.match(failure, /No such device/, "with ffmpeg's reason");
+  t.match(
+    serverEvents.find((e) => e.state === 'failed'),
+    { kind: 'video', state: 'failed', code: /^LS_ERR_/ },
+    `serve's own capture events say so too, with a code (serve --json): ${serverEvents.map((e) => [e.kind, e.state, e.code].filter(Boolean).join(':')).join(', ')}`,
+  );
   t.ok(failure.length <= 500, `cut to what a STATUS carries (${failure.length} characters)`);
   t.equal(first.video.length, 0, 'no picture while the camera is gone');
   await waitFor(() => first.audio.length > 20, 5000, 20, 'sound meanwhile');

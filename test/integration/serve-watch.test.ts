@@ -148,4 +148,6 @@ t.test('capture runs only while someone watches', async (t) => {
   };
   await waitFor(() => !alive(pids.video!) && !alive(pids.audio!), 3000, 20, 'the capture ffmpeg processes exited');
   t.pass(`ffmpeg ${pids.video} and ${pids.audio} are gone`);
+  await waitFor(() => captureEvents.includes('video:stopped') && captureEvents.includes('audio:stopped'), 2000, 20, 'capture events say stopped');
+  t.same(captureEvents.slice(-2).sort(), ['audio:stopped', 'video:stopped'], `and stopped is the last word (${captureEvents.join(', ')})`);
 });
