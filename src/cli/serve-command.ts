@@ -89,6 +89,8 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     channels: parseIntIn('--channels', flags.channels, 1, 8),
     ffmpeg: flags.ffmpeg,
     maxViewers: parseIntIn('--max-viewers', flags.maxViewers, 1, 1000),
+    // The recorder is a viewer over loopback; it does not take a place meant for people.
+    ...(flags.record ? { reservedViewers: 1 } : {}),
     maxPendingHandshakes: 32,
     keepWarm: Boolean(flags.keepWarm),
     lingerMs: 2000,

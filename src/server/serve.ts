@@ -74,6 +74,8 @@ export interface ServeOptions {
   audioPacketMs?: number;
   ffmpeg?: string;
   maxViewers: number;
+  /** Live sessions allowed beyond maxViewers for serve's own viewers (`serve --record`); default 0. */
+  reservedViewers?: number;
   maxPendingHandshakes: number;
   /** Pending handshakes one address may hold (default 8); its oldest is dropped beyond that. */
   maxPendingPerAddress?: number;
@@ -357,7 +359,8 @@ export class Server extends EventEmitter<ServerEvents> {
       reencodeAdmission: this.#reencodeAdmission,
       admit: () => {
         const live = [...this.#sessions].filter((x) => x.live).length;
-        return live >= o.maxViewers ? `the server already has ${o.maxViewers} viewers (--max-viewers)` : null;
+        if (live < o.maxViewers + (o.reservedViewers ?? 0)) return null;
+        return `the server already has ${o.maxViewers} viewer${o.maxViewers === 1 ? '' : 's'} (--max-viewers)`;
       },
       onLive: (s) => {
         this.#hub?.subscribe(s);

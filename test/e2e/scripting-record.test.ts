@@ -5,10 +5,10 @@
  * ffmpeg then sees EOF and finishes the file itself.
  */
 import t, { type Test } from 'tap';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { descendants, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
+import { descendants, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { probeMedia } from '../helpers/media-probe.js';
 import { freePort, hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 
@@ -79,15 +79,17 @@ t.test('serve --record --duration 4s: the server records its own stream (mjpeg +
   const file = path.join(dir, 'served.mkv');
   // Bound to one address that is not 127.0.0.1: the recorder dials where serve listens (it used to
   // dial 127.0.0.1 and fail the start with exit 3).
-  const args = [...serveArgs({ port: await freePort(), configDir: dir, size: '320x240' }), '--host', '127.0.0.2'];
-  const proc = spawnCli([...args, '--record', file, '--duration', '4s', '--json']);
+  const port = await freePort();
+  const args = [...serveArgs({ port, configDir: dir, size: '320x240' }), '--host', '127.0.0.2'];
+  const proc = spawnCli([...args, '--record', file, '--duration', '4s', '--json', '--max-viewers', '1']);
   t.teardown(() => proc.destroy());
+  await proc.waitForEvent((e) => e.event === 'recording', 10_000, 'recording event');
+  // --max-viewers 1 is one person: the recorder does not take that place (it used to: server-full).
+  const key = (await readFile(path.join(dir, 'access-key'), 'utf8')).trim();
+  const viewer = await runCli(['watch', '127.0.0.2', '--port', String(port), '--key', key, '--config-dir', dir, '--no-playback', '--duration', '1s']);
+  t.equal(viewer.code, 0, `a viewer gets in next to the recorder with --max-viewers 1 (${viewer.stderr.trim().split('\n').at(-1) ?? ''})`);
   const { code } = await proc.exited;
   t.equal(code, 0, 'exit 0 when --duration elapsed');
-  t.ok(
-    proc.events().some((e) => e.event === 'recording'),
-    'a recording event',
-  );
   const probe = await probeMedia(file);
   t.same(
     probe.streams.map((s) => `${s.codecType}:${s.codecName}`),
