@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: system packages (if missing), then all three tiers of tests with node-tap.
-# (npm runs `pretest` first: build + strict type check.)
+# `npm test`: all tiers of tests with node-tap. npm runs `pretest` (scripts/pretest.sh) first:
+# system packages and npm dependencies if missing, build, checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/system-deps.sh
 exec npx tap "$@"
