@@ -141,7 +141,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
         // Only what this viewer asked for: an input that never gets data would stall the recorder.
         const media = { video: this.#o.video ? body.video : null, audio: this.#o.audio ? body.audio : null };
         this.#o.recorder.start(media, (err) => {
-          this.#log.error({ code: err.code }, err.message);
+          // The CLI (watch and serve --record) ends with this error as its last line; said once.
+          this.#log.debug({ code: err.code }, err.message);
           this.emit('record-error', err);
         });
       }
@@ -342,7 +343,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       'LS_ERR_RECORD_FAILED',
       `The server now sends ${what}; --record cannot change format within one file: the file ends here, start watch --record again for the new format`,
     );
-    this.#log.error({ code: err.code }, err.message);
+    this.#log.debug({ code: err.code }, err.message); // reported by the record-error listener, as above
     // Closed now, so not one packet of the new format reaches the file (a closing recorder drops pushes).
     void this.#o.recorder?.close().catch(() => undefined);
     this.emit('record-error', err);
@@ -369,7 +370,11 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   #sinkFailed(kind: 'video' | 'audio', err: unknown): void {
     const error = isLanstreamError(err) ? err : new LanstreamError('LS_ERR_SINK_FAILED', `${kind} output failed: ${(err as Error).message}`, { cause: err });
-    this.#log.error({ code: error.code }, error.message);
+    // A window program that is not there ends `watch` with that error as its last line: logged here
+    // too, the message came twice. Other output failures are logged: the viewer goes on without them.
+    const reportedByCaller = error.code === 'LS_ERR_FFPLAY_NOT_FOUND' || error.code === 'LS_ERR_GSTREAMER_NOT_FOUND';
+    if (reportedByCaller) this.#log.debug({ code: error.code }, error.message);
+    else this.#log.error({ code: error.code }, error.message);
     this.emit('sink-error', kind, error);
   }
 

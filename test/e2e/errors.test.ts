@@ -27,6 +27,10 @@ function expectError(t: Test, res: CliResult, code: number, phrases: (string | R
     else t.match(line, p, `message matches ${p}`);
   }
   t.match(line, / \[LS_ERR_[A-Z_]+\]$/, 'line ends with the error code');
+  // Said once: not also as a log line (JSON when stderr is not a terminal) before it.
+  const message = line.replace(/^lanstream: /, '').replace(/ \[LS_ERR_[A-Z_]+\]$/, '');
+  const said = res.stderr.split('\n').filter((l) => l.includes(message.slice(0, 60)));
+  t.equal(said.length, 1, 'the message appears once on stderr', { said });
 }
 
 t.test('bad flag values and arguments are usage errors (exit 2) that name the flag and what was expected', async (t) => {
