@@ -56,7 +56,9 @@ export function buildProgram(output: Output): Command {
       )
       .addOption(new Option('--video-device <dev>', 'camera: /dev/video0 (Linux), index or name (macOS), name (Windows)').env('LANSTREAM_VIDEO_DEVICE'))
       .addOption(
-        new Option('--audio-device <dev>', 'microphone: PulseAudio source or ALSA hw:N (Linux), index (macOS), name (Windows)').env('LANSTREAM_AUDIO_DEVICE'),
+        new Option('--audio-device <dev>', 'microphone: PulseAudio source or ALSA hw:N (Linux), index or name (macOS), name (Windows)').env(
+          'LANSTREAM_AUDIO_DEVICE',
+        ),
       )
       .addOption(new Option('--audio-backend <backend>', 'Linux microphone input').choices(['pulse', 'alsa']).env('LANSTREAM_AUDIO_BACKEND'))
       .addOption(
@@ -138,7 +140,7 @@ export function buildProgram(output: Output): Command {
       .addOption(
         new Option(
           '--av-sync',
-          'hold video frames that would appear before their sound (off by default: measured, the natural skew was 2 ms and the hold overshot to −23 ms)',
+          'hold video frames that would appear before their sound (off by default: on the rig the skew was −1 ms without it, and the hold overshot to −21 ms)',
         ),
       )
       .addOption(
@@ -150,7 +152,7 @@ export function buildProgram(output: Output): Command {
           .default('ffplay')
           .env('LANSTREAM_WINDOW'),
       )
-      .addOption(new Option('--ffplay <path>', 'ffplay binary (default: next to ffmpeg, then PATH)').env('LANSTREAM_FFPLAY'))
+      .addOption(new Option('--ffplay <path>', 'ffplay binary (default: PATH; with --ffmpeg, the one next to it first)').env('LANSTREAM_FFPLAY'))
       .addOption(new Option('--gst-launch <path>', 'gst-launch-1.0 binary for --window gstreamer (default: PATH)').env('LANSTREAM_GST_LAUNCH'))
       .addOption(new Option('--window-position <x,y>', 'put the window here').env('LANSTREAM_WINDOW_POSITION'))
       .addOption(new Option('--borderless', 'window without decorations'))
