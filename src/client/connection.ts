@@ -82,6 +82,8 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   #closing: Promise<void> | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #paused = false;
+  /** reconnect() dropped the link: the close that follows is not a lost connection. */
+  #reconnectAsked = false;
   #firstResult: { resolve: () => void; reject: (err: LanstreamError) => void } | null = null;
   #bytesReceived = 0;
   #connections = 0;
@@ -128,7 +130,9 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
 
   /** Drop the current link on purpose and dial again (the `r` key, tests). */
   reconnect(): void {
-    this.#socket?.destroy();
+    if (!this.#socket || this.#socket.destroyed) return;
+    this.#reconnectAsked = true;
+    this.#socket.destroy();
   }
 
   /** Leave on purpose (the `d` key): say goodbye and stay away until connect(). */
@@ -419,8 +423,12 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     const instant = wasLive && nowMs - this.#liveSinceMs >= INSTANT_REDIAL_AFTER_LIVE_MS;
     if (instant) this.#attempt = 0;
     const delay = instant ? 0 : BACKOFF_MS[Math.min(this.#attempt++, BACKOFF_MS.length - 1)]!;
-    if (wasLive) this.#log.warn({ code: err.code }, `${err.message}; reconnecting`);
-    this.#setState('reconnecting', err.message);
+    // Asked for (the `r` key): not a lost link, so no warning and no "connection lost" on screen.
+    const asked = this.#reconnectAsked;
+    this.#reconnectAsked = false;
+    if (asked) this.#log.info('reconnecting, as asked');
+    else if (wasLive) this.#log.warn({ code: err.code }, `${err.message}; reconnecting`);
+    this.#setState('reconnecting', asked ? 'reconnecting, as asked' : err.message);
     this.#reconnectTimer = setTimeout(() => this.#dial(), delay);
   }
 }

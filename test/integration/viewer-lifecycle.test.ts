@@ -13,6 +13,7 @@ import { NullVideoSink, openNullAudioSink } from '../../src/client/sinks/null-si
 import { silentLogger } from '../../src/shared/logger.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { freePort, sleep, waitFor } from '../helpers/process.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 /** A viewer with null sinks that keeps retrying (--wait) a server on 127.0.0.1:port. */
 function waitingViewer(port: number, o: { insecure: boolean; video: boolean; audio: boolean }): Viewer {
@@ -101,6 +102,33 @@ t.test('disconnect() then connect() at once: one live session, a normal packet r
   await v.viewer.close();
   await waitFor(() => ts.server.sessions().length === 0, 3000, 20, 'no session left after close()').catch(() => undefined);
   t.equal(ts.server.sessions().length, 0, 'close() left no session on the server');
+});
+
+t.test('reconnect() (the r key) dials again at once, without calling it a lost connection', async (t) => {
+  const ts = await startTestServer({ video: false });
+  t.teardown(() => ts.close());
+  const log = captureLogger('info');
+  const v = testViewer(ts, { video: false, logger: log.logger });
+  t.teardown(() => v.viewer.close());
+  const states: string[] = [];
+  v.viewer.connection.on('state', (state, detail) => states.push(`${state}: ${detail ?? ''}`));
+  await v.viewer.start();
+  await waitFor(() => v.audio.length >= 20, 5000, 20, 'audio before the reconnect');
+  const asked = Date.now();
+  const before = states.length;
+  v.viewer.reconnect();
+  await waitFor(() => states.slice(before).some((s) => s.startsWith('live')), 3000, 10, 'live again');
+  t.ok(Date.now() - asked < 1000, `live again after ${Date.now() - asked} ms`);
+  t.same(
+    states.slice(before).filter((s) => s.startsWith('reconnecting')),
+    ['reconnecting: reconnecting, as asked'],
+    `the state says it was asked for (${states.join(' / ')})`,
+  );
+  t.same(
+    log.lines.filter((l) => (l.level as number) >= 40).map((l) => l.msg),
+    [],
+    'no warning: nothing was lost',
+  );
 });
 
 t.test('a server that breaks the protocol right after WELCOME is redialled with backoff, not in a tight loop', async (t) => {
