@@ -23,7 +23,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-const KINDS: readonly HostileKind[] = ['random', 'hello-then-garbage', 'huge-length', 'oversized-json', 'wrong-proof', 'deep-json'];
+export const HOSTILE_KINDS: readonly HostileKind[] = ['random', 'hello-then-garbage', 'huge-length', 'oversized-json', 'wrong-proof', 'deep-json'];
 
 function header(type: number, payloadBytes: number): Buffer {
   const h = Buffer.alloc(8);
@@ -39,7 +39,7 @@ export function hostileStream(rand: () => number): HostileStream {
     type: 'hello',
     body: { version: 1, agent: 'hostile', clientNonce: bytes(32).toString('hex'), wantVideo: true, wantAudio: true },
   });
-  const kind = KINDS[int(KINDS.length)]!;
+  const kind = HOSTILE_KINDS[int(HOSTILE_KINDS.length)]!;
   switch (kind) {
     case 'random':
       return { kind, bytes: bytes(int(2000)) };

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { fork } from 'node:child_process';
-import type { HostileKind } from '../helpers/hostile-streams.js';
+import { HOSTILE_KINDS, type HostileKind } from '../helpers/hostile-streams.js';
 import type { FloodSummary } from '../helpers/flood-lanes.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { sleep, waitFor } from '../helpers/process.js';
@@ -70,6 +70,20 @@ t.test(`${STREAMS} hostile streams from ${LANES} connections: the good viewer ke
   clearInterval(rssTimer);
 
   t.comment(`kinds: ${JSON.stringify(kinds)}; outcomes: ${JSON.stringify(outcomes)}; still open after 300 ms: ${JSON.stringify(openKinds)}; ${floodMs} ms`);
+  // The attacks must have reached the server: if every connect failed, nothing below could fail.
+  t.equal(outcomes.connectFailed, 0, 'every hostile connection got through TLS to the server');
+  const stillOpen = Object.values(openKinds).reduce((a, b) => a + b, 0);
+  t.equal(outcomes.closedByServer + stillOpen, STREAMS, `every stream was sent: ${outcomes.closedByServer} closed by the server + ${stillOpen} still open`);
+  t.equal(
+    Object.values(kinds).reduce((a, b) => a + b, 0),
+    STREAMS,
+    `${STREAMS} streams were generated`,
+  );
+  t.same(
+    HOSTILE_KINDS.filter((k) => !kinds[k]),
+    [],
+    'every hostile kind was generated',
+  );
   t.equal(outcomes.welcomed + outcomes.media, 0, 'no hostile stream was welcomed or got a media byte');
   const mustClose: HostileKind[] = ['huge-length', 'oversized-json', 'wrong-proof'];
   const openMalformed = Object.keys(openKinds).filter((k) => mustClose.some((m) => k.startsWith(`${m}:`)));
