@@ -30,11 +30,13 @@ t.test('serve on a terminal: a status line with each viewer, refreshed in place'
   const from = serve.output.length;
   // The viewers report their latency after their first second live; wait for a line with both.
   const m = await serve.waitForOutput(new RegExp(`\\[serving\\] 2 viewers \\| ${VIEWER.source} \\| ${VIEWER.source}`), 10_000, from);
-  const [latencyMs, fps, mbps, , drops] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
-  t.ok(latencyMs >= 0 && latencyMs < 1000, `the viewer's end-to-end latency is shown (${latencyMs} ms)`);
+  // The match itself shows that latency, fps, bitrate, rtt and drops are there (as whole numbers);
+  // drops is not asserted to be 0: a loaded machine can drop frames even on loopback.
+  const [latencyMs, fps, mbps, rttMs, drops] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+  t.comment(`viewer: ${latencyMs} ms, ${fps} fps, ${mbps} Mbit/s, rtt ${rttMs} ms, drops ${drops}`);
+  t.ok(latencyMs < 1000, `the viewer's end-to-end latency is under a second (${latencyMs} ms)`);
   t.ok(fps > 15, `the viewer's fps is shown (${fps})`);
   t.ok(mbps > 0.5, `the bitrate sent to it is shown (${mbps} Mbit/s)`);
-  t.ok(drops >= 0, `and its drops (${drops})`);
 
   await one.stop('SIGTERM');
   const afterOne = serve.output.length;
