@@ -14,6 +14,7 @@ import { nowUs } from '../../src/shared/clock.js';
 import { MediaFlag } from '../../src/protocol/constants.js';
 import { MJPEG_JOIN_MAX_AGE_FRAMES } from '../../src/server/session.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { RawClient } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/process.js';
 
 t.test('an MJPEG joiner gets the newest captured frame at once, then the live ones', async (t) => {
@@ -75,4 +76,48 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
     b.video.map((_, i) => i),
     'in order, none skipped',
   );
+});
+
+// TODO(src): fails today. offerBacklog's #pump() runs while WELCOME is still in the socket's buffer
+// (writableLength 164 when it ran, measured), so it sends nothing, and no 'drain' follows a write that
+// returned true: the cached frame leaves only on the viewer's ACK of WELCOME, one round trip later.
+// Fix in src/server/session.ts, e.g. pump when the socket's buffered writes are done (tried: in
+// offerBacklog, `if (writableLength > 0) socket.write(Buffer.alloc(0), () => this.#pump())`, and
+// this test passed twice; without it, it fails). Then remove `todo`.
+const UNPROMPTED_TODO = 'src: the cached frame waits for the viewer to ACK WELCOME (see the comment above)';
+
+t.test('the cached frame goes out unprompted: a joiner that sends nothing after AUTH still gets it at once', { todo: UNPROMPTED_TODO }, async (t) => {
+  // The viewer above ACKs WELCOME at once, and an ACK also sends what waits for the window, so it
+  // cannot tell "sent when it joined" from "sent when the viewer next spoke". A raw client that
+  // never ACKs can: only the join itself (or the next capture, ~200 ms later) can send its first frame.
+  const fps = 5;
+  const intervalMs = 1000 / fps;
+  const ts = await startTestServer({ audio: false, fps });
+  t.teardown(() => ts.close());
+  const liveAtUs: number[] = [];
+  ts.server.on('viewer-live', () => liveAtUs.push(nowUs()));
+  const a = testViewer(ts, { audio: false });
+  t.teardown(() => a.viewer.close());
+  await a.viewer.start();
+  await waitFor(() => a.video.length >= 3, 5000, 20, 'frames for A');
+
+  await new Promise((resolve) => a.viewer.connection.once('video', resolve));
+  const c = await RawClient.connect({ port: ts.ready.port });
+  t.teardown(() => c.destroy());
+  c.hello({ wantAudio: false });
+  t.ok(await c.waitFor('challenge', 2000), 'CHALLENGE');
+  c.auth(ts.ready.accessKey);
+  t.ok(await c.waitFor('welcome', 2000), 'WELCOME');
+  const video = await c.waitFor('video', intervalMs / 2);
+  const gotUs = nowUs();
+  t.equal(liveAtUs.length, 2, 'the raw client went live');
+  const joinedUs = liveAtUs[1]!;
+  t.ok(video, `a frame arrived within half a frame interval (${intervalMs / 2} ms) of WELCOME, without an ACK`);
+  if (video?.type === 'video') {
+    t.ok(
+      video.ptsUs < joinedUs,
+      `it is the cached frame, captured ${((joinedUs - video.ptsUs) / 1000).toFixed(1)} ms before the join; received ${((gotUs - joinedUs) / 1000).toFixed(1)} ms after it`,
+    );
+    t.equal(video.flags & MediaFlag.DISCONTINUITY, 0, 'and not a replacement flagged as a discontinuity');
+  }
 });
