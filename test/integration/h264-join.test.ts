@@ -1,9 +1,10 @@
 /**
  * A viewer that joins a running H.264 stream gets a decodable start at once (the hub's GOP cache)
  * instead of waiting for the next IDR. The GOP is 3 s here and the joiner comes 1.2 s in, so without
- * the cache its first frame would come ≥ 1.8 s after it went live; the bound of 400 ms from connect is
- * the TLS handshake plus loopback transport of the cached ~36 units, with slack for a loaded 2-core
- * machine.
+ * the cache its first frame would come ≥ 1.8 s after it went live. The bound of 1200 ms from connect
+ * only has to separate the two (with the cache: the TLS handshake plus loopback transport of the
+ * cached ~36 units, typically well under 400 ms); how fast a join is belongs in the benchmarks, and a
+ * loaded 2-core machine must not fail it.
  */
 import t from 'tap';
 import { MediaFlag } from '../../src/protocol/constants.js';
@@ -11,9 +12,10 @@ import { nowUs } from '../../src/shared/clock.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { decodeAnnexB } from '../helpers/h264-decode.js';
 import { NullVideoSink } from '../../src/client/sinks/null-sink.js';
+import { waitFor } from '../helpers/process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const FIRST_FRAME_BOUND_MS = 400;
+const FIRST_FRAME_BOUND_MS = 1200;
 
 t.test('a late H.264 joiner starts at the cached IDR at once and decodes everything from there', { timeout: 30_000 }, async (t) => {
   const ts = await startTestServer({ videoCodec: 'h264', audio: false, gopFrames: 90, videoBitrateKbps: 500, encoder: 'libx264' });
@@ -27,6 +29,8 @@ t.test('a late H.264 joiner starts at the cached IDR at once and decodes everyth
   t.teardown(() => b.viewer.close());
   const joinUs = nowUs();
   await b.viewer.start();
+  // Wait past the next IDR (≥ 1.8 s away) for the first frame, so the bound below decides, not this wait.
+  await waitFor(() => b.video.length > 0, 3000, 10, "the late joiner's first frame");
   await sleep(800);
   await Promise.all([a.viewer.close(), b.viewer.close()]);
 
