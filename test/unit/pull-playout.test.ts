@@ -29,7 +29,8 @@ t.test('a packet that does not come: one gap, reported with how long the input h
   for (let i = 0; i < 6 && gaps.length === 0; i++) playout.pull(out);
   t.equal(gaps.length, 1, 'the device ran dry once');
   const gap = gaps[0]!;
-  t.ok(gap.sinceLastPushMs >= 40, `since the last packet: ${gap.sinceLastPushMs.toFixed(1)} ms`);
+  // ≥ 39, not 40: a 40 ms timer can fire up to ~1 ms early against performance.now().
+  t.ok(gap.sinceLastPushMs >= 39, `since the last packet: ${gap.sinceLastPushMs.toFixed(1)} ms (slept 40 ms)`);
   t.ok(gap.levelMs < gap.blockMs, `the buffer held ${gap.levelMs.toFixed(1)} ms for a ${gap.blockMs} ms block`);
   t.equal(gap.blockMs, 10);
   t.ok(gap.targetMs >= 20, `target ${gap.targetMs} ms`);
