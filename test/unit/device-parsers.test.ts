@@ -11,6 +11,8 @@ import {
 } from '../../src/server/capture/devices.js';
 import { buildAudioArgs, buildVideoArgs } from '../../src/server/capture/ffmpeg-args.js';
 import { Platform } from '../../src/server/capture/capture-types.js';
+import { hasCommand } from '../helpers/process.js';
+import { startPulse } from '../helpers/pulse.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/devices/${name}`, import.meta.url), 'utf8');
 
@@ -127,8 +129,30 @@ t.test('arecord -l: plughw values for the ALSA backend', async (t) => {
   t.ok(argv.includes('plughw:2,0'));
 });
 
-t.test('listDevices on this Linux machine does not fail when devices or tools are missing', async (t) => {
-  const devices = await listDevices({ platform: Platform.LINUX, ffmpegPath: 'ffmpeg' });
-  t.ok(Array.isArray(devices.cameras) && Array.isArray(devices.microphones));
-  t.comment(`found ${devices.cameras.length} camera(s), ${devices.microphones.length} microphone(s)`);
-});
+t.test(
+  "listDevices on this Linux machine lists the private PulseAudio's virtual microphone, default first",
+  { skip: hasCommand('pulseaudio') && hasCommand('pactl') ? false : 'pulseaudio/pactl not installed' },
+  async (t) => {
+    // The suite's private daemon stands in for the machine's sound server: pactl (run by listDevices
+    // with this process's environment) finds it through PULSE_SERVER. No camera here, so cameras may
+    // be empty; the microphones must not be.
+    const pulse = await startPulse();
+    const saved = Object.fromEntries(Object.keys(pulse.env).map((k) => [k, process.env[k]]));
+    t.teardown(async () => {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await pulse.close();
+    });
+    Object.assign(process.env, pulse.env);
+    const devices = await listDevices({ platform: Platform.LINUX, ffmpegPath: 'ffmpeg' });
+    t.comment(`found ${devices.cameras.length} camera(s), microphones: ${devices.microphones.map((m) => `${m.value} (${m.details})`).join('; ')}`);
+    t.equal(devices.microphones[0]?.value, pulse.micSource, `the virtual microphone (${pulse.micSource}) is listed first`);
+    t.match(devices.microphones[0]?.details, /^default\b/, 'marked as the default source');
+    t.ok(
+      devices.microphones.some((m) => m.value === `${pulse.sinkName}.monitor`),
+      `the speaker's monitor (${pulse.sinkName}.monitor) is listed too`,
+    );
+  },
+);
