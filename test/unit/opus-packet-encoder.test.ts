@@ -114,9 +114,27 @@ t.test('a PCM packet of the wrong size is refused with a RangeError; the encoder
 
 t.test('reset() after a capture restart, destroy() twice, encode after destroy', async (t) => {
   const enc = new OpusPacketEncoder({ channels: 1, bitrateKbps: 64, packetMs: 10 });
-  enc.encode(pcmPacket([440], 0));
+  const fresh = encoder(t);
+  const continued = encoder(t); // the same history as enc, never reset
+  for (let n = 0; n < 10; n++) {
+    enc.encode(pcmPacket([440], n));
+    continued.encode(pcmPacket([440], n));
+  }
   enc.reset();
-  t.equal(opusSamples(enc.encode(pcmPacket([440], 1)).data), PACKET_SAMPLES);
+  // After reset() the encoder starts over: the same packets out as a new encoder's, byte for byte.
+  const after = [10, 11, 12, 13, 14].map((n) => enc.encode(pcmPacket([660], n)).data);
+  t.same(
+    after,
+    [10, 11, 12, 13, 14].map((n) => fresh.encode(pcmPacket([660], n)).data),
+    'after reset(): the same bytes as a new encoder for the same input',
+  );
+  // Control: without reset() the history shows in the bytes, so the comparison above can fail.
+  t.notSame(
+    [10, 11, 12, 13, 14].map((n) => continued.encode(pcmPacket([660], n)).data),
+    after,
+    'an encoder with the same history, not reset, gives other bytes',
+  );
+  t.equal(opusSamples(after[0]!), PACKET_SAMPLES);
   enc.destroy();
   enc.destroy();
   t.throws(() => enc.encode(pcmPacket([440], 2)), /after destroy/);
