@@ -622,8 +622,19 @@ export class Session implements HubSubscriber {
       return;
     }
     this.#sentBytes += buf.length;
-    this.#socket.write(buf);
+    this.#socket.write(buf, this.#afterWrite);
   }
+
+  /**
+   * Video goes only into an empty socket buffer, and a TLS write stays in it until the next turn of
+   * the event loop. 'drain' comes only after a write that filled the buffer, so a frame held back by
+   * a small write (WELCOME, an audio packet) used to wait for the next ACK or offer: a joining viewer
+   * got its first picture one round trip late (the cached frame was held behind WELCOME until the
+   * viewer's first ACK). Each write's callback now lets held video go once the buffer is empty.
+   */
+  readonly #afterWrite = (): void => {
+    if ((this.#pendingVideo !== null || this.#catchUp.length > 0) && this.#socket.writableLength === 0) this.#pump();
+  };
 
   /** A viewer that stopped reading: closed at once (a BYE would only queue behind what it does not read). */
   #dropNonReader(what: string): void {

@@ -78,15 +78,10 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
   );
 });
 
-// TODO(src): fails today. offerBacklog's #pump() runs while WELCOME is still in the socket's buffer
-// (writableLength 164 when it ran, measured), so it sends nothing, and no 'drain' follows a write that
-// returned true: the cached frame leaves only on the viewer's ACK of WELCOME, one round trip later.
-// Fix in src/server/session.ts, e.g. pump when the socket's buffered writes are done (tried: in
-// offerBacklog, `if (writableLength > 0) socket.write(Buffer.alloc(0), () => this.#pump())`, and
-// this test passed twice; without it, it fails). Then remove `todo`.
-const UNPROMPTED_TODO = 'src: the cached frame waits for the viewer to ACK WELCOME (see the comment above)';
-
-t.test('the cached frame goes out unprompted: a joiner that sends nothing after AUTH still gets it at once', { todo: UNPROMPTED_TODO }, async (t) => {
+// offerBacklog's pump ran while WELCOME was still in the socket's buffer and sent nothing, and no
+// 'drain' follows a write that did not fill it: the cached frame left only on the viewer's ACK of
+// WELCOME, one round trip later. Each write's callback now lets held video go (Session#afterWrite).
+t.test('the cached frame goes out unprompted: a joiner that sends nothing after AUTH still gets it at once', async (t) => {
   // The viewer above ACKs WELCOME at once, and an ACK also sends what waits for the window, so it
   // cannot tell "sent when it joined" from "sent when the viewer next spoke". A raw client that
   // never ACKs can: only the join itself (or the next capture, ~200 ms later) can send its first frame.
