@@ -9,7 +9,7 @@
  * If the cached frame only left with the next capture, B's first frame came ~185 ms after B went
  * live (measured, with the server's send-on-ACK removed) and this test fails.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { nowUs } from '../../src/shared/clock.js';
 import { MediaFlag } from '../../src/protocol/constants.js';
 import { MJPEG_JOIN_MAX_AGE_FRAMES } from '../../src/server/session.js';
@@ -17,19 +17,25 @@ import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { sleep, waitFor } from '../helpers/process.js';
 
-t.test('an MJPEG joiner gets the newest captured frame at once, then the live ones', async (t) => {
-  // Low fps: a long frame interval separates "the cached frame at once" from "the next capture".
+/**
+ * A 5 fps MJPEG server (a long frame interval separates "the cached frame at once" from "the next
+ * capture") and viewer A, which keeps capture running for the joiner under test.
+ */
+async function serverWithViewerA(t: Test) {
   const fps = 5;
-  const intervalMs = 1000 / fps;
   const ts = await startTestServer({ audio: false, fps });
   t.teardown(() => ts.close());
   const liveAtUs: number[] = [];
   ts.server.on('viewer-live', () => liveAtUs.push(nowUs()));
-  // A keeps capture running; B joins it.
   const a = testViewer(ts, { audio: false });
   t.teardown(() => a.viewer.close());
   await a.viewer.start();
   await waitFor(() => a.video.length >= 3, 5000, 20, 'frames for A');
+  return { ts, a, liveAtUs, intervalMs: 1000 / fps };
+}
+
+t.test('an MJPEG joiner gets the newest captured frame at once, then the live ones', async (t) => {
+  const { ts, a, liveAtUs, intervalMs } = await serverWithViewerA(t);
 
   // B connects right after a capture (as A receives it), so B goes live early in a frame interval.
   await new Promise((resolve) => a.viewer.connection.once('video', resolve));
@@ -57,13 +63,13 @@ t.test('an MJPEG joiner gets the newest captured frame at once, then the live on
   if ((first.flags & MediaFlag.DISCONTINUITY) === 0) {
     const ageMs = (joinedUs - first.ptsUs) / 1000;
     t.ok(first.ptsUs < joinedUs, `B's first frame was captured before B joined (${ageMs.toFixed(1)} ms before): the cached one`);
-    t.ok(ageMs <= (MJPEG_JOIN_MAX_AGE_FRAMES * 1000) / fps, `and it was fresh (${ageMs.toFixed(1)} ms ≤ ${MJPEG_JOIN_MAX_AGE_FRAMES} frame intervals)`);
+    t.ok(ageMs <= MJPEG_JOIN_MAX_AGE_FRAMES * intervalMs, `and it was fresh (${ageMs.toFixed(1)} ms ≤ ${MJPEG_JOIN_MAX_AGE_FRAMES} frame intervals)`);
   } else {
-    // The cached frame waits while WELCOME is still in the socket's buffer (as it is when B goes live:
-    // the server's own pump then finds it busy) and goes out when B ACKs WELCOME. On a loaded machine
-    // the next capture can come first; newest wins, so that capture replaces it and goes out flagged as a
-    // discontinuity (seen once in a full suite run, at 30 fps). Then B's first frame must be that next
-    // capture: the first frame A got after B joined (and the time bound above still holds).
+    // The cached frame waits until WELCOME has left the socket's buffer (the next turn of the event
+    // loop). On a loaded machine the next capture can come first; newest wins, so that capture
+    // replaces it and goes out flagged as a discontinuity (seen once in a full suite run, at 30 fps,
+    // when the frame also waited for B's ACK). Then B's first frame must be that next capture: the
+    // first frame A got after B joined (and the time bound above still holds).
     const next = a.video.find((f) => f.ptsUs > joinedUs);
     t.equal(first.ptsUs, next?.ptsUs, "the cached frame was replaced before it left: B's first frame is the first capture after the join");
   }
@@ -85,16 +91,7 @@ t.test('the cached frame goes out unprompted: a joiner that sends nothing after 
   // The viewer above ACKs WELCOME at once, and an ACK also sends what waits for the window, so it
   // cannot tell "sent when it joined" from "sent when the viewer next spoke". A raw client that
   // never ACKs can: only the join itself (or the next capture, ~200 ms later) can send its first frame.
-  const fps = 5;
-  const intervalMs = 1000 / fps;
-  const ts = await startTestServer({ audio: false, fps });
-  t.teardown(() => ts.close());
-  const liveAtUs: number[] = [];
-  ts.server.on('viewer-live', () => liveAtUs.push(nowUs()));
-  const a = testViewer(ts, { audio: false });
-  t.teardown(() => a.viewer.close());
-  await a.viewer.start();
-  await waitFor(() => a.video.length >= 3, 5000, 20, 'frames for A');
+  const { ts, a, liveAtUs, intervalMs } = await serverWithViewerA(t);
 
   await new Promise((resolve) => a.viewer.connection.once('video', resolve));
   const c = await RawClient.connect({ port: ts.ready.port });
