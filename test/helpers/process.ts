@@ -7,6 +7,7 @@
  * was awaited, so a hung test names its cause instead of hitting tap's global timeout.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import type { Readable } from 'node:stream';
 
@@ -144,6 +145,16 @@ export function sleep(ms: number): Promise<void> {
 /** True when `cmd` is on PATH (tests skip with a reason instead of failing on a missing tool). */
 export function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
+}
+
+/** True when npm installed this package (an optional dependency may be left out on some platforms). */
+export function isInstalled(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs a short command to completion with a time limit; resolves with its output (never rejects on exit status). */
