@@ -140,7 +140,7 @@ t.test('the very first frame is shown on its own, without waiting for a second o
   t.equal(sink.stats().framesShown, 1, 'exactly one frame was handed to ffplay');
 });
 
-t.test('a changing picture follows the pushed frames quickly (push-to-pixels latency)', async (t) => {
+t.test('a changing picture follows the pushed frames without a queue building up (push-to-pixels)', async (t) => {
   const x = await startXvfb({ width: 640, height: 480 });
   t.teardown(() => x.close());
   const palette: Rgb[] = [
@@ -174,24 +174,30 @@ t.test('a changing picture follows the pushed frames quickly (push-to-pixels lat
   await sleep(300);
   await watch.close();
 
-  const latencies: number[] = [];
+  // Push-to-pixels of each colour change seen, in the order they were pushed.
+  const seenInOrder: number[] = [];
   for (let k = 0; k < changes.length; k++) {
     const { colour, pushedWallMs } = changes[k]!;
     const until = changes[k + 1]?.pushedWallMs ?? Infinity;
     const seen = watch.samples.find((s) => s.grabWallMs >= pushedWallMs && near(s.color, palette[colour]!, 60));
-    if (seen && seen.grabWallMs < until + 500) latencies.push(seen.grabWallMs - pushedWallMs);
+    if (seen && seen.grabWallMs < until + 500) seenInOrder.push(seen.grabWallMs - pushedWallMs);
   }
-  latencies.sort((a, b) => a - b);
+  const latencies = [...seenInOrder].sort((a, b) => a - b);
   const pct = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
   t.comment(
     `push-to-pixels over ${latencies.length}/${changes.length} colour changes: p50 ${pct(0.5).toFixed(1)} ms, ` +
       `p90 ${pct(0.9).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms (60 fps probe, ±8 ms)`,
   );
   t.ok(latencies.length >= changes.length * 0.8, `most colour changes were seen (${latencies.length}/${changes.length})`);
-  // Loose bounds for a shared 2-core machine (measured here: p50 34, p90 39 ms). Without
-  // setpts the same run gave p50 89 / p90 316 ms and growing: ffplay's queue builds up.
-  t.ok(pct(0.5) < 100, `median push-to-pixels ${pct(0.5).toFixed(1)} ms < 100 ms`);
-  t.ok(pct(0.9) < 200, `p90 push-to-pixels ${pct(0.9).toFixed(1)} ms < 200 ms (no queue builds up)`);
+  // How fast is the benchmark's business (npm run bench); what this test holds is that no queue
+  // builds up in front of ffplay. Without setpts ffplay paced frames by their timestamps and the
+  // delay grew with every frame (p50 89 / p90 316 ms and growing); measured here with it: p50 34 ms.
+  // A load on the machine shifts all changes alike; a queue makes the later ones later.
+  const third = Math.floor(seenInOrder.length / 3);
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const early = med(seenInOrder.slice(0, third));
+  const late = med(seenInOrder.slice(-third));
+  t.ok(late < early + 40, `no queue builds up: median ${early.toFixed(1)} ms over the first third of the changes, ${late.toFixed(1)} ms over the last`);
 });
 
 t.test('when ffplay does not keep up, only the newest frame waits', async (t) => {
