@@ -10,6 +10,7 @@ import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sin
 import { Viewer } from '../client/watch.js';
 import type { ServerReady } from '../server/serve.js';
 import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
+import { isWildcardHost } from '../shared/connect-url.js';
 import { VERSION_AGENT } from './common.js';
 
 /** Checks the flag before the server starts (exit 2 for a bad path, like watch). */
@@ -24,7 +25,7 @@ export async function checkServeRecord(file: string): Promise<void> {
  * start (nothing listens on 127.0.0.1).
  */
 export function recorderDialHost(bindHost: string | undefined): string {
-  return !bindHost || bindHost === '0.0.0.0' || bindHost === '::' ? '127.0.0.1' : bindHost;
+  return !bindHost || isWildcardHost(bindHost) ? '127.0.0.1' : bindHost;
 }
 
 export async function startServeRecorder(o: {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { ByeReason } from '../protocol/constants.js';
 import type { AudioParams, StatusBody, VideoParams } from '../protocol/messages.js';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
-import { formatConnectUrl, lanAddresses } from '../shared/connect-url.js';
+import { formatConnectUrl, isWildcardHost, lanAddresses } from '../shared/connect-url.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
 import { chooseH264Encoder } from './capture/encoder-probe.js';
@@ -256,15 +256,11 @@ export class Server extends EventEmitter<ServerEvents> {
     if (o.preflight && !o.keepWarm) {
       // Fail now with ffmpeg's own words if a device is missing or busy; the frames are discarded
       // (no viewer is subscribed), so none of them can reach anyone later.
-      const probes = [
-        { kind: 'video' as const, source: this.#makeVideo?.() },
-        { kind: 'audio' as const, source: this.#makeAudio?.() },
-      ].filter((p): p is { kind: CaptureKind; source: CaptureSource } => p.source !== undefined);
+      const probes = { video: this.#makeVideo?.(), audio: this.#makeAudio?.() };
       try {
-        await Promise.all(probes.map((p) => p.source.start()));
+        await Promise.all([probes.video?.start(), probes.audio?.start()]);
       } finally {
-        await Promise.all(probes.map((p) => p.source.close()));
-        for (const p of probes) this.emit('capture-status', { kind: p.kind, state: 'stopped' });
+        await this.#closeSources(probes);
       }
     }
 
@@ -288,7 +284,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // After the preflight (its children are gone) and once serving (a failed start leaves none).
     await this.#refillStandbys();
     const fingerprint = o.insecure ? null : identity.fingerprint;
-    const hosts = o.host && o.host !== '0.0.0.0' && o.host !== '::' ? [o.host] : lanAddresses();
+    const hosts = o.host && !isWildcardHost(o.host) ? [o.host] : lanAddresses();
     const connectUrls = (hosts.length ? hosts : ['127.0.0.1']).map((host) =>
       fingerprint
         ? formatConnectUrl({ host, port, key: identity.accessKey, fingerprint })
@@ -454,17 +450,20 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #stopCapture(): Promise<void> {
     this.#clearRetries();
-    const sources = [
-      { kind: 'video' as const, source: this.#video },
-      { kind: 'audio' as const, source: this.#audio },
-    ];
+    const sources = { video: this.#video, audio: this.#audio };
     this.#video = this.#audio = null;
-    const closed = Promise.all(sources.map((c) => c.source?.close())).then(() => undefined);
+    const closed = this.#closeSources(sources);
     this.#released = closed;
     await closed;
-    for (const c of sources) if (c.source) this.emit('capture-status', { kind: c.kind, state: 'stopped' });
     // Only while idle: a viewer may have come back while the old children were closing.
     if (this.#closing === null && this.#video === null && this.#audio === null) await this.#refillStandbys();
+  }
+
+  /** Closes these capture sources; once their ffmpeg children are gone, each is reported stopped. */
+  async #closeSources(sources: Partial<Record<CaptureKind, CaptureSource | null>>): Promise<void> {
+    const kinds = (['video', 'audio'] as const).filter((kind) => sources[kind]);
+    await Promise.all(kinds.map((kind) => sources[kind]!.close()));
+    for (const kind of kinds) this.emit('capture-status', { kind, state: 'stopped' });
   }
 
   async #refillStandbys(): Promise<void> {

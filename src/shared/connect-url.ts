@@ -127,6 +127,11 @@ function parsePort(text: string, original: string): number {
   return port;
 }
 
+/** A bind address meaning "every interface" (serve without --host binds all of them). */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
 /**
  * Addresses to print in the connect line, most likely to work first: non-internal IPv4, then IPv6
  * that is not link-local (a link-local address needs a zone id that differs on the viewer).
