@@ -178,12 +178,15 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
       }
       const speculative = earlyWindow;
       earlyWindow = null; // once: a window reopened after a crash is a new one
-      if (speculative) {
+      // A window program that is not there ends `watch` through `live` below, with its own code
+      // (exit 5) as the one line the user reads; the viewer meanwhile gets no window, so it does not
+      // also report that as an output that failed.
+      const playerPath = await playerFound.catch(() => null);
+      if (speculative && playerPath !== null) {
         const window = await speculative;
         if (params.codec === expectedCodec) return window;
         await window.close();
       }
-      const playerPath = await playerFound;
       const sink = playerPath ? makeWindow(playerPath) : new NullVideoSink();
       await sink.start(params);
       return sink;

@@ -370,11 +370,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   #sinkFailed(kind: 'video' | 'audio', err: unknown): void {
     const error = isLanstreamError(err) ? err : new LanstreamError('LS_ERR_SINK_FAILED', `${kind} output failed: ${(err as Error).message}`, { cause: err });
-    // A window program that is not there ends `watch` with that error as its last line: logged here
-    // too, the message came twice. Other output failures are logged: the viewer goes on without them.
-    const reportedByCaller = error.code === 'LS_ERR_FFPLAY_NOT_FOUND' || error.code === 'LS_ERR_GSTREAMER_NOT_FOUND';
-    if (reportedByCaller) this.#log.debug({ code: error.code }, error.message);
-    else this.#log.error({ code: error.code }, error.message);
+    // Logged: the viewer goes on without this output, so the log is where a person sees it.
+    this.#log.error({ code: error.code }, error.message);
     this.emit('sink-error', kind, error);
   }
 
