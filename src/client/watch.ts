@@ -17,6 +17,9 @@ import type { AudioSink, VideoSink } from './sinks/sink.js';
 import { AvSync, DEFAULT_AV_SYNC, type AvSyncOptions } from './av-sync.js';
 import { ViewerStats, type StatsSnapshot } from './viewer-stats.js';
 
+/** A reopened output is reported back ('sink-reopened') after running this long without failing. */
+export const REOPEN_SETTLE_MS = 1_000;
+
 /** The same STATUS line from the server is a warning at most this often (a failing camera is retried every 10 s). */
 const STATUS_REPEAT_WARN_MS = 60_000;
 
@@ -102,6 +105,8 @@ export class Viewer extends EventEmitter<ViewerEvents> {
   #statusWarnedAt = new Map<string, number>();
   /** Kinds whose sink was already reopened once after a crash. */
   readonly #reopened = new Set<'video' | 'audio'>();
+  /** Reopened sinks not yet reported back ('sink-reopened' waits REOPEN_SETTLE_MS). */
+  readonly #settling = new Set<NodeJS.Timeout>();
   /** Kinds whose first media arrived ('first-media' is emitted once each). */
   readonly #arrived = new Set<'video' | 'audio'>();
 
@@ -260,6 +265,7 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     this.#closing = new Promise<void>((resolve) => (done = resolve));
     this.#endError = err;
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    for (const timer of this.#settling) clearTimeout(timer);
     void (async () => {
       await this.#connection.close();
       await this.#opus?.close();
@@ -409,19 +415,20 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.#reopened.add(kind);
       this.#log.warn(`the ${kind} output stopped (${err.message}); opening it again`);
       try {
+        let sink: VideoSink | AudioSink;
         if (kind === 'video') {
           const gen = this.#videoGen;
-          const sink = await this.#o.openVideoSink(params as VideoParams);
+          sink = await this.#o.openVideoSink(params as VideoParams);
           if (this.#closing || gen !== this.#videoGen) return void (await sink.close().catch(() => undefined));
           this.#videoSink = sink;
           this.repaint();
         } else {
           const gen = this.#audioGen;
-          const sink = await this.#o.openAudioSink(params as AudioParams);
+          sink = await this.#o.openAudioSink(params as AudioParams);
           if (this.#closing || gen !== this.#audioGen) return void (await sink.close().catch(() => undefined));
           this.#audioSink = sink;
         }
-        this.emit('sink-reopened', kind);
+        this.#reportBackWhenSettled(kind, sink);
         return;
       } catch (reopenErr) {
         this.#sinkFailed(kind, reopenErr);
@@ -431,6 +438,20 @@ export class Viewer extends EventEmitter<ViewerEvents> {
     void this.#end(
       new LanstreamError('LS_ERR_SINK_FAILED', `The ${kind} output stopped and could not be reopened, nothing is left to play: ${err.message}`, { cause: err }),
     );
+  }
+
+  /**
+   * 'sink-reopened' once the reopened output has run REOPEN_SETTLE_MS without failing. Its open call
+   * returning is not enough: an output can open and fail a few ms later (a sound server that accepts
+   * the stream and then drops it), and a script was told it was back just before the second error.
+   */
+  #reportBackWhenSettled(kind: 'video' | 'audio', sink: VideoSink | AudioSink): void {
+    const timer = setTimeout(() => {
+      this.#settling.delete(timer);
+      const current = kind === 'video' ? this.#videoSink : this.#audioSink;
+      if (!this.#closing && current === sink) this.emit('sink-reopened', kind);
+    }, REOPEN_SETTLE_MS);
+    this.#settling.add(timer);
   }
 
   #tick(): void {
