@@ -16,6 +16,7 @@ import { LanstreamError } from '../../src/shared/errors.js';
 import { nowUs } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { pidAlive } from '../helpers/process.js';
+import { burstWaitShare } from '../helpers/arrival-pace.js';
 
 const ffmpegPath = await locateFfmpeg({});
 const logger = silentLogger();
@@ -162,7 +163,14 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
     `audio: ${packets.length} packets; pace ${rate.toFixed(3)}× real time; arrival gap p50 ${gaps.p50.toFixed(1)} ms p95 ${gaps.p95.toFixed(1)} ms max ${gaps.max.toFixed(1)} ms; arrival − PTS p50 ${lag.p50.toFixed(1)} ms max ${lag.max.toFixed(1)} ms`,
   );
   t.ok(rate > 0.95 && rate < 1.05, `real-time pace (${rate.toFixed(3)})`);
-  t.ok(gaps.p95 < 25, `packets arrive in small pieces (p95 gap ${gaps.p95.toFixed(1)} ms)`);
+  // Steady: two 5 ms packets every 10 ms here, 0-3 % of the time in waits over 3 packets (15 ms).
+  // ffmpeg's default 1024-sample frames bring 4-5 packets every 21 ms: 99 % (their p95 gap, 21 ms,
+  // passed the old bound of 25 ms). A loaded machine's late packets add only their own waits.
+  const burstShare = burstWaitShare(
+    received.map((r) => r.arrivalUs),
+    AUDIO_PACKET_MS,
+  );
+  t.ok(burstShare < 0.3, `packets arrive in small pieces, not bursts (${(burstShare * 100).toFixed(0)} % of the time in waits over 3 packets)`);
 
   const pcm = Buffer.concat(packets.slice(10, 60).map((p) => p.data));
   const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);
