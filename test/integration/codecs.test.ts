@@ -1,40 +1,40 @@
 /**
  * serve + watch in-process over real TLS with each codec pair: what arrives decodes (H.264 → frames
- * with ffmpeg, Opus → the test tone), a viewer joining mid-stream starts at a keyframe, and a missing
- * hardware encoder falls back to libx264 with one warning.
+ * with ffmpeg, Opus → the test tone, played on a private PulseAudio's speaker), a viewer joining
+ * mid-stream starts at a keyframe, and a missing hardware encoder falls back to libx264 with one warning.
  */
 import t from 'tap';
 import { MediaFlag } from '../../src/protocol/constants.js';
 import { NullVideoSink } from '../../src/client/sinks/null-sink.js';
-import type { AudioSink } from '../../src/client/sinks/sink.js';
+import { PulseSink } from '../../src/client/sinks/pulse-sink.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { nowUs } from '../../src/shared/clock.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { captureLogger } from '../helpers/log-capture.js';
-import { dominantFrequencyHz } from '../helpers/tone.js';
+import { dominantFrequencyHz, rmsDbfs } from '../helpers/signal.js';
+import { startPulse, RECORD_RATE_HZ } from '../helpers/pulse.js';
+import { hasCommand } from '../helpers/process.js';
 import { decodeAnnexB } from '../helpers/h264-decode.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An audio sink that keeps the PCM (what the speaker would have played). */
-function pcmSink(): AudioSink & { pcm: Buffer[] } {
-  const pcm: Buffer[] = [];
-  return {
-    name: 'capture',
-    pcm,
-    start: async () => undefined,
-    pushPcm: (b) => void pcm.push(Buffer.from(b)),
-    setVolume: () => undefined,
-    stats: () => ({ bufferedMs: 0, underruns: 0, droppedMs: 0 }),
-    close: async () => undefined,
-    destroy: () => undefined,
-  };
-}
+/** No PulseAudio, no speaker to play the decoded Opus on (npm test installs it). */
+const noPulse = !hasCommand('pulseaudio') && 'pulseaudio not installed';
 
-t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a keyframe', { timeout: 30_000 }, async (t) => {
+t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a keyframe', { timeout: 30_000, skip: noPulse }, async (t) => {
   const ts = await startTestServer({ videoCodec: 'h264', audioCodec: 'opus', gopFrames: 15, videoBitrateKbps: 500, encoder: 'libx264' });
   t.teardown(() => ts.close());
-  const sink = pcmSink();
-  const a = testViewer(ts, { openAudioSink: async () => sink });
+  // The decoded Opus plays on a real output (PulseSink) into a private PulseAudio's speaker, recorded.
+  const pulse = await startPulse();
+  t.teardown(() => pulse.close());
+  const rec = pulse.startRecording();
+  const a = testViewer(ts, {
+    openAudioSink: async (params) => {
+      const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
+      await sink.start(params);
+      return sink;
+    },
+  });
   t.teardown(() => a.viewer.close());
   await a.viewer.start();
   t.match(a.viewer.welcome, { video: { codec: 'h264' }, audio: { codec: 'opus', sampleRateHz: 48000 } });
@@ -48,6 +48,7 @@ t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a ke
   const liveUs = nowUs();
   await sleep(1200);
   await Promise.all([a.viewer.close(), b.viewer.close()]);
+  const played = await rec.stop();
 
   t.ok(a.video.length > 30, `${a.video.length} access units in ~2.7 s (30 fps; > 30 even on a loaded 2-core machine)`);
   t.ok((a.video[0]!.flags & MediaFlag.KEYFRAME) !== 0, 'first viewer starts at a keyframe');
@@ -70,10 +71,13 @@ t.test('h264 + opus: frames decode, the tone plays, a late joiner starts at a ke
     a.audio.every((p) => p.bytes < 400),
     'Opus packets, not PCM (960 bytes)',
   );
-  const pcm = Buffer.concat(sink.pcm);
-  t.ok(pcm.length > 48000 * 2, `${pcm.length} bytes of decoded PCM`);
-  const hz = dominantFrequencyHz(pcm.subarray(9600), 48000);
-  t.ok(Math.abs(hz - 440) < 15, `decoded tone at ${hz.toFixed(0)} Hz (test source: 440 Hz)`);
+  // One second of the recording that ends 0.3 s before it did: the tone had long started, the viewer not yet closed.
+  const bytesPerS = 2 * RECORD_RATE_HZ;
+  const end = played.length - Math.round(0.3 * bytesPerS);
+  const lastSecond = played.subarray(Math.max(0, end - bytesPerS), end);
+  const hz = dominantFrequencyHz(lastSecond, RECORD_RATE_HZ);
+  t.ok(rmsDbfs(lastSecond) > -40, `the speaker played sound (${rmsDbfs(lastSecond).toFixed(1)} dBFS)`);
+  t.ok(Math.abs(hz - 440) < 15, `decoded tone at ${hz.toFixed(0)} Hz on the speaker (test source: 440 Hz)`);
 });
 
 t.test('mjpeg + pcm stays the default', { timeout: 15_000 }, async (t) => {
