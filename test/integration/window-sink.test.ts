@@ -5,9 +5,7 @@
  */
 import t from 'tap';
 import sharp from 'sharp';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, findWindowByName, grabScreen, meanColor, startScreenWatch } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
@@ -201,16 +199,16 @@ t.test('a changing picture follows the pushed frames without a queue building up
 });
 
 t.test('when ffplay does not keep up, only the newest frame waits', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ls-window-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  // A "window" that never reads its input and ignores SIGTERM-free exit: stdin fills up at once.
-  const stuck = join(dir, 'stuck-ffplay');
-  await writeFile(stuck, '#!/bin/sh\nexec sleep 30\n');
-  await chmod(stuck, 0o755);
+  const x = await startXvfb({ width: 640, height: 480 });
+  t.teardown(() => x.close());
   const errors: Error[] = [];
-  const sink = new WindowSink({ playerPath: stuck, title: 't', logger: silentLogger(), events: { onError: (e) => errors.push(e) } });
+  const sink = makeSink(x, 'lanstream-stuck-test', { onError: (e) => errors.push(e) });
   await sink.start(PARAMS);
   const pid = sink.pid!;
+  // The real ffplay, frozen (SIGSTOP) as a hung or descheduled player is: it reads nothing more, so
+  // its stdin fills at once, and only SIGKILL ends it.
+  process.kill(pid, 'SIGSTOP');
+  t.teardown(() => void (pidAlive(pid) && process.kill(pid, 'SIGKILL')));
   const big = Buffer.alloc(100_000, 0xab);
   for (let i = 0; i < 50; i++) sink.pushFrame(big, i);
   const s = sink.stats();
