@@ -213,4 +213,23 @@ t.test('a server restarted with another codec while watch runs: the next launch 
     'h264 remembered for this server',
   );
   t.match(JSON.parse(remembered), { [`127.0.0.1:${first.port}`]: 'h264' }, 'remembered for this server');
+
+  await watch.stop('SIGTERM', 5000);
+  await second.stop();
+  // The next launch, with nothing listening yet (--wait): the one player it can have started is the
+  // early window, before any connection, and it must be for the codec remembered.
+  const before = (await wrapper.log()).length;
+  const next = spawnCli(localWatchArgs(first, '--wait', '--no-audio', '--json', ...WINDOW_AT_ORIGIN), { env: { ...x.env, ...wrapper.env } });
+  t.teardown(() => next.destroy());
+  const [pid] = await waitFor(
+    async () => {
+      const l = (await wrapper.log()).slice(before);
+      return l.length ? l : null;
+    },
+    10_000,
+    20,
+    'the next watch started a player',
+  );
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  t.equal(argv[argv.indexOf('-f') + 1], 'h264', `the next launch starts its window for H.264 before it connects: ${argv.slice(-4).join(' ')}`);
 });
