@@ -26,6 +26,13 @@ export interface MitmProxy {
   serverMessages: string[];
   /** Intercepted connections so far. */
   intercepted: number;
+  /** Intercepted connections (TLS with the viewer done) whose viewer side has closed: none of their bytes is still to come. */
+  interceptedClosed: number;
+  /** TCP connections from viewers, and how many of them have closed (some end before TLS is done). */
+  connections: number;
+  connectionsClosed: number;
+  /** Plaintext bytes viewers sent through the proxy in intercept mode (a HELLO is 100 or so). */
+  viewerBytes: number;
   close(): Promise<void>;
 }
 
@@ -58,8 +65,14 @@ export async function startMitmProxy(o: { upstreamPort: number; upstreamHost?: s
         }
         viewerSide.write(chunk);
       });
-      viewerSide.on('data', (chunk: Buffer) => serverSide.write(chunk));
-      viewerSide.once('close', () => serverSide.destroy());
+      viewerSide.on('data', (chunk: Buffer) => {
+        proxy.viewerBytes += chunk.length;
+        serverSide.write(chunk);
+      });
+      viewerSide.once('close', () => {
+        proxy.interceptedClosed++;
+        serverSide.destroy();
+      });
       serverSide.once('close', () => viewerSide.destroy());
     },
   );
@@ -67,6 +80,8 @@ export async function startMitmProxy(o: { upstreamPort: number; upstreamHost?: s
 
   const listener = net.createServer((socket) => {
     track(socket);
+    proxy.connections++;
+    socket.once('close', () => proxy.connectionsClosed++);
     if (proxy.mode === 'intercept') {
       tlsTerminator.emit('connection', socket);
       return;
@@ -84,6 +99,10 @@ export async function startMitmProxy(o: { upstreamPort: number; upstreamHost?: s
     mode: o.mode ?? 'intercept',
     serverMessages: [],
     intercepted: 0,
+    interceptedClosed: 0,
+    connections: 0,
+    connectionsClosed: 0,
+    viewerBytes: 0,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => listener.close(() => resolve()));

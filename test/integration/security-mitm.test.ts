@@ -41,7 +41,17 @@ t.test('pinned fingerprint: a viewer refuses a proxy with its own certificate', 
   t.match(err, { code: 'LS_ERR_FINGERPRINT_MISMATCH', message: /someone may be in the middle/ });
   t.ok(err!.message.includes(proxy.fingerprint) && err!.message.includes(ts.ready.fingerprint!), 'the message names both fingerprints');
   t.equal(v.video.length + v.audio.length, 0, 'no media');
-  t.notOk(proxy.serverMessages.includes('challenge'), 'the viewer sent no HELLO through the proxy (refused right after TLS)');
+  // Checked once the proxy has seen the viewer's side close: every byte the viewer sent has reached it
+  // by then. (The CHALLENGE alone cannot show it: the proxy drops the server side when the viewer
+  // goes, so an answer to a HELLO sent just before could still be on its way, or never be read.)
+  await waitFor(
+    () => proxy.connections === 1 && proxy.connectionsClosed === 1 && proxy.interceptedClosed === proxy.intercepted,
+    3000,
+    10,
+    "the viewer's connection to the proxy closed",
+  );
+  t.equal(proxy.viewerBytes, 0, 'the viewer sent nothing through the proxy, no HELLO (refused right after TLS)');
+  t.notOk(proxy.serverMessages.includes('challenge'), 'so the server sent no CHALLENGE');
 });
 
 t.test('trust on first use: honest first connection remembered, then the interception is refused', async (t) => {
