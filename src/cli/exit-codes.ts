@@ -11,7 +11,9 @@ export const ExitCode = {
   CONNECTION: 3,
   AUTH: 4,
   DEPENDENCY: 5,
+  HANGUP: 129,
   INTERRUPTED: 130,
+  BROKEN_PIPE: 141,
   TERMINATED: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -36,5 +38,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    could not connect, or the connection was lost for good
   4    authentication refused (wrong key, rate limited, certificate fingerprint changed)
   5    a required program is missing (ffmpeg, ffplay, gst-launch-1.0 for --window gstreamer)
+  129  hung up (SIGHUP: the terminal closed)
   130  interrupted (Ctrl-C / SIGINT)
+  141  stdout closed by its reader (\`--json | head -1\`)
   143  terminated (SIGTERM)`;

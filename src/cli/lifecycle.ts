@@ -1,7 +1,13 @@
 /**
- * How a long-running command ends: --duration (exit 0), SIGINT (130) or SIGTERM (143) start the
- * graceful close; a second Ctrl-C forces the exit at once. This is the only process.exit() call.
- * When the command ends on its own (`ended` settles), its error decides the exit code.
+ * How a long-running command ends: --duration (exit 0), SIGINT (130), SIGHUP (129, the terminal
+ * closed) or SIGTERM (143) start the graceful close; a second Ctrl-C forces the exit at once. This is
+ * the only process.exit() call. When the command ends on its own (`ended` settles), its error decides
+ * the exit code.
+ *
+ * A reader of stdout that went away ends the command too (141, as a Unix tool killed by SIGPIPE):
+ * `watch --json | grep -m1 first-media` used to leave watch running with nobody reading, so the
+ * script hung. Node ignores SIGPIPE; the next write fails with EPIPE instead (--json writes stats
+ * once a second, so that is within a second).
  */
 import { ExitCode } from './exit-codes.js';
 
@@ -27,11 +33,17 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
       finish(ExitCode.INTERRUPTED);
     };
     const onSigterm = () => finish(ExitCode.TERMINATED);
+    const onSighup = () => finish(ExitCode.HANGUP);
+    const onStdoutError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') finish(ExitCode.BROKEN_PIPE);
+    };
     const finish = (code: number, err?: unknown) => {
       if (closing) return;
       closing = true;
       if (timer) clearTimeout(timer);
       process.off('SIGTERM', onSigterm);
+      process.off('SIGHUP', onSighup);
+      process.stdout.off('error', onStdoutError);
       o.close().then(
         () => {
           process.off('SIGINT', onSigint);
@@ -46,6 +58,8 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
+    process.on('SIGHUP', onSighup);
+    process.stdout.on('error', onStdoutError);
     const durationMs = o.durationMs;
     if (durationMs) {
       const arm = () => {

@@ -1,6 +1,6 @@
 /**
- * e2e: how serve and watch end when asked to — Ctrl-C (SIGINT) exits 130, SIGTERM 143, each after an
- * orderly close that leaves none of their children (ffmpeg, ffplay) behind; a second Ctrl-C during
+ * e2e: how serve and watch end when asked to — Ctrl-C (SIGINT) exits 130, SIGTERM 143, SIGHUP 129, each
+ * after an orderly close that leaves none of their children (ffmpeg, ffplay) behind; a second Ctrl-C during
  * a slow close forces the exit at once. And `watch --wait` started before the server finds it
  * once it is up. Real processes; children are found with ps and checked by PID.
  */
@@ -8,7 +8,17 @@ import t from 'tap';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { descendants, makeConfigDir, spawnCli, startServe, type CliProcess, type ProcInfo, type ServeHandle } from '../helpers/cli.js';
+import {
+  LANSTREAM_BIN,
+  descendants,
+  makeConfigDir,
+  runCommand,
+  spawnCli,
+  startServe,
+  type CliProcess,
+  type ProcInfo,
+  type ServeHandle,
+} from '../helpers/cli.js';
 import { freePort, hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
 import { startXvfb } from '../helpers/xvfb.js';
 
@@ -42,6 +52,7 @@ async function serveWithViewer(t: { teardown(fn: () => unknown): void }): Promis
 for (const [sig, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
+  ['SIGHUP', 129],
 ] as const) {
   t.test(`${sig} on serve: exit ${code}, ffmpeg stopped, the viewer told why`, async (t) => {
     const { serve, viewer, ffmpeg } = await serveWithViewer(t);
@@ -122,4 +133,25 @@ t.test('watch --wait started before serve connects once serve is up', async (t) 
   t.pass('receives the stream at full rate');
   const { code } = await watch.stop('SIGINT');
   t.equal(code, 130, 'Ctrl-C ends it with 130');
+});
+
+t.test('the reader of --json output goes away (`| head -1`): the command ends with 141 instead of running on unread', async (t) => {
+  const serve = await startServe();
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await rm(serve.configDir, { recursive: true, force: true });
+  });
+  const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(LANSTREAM_BIN)}`;
+  // A real shell pipeline, as a script writes it; PIPESTATUS[0] is lanstream's own exit status.
+  // `timeout` bounds a lanstream that never notices (the old code: status=137, killed after 15 s).
+  const pipeline = (args: string) => `timeout -s KILL 15 ${cli} ${args} --json | head -1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`;
+  const [watch, ownServe] = await Promise.all([
+    runCommand('bash', ['-c', pipeline(`watch '${serve.url}' --no-playback --config-dir ${JSON.stringify(viewerDir)}`)], { cwd: viewerDir, timeoutMs: 20_000 }),
+    runCommand('bash', ['-c', pipeline(`serve --source test --port ${await freePort()} --config-dir ${JSON.stringify(viewerDir)}`)], {
+      cwd: viewerDir,
+      timeoutMs: 20_000,
+    }),
+  ]);
+  t.match(watch.stdout, /status=141/, 'watch --json | head -1: watch exits 141', { stderr: watch.stderr.slice(-600) });
+  t.match(ownServe.stdout, /status=141/, 'serve --json | head -1: serve exits 141', { stderr: ownServe.stderr.slice(-600) });
 });
