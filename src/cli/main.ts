@@ -244,6 +244,12 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = ExitCode.OK;
         return;
       }
+      const helpFor = argv[3];
+      if (err.code === 'commander.help' && argv[2] === 'help' && (helpFor === undefined || program.commands.some((c) => c.name() === helpFor))) {
+        // `lanstream help [command]` asked for it: success, as with --help.
+        process.exitCode = ExitCode.OK;
+        return;
+      }
       if (err.code === 'commander.help') {
         // `lanstream` alone: the help went to stderr; for a script that is a usage error, not success.
         process.exitCode = ExitCode.USAGE;

@@ -108,6 +108,10 @@ t.test('usage errors from the parser itself: JSON on stdout with --json; bare la
   const bare = await runCli([], { timeoutMs: 20_000 });
   t.equal(bare.code, 2, 'lanstream without a command: exit 2 (the help is on stderr)');
   t.match(bare.stderr, /Usage: lanstream/, 'with the help');
+  const [help, helpWatch] = await Promise.all([runCli(['help'], { timeoutMs: 20_000 }), runCli(['help', 'watch'], { timeoutMs: 20_000 })]);
+  t.equal(help.code, 0, '`lanstream help` asked for the help: exit 0');
+  t.equal(helpWatch.code, 0, '`lanstream help watch`: exit 0');
+  t.match(helpWatch.stdout + helpWatch.stderr, /Usage: lanstream watch/, "with watch's help");
 });
 
 t.test('missing programs exit 5 and say how to install them', async (t) => {
