@@ -34,7 +34,7 @@ export function exitCodeFor(err: unknown): ExitCode {
 export const EXIT_CODES_HELP = `Exit codes:
   0    ok (--duration elapsed, window closed, or stopped on purpose)
   1    runtime failure (capture, port busy or privileged, config, output device)
-  2    usage error (a flag or argument has a wrong value)
+  2    usage error (a flag or argument has a wrong value, or the server sends none of what it asks for)
   3    could not connect, or the connection was lost for good
   4    authentication refused (wrong key, rate limited, certificate fingerprint changed)
   5    a required program is missing (ffmpeg, ffplay, gst-launch-1.0 for --window gstreamer)

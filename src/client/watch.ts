@@ -136,6 +136,9 @@ export class Viewer extends EventEmitter<ViewerEvents> {
       this.emit('state', state, detail);
     });
     c.on('welcome', (body) => {
+      // Said at once: a viewer that waits for media that will never come looks live to a script
+      // (`--duration` then exited 0 with nothing received, `--snapshot` waited its full 15 s).
+      if (!body.video && !body.audio) return void this.#end(nothingToWatch(this.#o.video, this.#o.audio));
       const before = this.#welcome;
       this.#welcome = body;
       const opening = this.#openSinks(body);
@@ -469,6 +472,18 @@ function sameVideo(open: VideoParams | null, next: VideoParams): boolean {
 /** Every audio output is opened for one rate and channel count, and Opus needs its decoder in front (the packet length does not matter). */
 function sameAudio(open: AudioParams | null, next: AudioParams): boolean {
   return open !== null && open.codec === next.codec && open.sampleRateHz === next.sampleRateHz && open.channels === next.channels;
+}
+
+/** The server's WELCOME offers none of the media this viewer asked for. */
+function nothingToWatch(askedVideo: boolean, askedAudio: boolean): LanstreamError {
+  const asked = askedVideo && askedAudio ? 'video or audio' : askedVideo ? 'video' : 'audio';
+  const hint =
+    askedVideo && askedAudio
+      ? 'start serve with a camera or a microphone'
+      : askedVideo
+        ? 'drop --no-audio to hear its sound (--snapshot needs video), or start serve with video'
+        : 'drop --no-video to see its picture, or start serve with audio';
+  return new LanstreamError('LS_ERR_NOTHING_TO_WATCH', `The server sends no ${asked}, and that is all this viewer asked for: ${hint}`);
 }
 
 function describeAudio(a: AudioParams): string {

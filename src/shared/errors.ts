@@ -17,6 +17,7 @@ export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 
 export const ERROR_CODES = {
   LS_ERR_USAGE: { kind: 'usage', summary: 'a flag or argument has a wrong value' },
+  LS_ERR_NOTHING_TO_WATCH: { kind: 'usage', summary: 'the server sends none of what this viewer asked for (e.g. --no-audio against serve --no-video)' },
   LS_ERR_FFMPEG_NOT_FOUND: { kind: 'dependency', summary: 'ffmpeg (or ffplay/ffprobe) is not installed or not runnable' },
   LS_ERR_FFPLAY_NOT_FOUND: { kind: 'dependency', summary: 'ffplay is needed for the video window and is missing' },
   LS_ERR_GSTREAMER_NOT_FOUND: { kind: 'dependency', summary: 'gst-launch-1.0 is needed for `--window gstreamer` and is missing' },

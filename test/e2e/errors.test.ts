@@ -148,6 +148,22 @@ t.test('with a server up', async (t) => {
     expectError(t, res, 5, ['/nonexistent/ffplay', 'ffplay']);
   });
 
+  t.test('a server that sends none of what the viewer asked for: exit 2 at once, not a silent run', async (t) => {
+    const noVideo = await startServe({ configDir: await makeConfigDir(), args: ['--no-video'] });
+    t.teardown(async () => {
+      await noVideo.proc.destroy();
+      await rm(noVideo.configDir, { recursive: true, force: true });
+    });
+    const snapshotFile = path.join(noVideo.configDir, 'door.jpg');
+    const [audioless, snapshot] = await Promise.all([
+      // --duration: the old code ran it out and exited 0 with nothing received.
+      runCli(watchArgs(noVideo, '--key', noVideo.key, '--no-audio', '--no-playback', '--duration', '20s'), { timeoutMs: 30_000 }),
+      runCli(watchArgs(noVideo, '--key', noVideo.key, '--snapshot', snapshotFile), { timeoutMs: 30_000 }),
+    ]);
+    expectError(t, audioless, 2, ['sends no video', 'drop --no-audio']);
+    expectError(t, snapshot, 2, ['sends no video', '--snapshot needs video']);
+  });
+
   t.test('wrong access key: exit 4', async (t) => {
     const res = await runCli(watchArgs(tlsServe, '--key', 'WRONG-key-WRONG-key-00', '--no-playback'), { timeoutMs: 10_000 });
     expectError(t, res, 4, ['refused the access key', 'lanstream serve']);
