@@ -16,6 +16,7 @@ import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
+import { alsaOutputPossible } from '../client/sinks/alsa-presence.js';
 import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
@@ -367,6 +368,10 @@ export async function openAudio(
     { name: 'pacat', label: "PulseAudio's pacat", make: () => new PacatSink({ ...common, targetMs: o.audioBufferMs }) },
   ];
   let tries = choice === 'auto' ? outputs.filter((out) => out.name !== 'pulse' || process.platform !== 'win32') : outputs.filter((out) => out.name === choice);
+  if (choice === 'auto' && process.platform === 'linux' && !alsaOutputPossible()) {
+    log.debug('no sound card, ALSA configuration or sound server for ALSA to reach: audio-io and speaker skipped');
+    tries = tries.filter((out) => out.name !== 'audio-io' && out.name !== 'speaker');
+  }
   for (let i = 0; i < tries.length; i++) {
     const out = tries[i]!;
     const sink = out.make();
