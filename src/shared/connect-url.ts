@@ -20,7 +20,8 @@ export const ACCESS_KEY_PATTERN = /^[A-Za-z0-9._~-]{16,256}$/;
 
 export function checkAccessKey(value: string, flag = '--key'): string {
   if (!ACCESS_KEY_PATTERN.test(value)) {
-    const shown = value.length > 40 ? `${value.length} characters` : `a ${value.length}-character value`;
+    // A count, not "a 8-character value": no article to get wrong (an 8, an 11, an 18…).
+    const shown = value.length === 0 ? 'empty' : `${value.length} character${value.length === 1 ? '' : 's'}`;
     // Never echo the key itself: it may be nearly right, and logs are not a place for secrets.
     throw usageError(flag, shown, '16–256 characters from A–Z a–z 0–9 - _ . ~');
   }

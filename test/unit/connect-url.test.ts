@@ -145,6 +145,26 @@ t.test('checkAccessKey: ≥16 URL-safe characters', async (t) => {
   }
 });
 
+t.test('checkAccessKey says how long the refused key was, in words that read right for any length', async (t) => {
+  const message = (value: string) => {
+    try {
+      checkAccessKey(value);
+    } catch (err) {
+      return (err as LanstreamError).message;
+    }
+    return '';
+  };
+  // "a 8-character value" was the old wording: wrong for 8, 11, 18, 80…
+  // Too short, or long enough with one character that is not allowed.
+  for (const n of [1, 8, 11, 15, 18]) {
+    const msg = message(n < 16 ? 'k'.repeat(n) : `${'k'.repeat(n - 1)}+`);
+    t.match(msg, new RegExp(`^Invalid --key: ${n} characters? \\(expected 16–256 characters`), `${n}: ${msg}`);
+    t.notMatch(msg, /\ba \d/, `${n}: no "a <number>"`);
+  }
+  t.match(message(`${'k'.repeat(79)}+`), /^Invalid --key: 80 characters \(/);
+  t.match(message(''), /^Invalid --key: empty \(/);
+});
+
 t.test('formatHostPort brackets IPv6 and lowercases', async (t) => {
   t.equal(formatHostPort('Cam.Local', 8443), 'cam.local:8443');
   t.equal(formatHostPort('FD00::2', 1), '[fd00::2]:1');
