@@ -12,6 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ALPN_PROTOCOL } from '../protocol/constants.js';
+import { formatHostPort, plainAddress } from '../shared/connect-url.js';
 import { LanstreamError } from '../shared/errors.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import { handshakeToEvict, type HandshakeLimits } from './handshake-slots.js';
@@ -81,7 +82,7 @@ export class Listener {
         (socket) => {
           this.#handshaking.delete(handshakeKey(socket));
           if (socket.alpnProtocol !== ALPN_PROTOCOL) {
-            log.info({ address: socket.remoteAddress, alpn: socket.alpnProtocol }, 'closed a TLS client that does not speak lanstream');
+            log.info({ address: plainAddress(socket.remoteAddress), alpn: socket.alpnProtocol }, 'closed a TLS client that does not speak lanstream');
             socket.destroy();
             return;
           }
@@ -92,7 +93,7 @@ export class Listener {
         this.#handshaking.delete(handshakeKey(socket));
         const reason = (err as NodeJS.ErrnoException).code ?? err.message; // e.g. ERR_SSL_HTTP_REQUEST
         if (reasons.size < 8 || reasons.has(reason)) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-        const address = socket.remoteAddress;
+        const address = plainAddress(socket.remoteAddress);
         if (addresses.size < 8 && address) addresses.add(address);
         failures.note();
         // With a tlsClientError listener Node leaves the socket open, even after the handshake
@@ -100,7 +101,7 @@ export class Listener {
         socket.destroy();
       });
       server.on('connection', (raw: net.Socket) => {
-        const address = raw.remoteAddress ?? 'unknown';
+        const address = plainAddress(raw.remoteAddress);
         const victim = handshakeToEvict(this.#handshaking.values(), address, limits);
         if (victim) {
           this.#handshaking.delete(handshakeKey(victim.socket));
@@ -167,7 +168,8 @@ function handshakeKey(socket: net.Socket): string {
 }
 
 export function listenError(err: NodeJS.ErrnoException, host: string | undefined, port: number): LanstreamError {
-  const where = `${host ?? '*'}:${port}`;
+  // An IPv6 --host in brackets ([fd00::2]:8443): without them the port read as part of the address.
+  const where = host === undefined ? `*:${port}` : formatHostPort(host, port);
   switch (err.code) {
     case 'EADDRINUSE':
       return new LanstreamError('LS_ERR_PORT_BUSY', `Port ${port} is already in use on ${where}: stop the other program or use --port <another>`, {

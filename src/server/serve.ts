@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { ByeReason } from '../protocol/constants.js';
 import type { AudioParams, StatusBody, VideoParams } from '../protocol/messages.js';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
-import { formatConnectUrl, isWildcardHost, lanAddresses } from '../shared/connect-url.js';
+import { connectHosts, formatConnectUrl, plainAddress } from '../shared/connect-url.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { buildAudioArgs, buildVideoArgs } from './capture/ffmpeg-args.js';
 import { chooseH264Encoder } from './capture/encoder-probe.js';
@@ -284,8 +284,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // After the preflight (its children are gone) and once serving (a failed start leaves none).
     await this.#refillStandbys();
     const fingerprint = o.insecure ? null : identity.fingerprint;
-    const hosts = o.host && !isWildcardHost(o.host) ? [o.host] : lanAddresses();
-    const connectUrls = (hosts.length ? hosts : ['127.0.0.1']).map((host) =>
+    const connectUrls = connectHosts(o.host).map((host) =>
       fingerprint
         ? formatConnectUrl({ host, port, key: identity.accessKey, fingerprint })
         : formatConnectUrl({ host, port, key: identity.accessKey, fingerprint: '' }).replace(/&fp=$/, ''),
@@ -341,7 +340,7 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy();
       return;
     }
-    this.#makeRoomForHandshake(socket.remoteAddress ?? 'unknown');
+    this.#makeRoomForHandshake(plainAddress(socket.remoteAddress));
     const session = new Session({
       socket,
       secure,

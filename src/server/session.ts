@@ -24,6 +24,7 @@ import { encodeMediaHeader, encodeMessage } from '../protocol/encoder.js';
 import { MessageDecoder, TEXT_MAX_CHARS } from '../protocol/decoder.js';
 import type { AudioParams, Message, StatusBody, VideoParams } from '../protocol/messages.js';
 import { decodeNonceHex, exportAuthEkm, newNonce, verifyAuthProof } from '../protocol/auth.js';
+import { plainAddress } from '../shared/connect-url.js';
 import { isLanstreamError } from '../shared/errors.js';
 import { nowUs } from '../shared/clock.js';
 import { DropReporter } from '../shared/drop-reporter.js';
@@ -183,7 +184,7 @@ export class Session implements HubSubscriber {
     this.#o = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.#socket = options.socket;
-    this.address = options.socket.remoteAddress ?? 'unknown';
+    this.address = plainAddress(options.socket.remoteAddress);
     this.#log = options.logger.child({ session: this.id, address: this.address });
     this.#drops = new DropReporter((counts) => this.#log.info({ drops: counts }, 'dropped to stay live'));
     this.#socket.setNoDelay(true);

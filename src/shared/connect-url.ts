@@ -149,3 +149,27 @@ export function lanAddresses(interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> 
   }
   return [...new Set([...v4, ...v6])];
 }
+
+/**
+ * The hosts `serve` prints a connect line for, given its bind address (--host): without one, or
+ * with `::` (dual-stack on Linux, macOS and Windows: Node clears IPV6_V6ONLY), every LAN address;
+ * with 0.0.0.0 only the IPv4 ones (a viewer given an IPv6 line from it was refused); a specific
+ * address or name, that one. 127.0.0.1 when the machine has no LAN address.
+ */
+export function connectHosts(bindHost: string | undefined, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): string[] {
+  if (bindHost && !isWildcardHost(bindHost)) return [bindHost];
+  const all = lanAddresses(interfaces);
+  const hosts = bindHost === '0.0.0.0' ? all.filter((h) => net.isIPv4(h)) : all;
+  return hosts.length ? hosts : ['127.0.0.1'];
+}
+
+/**
+ * A peer's address as people write it: a dual-stack listener sees IPv4 viewers as IPv4-mapped IPv6
+ * (`::ffff:192.168.1.5`), which is the same machine as `192.168.1.5`, and looks like another one in
+ * logs and --json.
+ */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  return mapped && net.isIPv4(mapped[1]!) ? mapped[1]! : address;
+}

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { checkAccessKey, formatConnectUrl, formatHostPort, lanAddresses, parseWatchTarget } from '../../src/shared/connect-url.js';
+import { checkAccessKey, connectHosts, formatConnectUrl, formatHostPort, lanAddresses, parseWatchTarget, plainAddress } from '../../src/shared/connect-url.js';
 import type { LanstreamError } from '../../src/shared/errors.js';
 
 const KEY = 'Xy3_-abcdefghijklmnopq'; // 22 base64url characters, like a generated key
@@ -185,4 +185,28 @@ t.test('lanAddresses: non-internal IPv4 first, then IPv6 without link-local', as
   const real = lanAddresses();
   t.ok(Array.isArray(real));
   t.notOk(real.includes('127.0.0.1'), 'loopback never in the connect line');
+});
+
+t.test('connectHosts: the lines serve prints follow what it listens on', async (t) => {
+  const v4 = (address: string, internal = false) => ({ address, family: 'IPv4' as const, internal, netmask: '', mac: '', cidr: null });
+  const v6 = (address: string, internal = false) => ({ address, family: 'IPv6' as const, internal, netmask: '', mac: '', cidr: null, scopeid: 0 });
+  const both = { lo: [v4('127.0.0.1', true), v6('::1', true)], eth0: [v4('192.168.1.20'), v6('fd00::2'), v6('fe80::1')] };
+  t.same(connectHosts(undefined, both), ['192.168.1.20', 'fd00::2'], 'no --host: all of them');
+  t.same(connectHosts('::', both), ['192.168.1.20', 'fd00::2'], ':: (dual-stack): all of them');
+  t.same(connectHosts('0.0.0.0', both), ['192.168.1.20'], '0.0.0.0: IPv4 only');
+  t.same(connectHosts('fd00::2', both), ['fd00::2'], 'one address: that one');
+  t.same(connectHosts('cam.local', both), ['cam.local'], 'a name: that name');
+  const v6only = { lo: [v4('127.0.0.1', true)], eth0: [v6('fd00::2')] };
+  t.same(connectHosts('0.0.0.0', v6only), ['127.0.0.1'], '0.0.0.0 without a LAN IPv4 address: 127.0.0.1');
+  t.same(connectHosts(undefined, { lo: [v4('127.0.0.1', true)] }), ['127.0.0.1'], 'no LAN address at all: 127.0.0.1');
+});
+
+t.test('plainAddress: IPv4-mapped IPv6 reads as the IPv4 address', async (t) => {
+  t.equal(plainAddress('::ffff:127.0.0.1'), '127.0.0.1');
+  t.equal(plainAddress('::FFFF:192.168.1.5'), '192.168.1.5');
+  t.equal(plainAddress('192.168.1.5'), '192.168.1.5');
+  t.equal(plainAddress('fd00::2'), 'fd00::2');
+  t.equal(plainAddress('::ffff:999.1.1.1'), '::ffff:999.1.1.1', 'not an IPv4 address: left as it is');
+  t.equal(plainAddress('::ffff:7f00:1'), '::ffff:7f00:1', 'hex form: left as it is');
+  t.equal(plainAddress(undefined), 'unknown');
 });
