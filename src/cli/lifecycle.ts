@@ -1,8 +1,8 @@
 /**
  * How a long-running command ends: --duration (exit 0), SIGINT (130), SIGHUP (129, the terminal
- * closed) or SIGTERM (143) start the graceful close; a second Ctrl-C forces the exit at once. This is
- * the only process.exit() call. When the command ends on its own (`ended` settles), its error decides
- * the exit code.
+ * closed) or SIGTERM (143) start the graceful close; a second Ctrl-C (or SIGTERM) forces the exit at
+ * once. This is the only process.exit() call. When the command ends on its own (`ended` settles), its
+ * error decides the exit code.
  *
  * A reader of stdout that went away ends the command too (141, as a Unix tool killed by SIGPIPE):
  * `watch --json | grep -m1 first-media` used to leave watch running with nobody reading, so the
@@ -32,26 +32,39 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
       }
       finish(ExitCode.INTERRUPTED);
     };
-    const onSigterm = () => finish(ExitCode.TERMINATED);
+    const onSigterm = () => {
+      if (closing) {
+        process.stderr.write('lanstream: forced exit\n');
+        process.exit(ExitCode.TERMINATED);
+      }
+      finish(ExitCode.TERMINATED);
+    };
+    // A second SIGHUP has nobody to force the exit for: the close goes on.
     const onSighup = () => finish(ExitCode.HANGUP);
     const onStdoutError = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') finish(ExitCode.BROKEN_PIPE);
+    };
+    // The signal handlers stay until the close is done. Removing one inside the signal's own dispatch
+    // let signal-exit (loaded with execa), whose listener runs after ours, see itself alone and
+    // re-raise the signal: serve --video-codec h264 died on SIGTERM without its `stopped` line.
+    const removeHandlers = () => {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+      process.off('SIGHUP', onSighup);
+      process.stdout.off('error', onStdoutError);
     };
     const finish = (code: number, err?: unknown) => {
       if (closing) return;
       closing = true;
       if (timer) clearTimeout(timer);
-      process.off('SIGTERM', onSigterm);
-      process.off('SIGHUP', onSighup);
-      process.stdout.off('error', onStdoutError);
       o.close().then(
         () => {
-          process.off('SIGINT', onSigint);
+          removeHandlers();
           if (err) reject(err);
           else resolve(code);
         },
         (closeErr: unknown) => {
-          process.off('SIGINT', onSigint);
+          removeHandlers();
           reject(err ?? closeErr);
         },
       );

@@ -102,33 +102,31 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   server.on('viewer-left', (info, reason) => output.event('viewer-left', { id: info.id, address: info.address, reason }));
   server.on('capture-status', (s) => output.event('capture', s));
 
-  let ready;
-  try {
-    ready = await server.start();
-  } catch (err) {
-    await server.close();
-    throw err;
-  }
-  for (const warning of ready.warnings) logger.warn(warning);
-  output.event('ready', { port: ready.port, tls: !flags.insecure, fingerprint: ready.fingerprint });
-  if (flags.insecure)
-    process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
-  if (!output.json) {
-    output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
-    for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
-  }
-  // Who is watching, once a second: a line refreshed in place on a terminal, `stats` with --json.
+  // Started under runUntilDone, so a Ctrl-C or SIGTERM during start-up (the preflight, the H.264
+  // probe) closes what has started and still ends --json with `stopped`; it used to kill serve
+  // with no last line.
   const status = new ServeStatus(!output.json && !output.quiet && Boolean(process.stderr.isTTY));
   let statsTimer: NodeJS.Timeout | null = null;
-  if (output.json || status.enabled) {
-    statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
-    statsTimer.unref();
-  }
   let recording: { viewer: Viewer; recorder: RecorderSink } | null = null;
-  let recordFailed: (err: Error) => void = () => undefined;
-  const ended = new Promise<void>((_resolve, reject) => (recordFailed = reject)); // only a failed recording ends serve on its own
-  if (flags.record) {
-    try {
+  let closing = false;
+  let fail: (err: unknown) => void = () => undefined;
+  const ended = new Promise<void>((_resolve, reject) => (fail = reject)); // serve ends on its own only by failing
+  const started = (async () => {
+    const ready = await server.start();
+    for (const warning of ready.warnings) logger.warn(warning);
+    output.event('ready', { port: ready.port, tls: !flags.insecure, fingerprint: ready.fingerprint });
+    if (flags.insecure)
+      process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
+    if (!output.json) {
+      output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
+      for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
+    }
+    // Who is watching, once a second: a line refreshed in place on a terminal, `stats` with --json.
+    if (output.json || status.enabled) {
+      statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
+      statsTimer.unref();
+    }
+    if (flags.record && !closing) {
       recording = await startServeRecorder({
         file: flags.record,
         ready,
@@ -136,23 +134,32 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
         insecure: Boolean(flags.insecure),
         ffmpeg: flags.ffmpeg,
         logger,
-        onError: (err) => recordFailed(err),
+        onError: (err) => fail(err),
       });
       output.event('recording', { file: flags.record });
-    } catch (err) {
-      await server.close();
-      throw err;
     }
-  }
+  })();
+  started.catch(fail);
+  let startDone = false;
+  started.then(
+    () => (startDone = true),
+    () => (startDone = true),
+  );
+  const close = async () => {
+    closing = true;
+    if (!startDone) {
+      // Still starting: the server gives up at its next step, then whatever had started is closed.
+      await server.close();
+      await started.catch(() => undefined);
+    }
+    // The recorder closes first (its file is finished), then the server.
+    await recording?.viewer.close();
+    await server.close();
+  };
   let code: number;
   try {
-    // The recorder closes first (its file is finished), then the server.
-    const close = async () => {
-      await recording?.viewer.close();
-      await server.close();
-    };
-    code = await runUntilDone({ durationMs, close, ended });
-    const unfinished = recording?.recorder.closeError;
+    code = await runUntilDone({ durationMs, durationFrom: started, close, ended });
+    const unfinished = (recording as { recorder: RecorderSink } | null)?.recorder.closeError;
     if (unfinished && code === 0) {
       output.error(unfinished);
       code = exitCodeFor(unfinished);

@@ -136,6 +136,10 @@ export class Server extends EventEmitter<ServerEvents> {
   #videoParams: VideoParams | null = null;
   #audioParams: AudioParams | null = null;
   #closing: Promise<void> | null = null;
+  /** start() while it runs: close() waits for it, so whatever it made by then is closed too. */
+  #starting: Promise<unknown> | null = null;
+  /** The preflight's captures while they run: close() ends them rather than waiting for the devices. */
+  #probes: Partial<Record<CaptureKind, CaptureSource>> | null = null;
   readonly #retryTimers = new Map<CaptureKind, NodeJS.Timeout>();
   /** Resolves once the last stopped capture's ffmpeg children are gone (the devices are free). */
   #released: Promise<void> = Promise.resolve();
@@ -170,13 +174,33 @@ export class Server extends EventEmitter<ServerEvents> {
     return [...this.#sessions].map((s) => s.info());
   }
 
-  async start(): Promise<ServerReady> {
+  /**
+   * Listens once the identity, the capture arguments and (with preflight) the devices are checked.
+   * close() may be called while it runs (Ctrl-C during start-up): start() then stops at its next
+   * step and rejects, and close() cleans up what it had made.
+   */
+  start(): Promise<ServerReady> {
+    if (this.#starting !== null) return Promise.reject(new Error('Server.start() called twice'));
+    const starting = this.#start();
+    this.#starting = starting;
+    return starting;
+  }
+
+  /** After each step of start() that waits: a close() meanwhile ends the start here. */
+  #stopIfClosing(): void {
+    if (this.#closing !== null) throw new Error('serve was closed while it was starting');
+  }
+
+  async #start(): Promise<ServerReady> {
     const o = this.#o;
     if (!o.video && !o.audio)
       throw new LanstreamError('LS_ERR_USAGE', 'Nothing to serve: --no-video and --no-audio together leave no stream; drop one of them');
     const ffmpegPath = await locateFfmpeg({ override: o.ffmpeg });
+    this.#stopIfClosing();
     await Listener.probe(o.host, o.port);
+    this.#stopIfClosing();
     const identity = await loadOrCreateIdentity({ configDir: o.configDir, key: o.key, newKey: o.newKey });
+    this.#stopIfClosing();
     const standby = (name: 'video' | 'audio', args: string[]) =>
       o.captureStandby === false || o.keepWarm
         ? undefined
@@ -193,6 +217,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (o.video) {
       const videoCodec = o.videoCodec ?? 'mjpeg';
       const h264 = videoCodec === 'h264' ? await this.#h264Options(ffmpegPath) : undefined;
+      this.#stopIfClosing();
       this.#videoParams = { codec: videoCodec, width: o.width, height: o.height, fps: o.fps };
       const args = buildVideoArgs({
         platform: o.platform,
@@ -225,6 +250,7 @@ export class Server extends EventEmitter<ServerEvents> {
       // Opus is encoded here from PCM (OpusPacketEncoder); the WASM is loaded only when chosen, and
       // now, so a bad bitrate or a broken package fails at start rather than at the first viewer.
       const opus = o.audioCodec === 'opus' ? await loadOpusEncoder({ channels: o.channels, bitrateKbps: o.audioBitrateKbps ?? 64, packetMs }) : undefined;
+      this.#stopIfClosing();
       // Opus always runs at 48 kHz: ffmpeg captures (or resamples) at that rate, whatever the microphone's.
       const rateHz = opus ? opus.sampleRateHz : o.sampleRateHz;
       this.#audioParams = { codec: opus ? 'opus' : 'pcm_s16le', sampleRateHz: rateHz, channels: o.channels, packetMs };
@@ -256,12 +282,14 @@ export class Server extends EventEmitter<ServerEvents> {
     if (o.preflight && !o.keepWarm) {
       // Fail now with ffmpeg's own words if a device is missing or busy; the frames are discarded
       // (no viewer is subscribed), so none of them can reach anyone later.
-      const probes = { video: this.#makeVideo?.(), audio: this.#makeAudio?.() };
+      const probes = (this.#probes = { video: this.#makeVideo?.(), audio: this.#makeAudio?.() });
       try {
         await Promise.all([probes.video?.start(), probes.audio?.start()]);
       } finally {
+        this.#probes = null;
         await this.#closeSources(probes);
       }
+      this.#stopIfClosing();
     }
 
     this.#hub = new Hub({
@@ -281,8 +309,10 @@ export class Server extends EventEmitter<ServerEvents> {
       onConnection: (socket, secure) => this.#accept(socket, secure, identity.accessKey),
     });
     const port = await this.#listener.start();
+    this.#stopIfClosing();
     // After the preflight (its children are gone) and once serving (a failed start leaves none).
     await this.#refillStandbys();
+    this.#stopIfClosing();
     const fingerprint = o.insecure ? null : identity.fingerprint;
     const connectUrls = connectHosts(o.host).map((host) =>
       fingerprint
@@ -313,6 +343,10 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Graceful, idempotent: stop accepting, BYE every viewer, drain ≤ 1 s, stop ffmpeg. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // Closed while starting: a preflight capture ends now (its start() then resolves), and start()
+      // gives up at its next step; what it made by then (listener, standbys) is closed below.
+      if (this.#probes) await Promise.all(Object.values(this.#probes).map((p) => p.close()));
+      await this.#starting?.catch(() => undefined);
       // Stop accepting now; net.Server.close() resolves only once every connection ended, so it
       // is awaited after the viewers were told goodbye.
       const listenerClosed = this.#listener?.close().catch(() => undefined);

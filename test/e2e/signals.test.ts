@@ -7,7 +7,9 @@
 import t from 'tap';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import {
   LANSTREAM_BIN,
   descendants,
@@ -154,4 +156,66 @@ t.test('the reader of --json output goes away (`| head -1`): the command ends wi
   ]);
   t.match(watch.stdout, /status=141/, 'watch --json | head -1: watch exits 141', { stderr: watch.stderr.slice(-600) });
   t.match(ownServe.stdout, /status=141/, 'serve --json | head -1: serve exits 141', { stderr: ownServe.stderr.slice(-600) });
+});
+
+/** serve --json whose start-up is slow enough to be interrupted: a fresh config dir, H.264 (the encoder probe). */
+async function startingServe(t: { teardown(fn: () => unknown): void }, ...extra: string[]): Promise<{ proc: CliProcess; configDir: string }> {
+  const configDir = await makeConfigDir();
+  const proc = spawnCli([
+    'serve',
+    '--source',
+    'test',
+    '--size',
+    '320x240',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(await freePort()),
+    '--config-dir',
+    configDir,
+    '--json',
+    ...extra,
+  ]);
+  t.teardown(() => proc.destroy());
+  return { proc, configDir };
+}
+
+function lastEvent(proc: CliProcess): unknown {
+  return proc.events().at(-1);
+}
+
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  t.test(`${sig} while serve starts (before anything is printed): exit ${code}, and --json still ends with stopped`, async (t) => {
+    const { proc, configDir } = await startingServe(t, '--video-codec', 'h264');
+    // The certificate is written early in start-up, before the H.264 encoder probe: serve is starting, not yet listening.
+    await waitFor(() => existsSync(path.join(configDir, 'cert.pem')), 15_000, 20, 'cert.pem written');
+    t.notOk(
+      proc.events().some((e) => e.event === 'ready'),
+      'not ready yet',
+    );
+    const { code: exitCode, signal } = await proc.stop(sig, 15_000);
+    t.equal(exitCode, code, `exit ${code}`, { signal, stdout: proc.stdout, stderr: proc.stderr.slice(-1500) });
+    t.match(lastEvent(proc), { event: 'stopped', exitCode: code }, 'the last line is stopped');
+  });
+}
+
+t.test('SIGINT during the start-up device check: exit 130, stopped last, the check ffmpeg children gone', async (t) => {
+  const { proc } = await startingServe(t);
+  await proc.waitForEvent((e) => e.event === 'capture' && e.state === 'starting', 15_000, 'preflight capture starting');
+  const children = descendants(proc.pid).filter((p) => p.comm === 'ffmpeg');
+  const { code } = await proc.stop('SIGINT', 15_000);
+  t.equal(code, 130, 'exit 130', { stdout: proc.stdout, stderr: proc.stderr.slice(-1500) });
+  t.match(lastEvent(proc), { event: 'stopped', exitCode: 130 }, 'the last line is stopped');
+  for (const p of children) t.notOk(pidAlive(p.pid), `ffmpeg pid ${p.pid} is gone`);
+});
+
+t.test('SIGTERM on a running serve --video-codec h264 (execa loaded): stopped is still the last line', async (t) => {
+  const { proc } = await startingServe(t, '--video-codec', 'h264');
+  await proc.waitForEvent((e) => e.event === 'ready', 20_000, 'ready');
+  const { code } = await proc.stop('SIGTERM', 15_000);
+  t.equal(code, 143, 'exit 143', { stdout: proc.stdout.slice(-1000), stderr: proc.stderr.slice(-1500) });
+  t.match(lastEvent(proc), { event: 'stopped', exitCode: 143 }, 'the last line is stopped');
 });
