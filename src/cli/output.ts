@@ -36,10 +36,12 @@ export class Output {
     this.#reported.add(err);
     if (this.json)
       this.event('error', { code: err.code, message: err.message, ...('stderrTail' in err.details ? { stderrTail: err.details.stderrTail } : {}) });
-    process.stderr.write(`lanstream: ${err.message} [${err.code}]\n`);
+    // ffmpeg's own words first, then the coded line: it is always the last line on stderr, for a
+    // script that reads `tail -1` (it came before the tail, which buried the code).
     const tail = err.details.stderrTail;
     if (Array.isArray(tail) && tail.length > 0 && !this.quiet) {
       process.stderr.write(`  last ffmpeg output:\n${tail.map((l) => `    ${String(l)}`).join('\n')}\n`);
     }
+    process.stderr.write(`lanstream: ${err.message} [${err.code}]\n`);
   }
 }

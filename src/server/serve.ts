@@ -238,6 +238,8 @@ export class Server extends EventEmitter<ServerEvents> {
           kind: 'video',
           ffmpegPath,
           args,
+          // Named in its errors; none (the default camera, or --video-input) gets the --source test hint.
+          ...(o.videoDevice !== undefined && o.videoInput === undefined && o.source === 'device' ? { device: o.videoDevice } : {}),
           logger: o.logger.child({ component: 'capture-video' }),
           ...(h264 ? { codec: 'h264' as const } : {}),
           ...(videoStandby ? { standby: videoStandby } : {}),
@@ -270,6 +272,7 @@ export class Server extends EventEmitter<ServerEvents> {
           kind: 'audio',
           ffmpegPath,
           args,
+          ...(o.audioDevice !== undefined && o.audioInput === undefined && o.source === 'device' ? { device: o.audioDevice } : {}),
           logger: o.logger.child({ component: 'capture-audio' }),
           ...(audioStandby ? { standby: audioStandby } : {}),
           ...(opus ? { audioEncoder: opus.create() } : {}),

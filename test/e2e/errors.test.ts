@@ -5,6 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import net from 'node:net';
+import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -236,8 +237,26 @@ t.test('camera not found: exit 1 with the last lines of ffmpeg', async (t) => {
     timeoutMs: 15_000,
   });
   expectError(t, res, 1, ['camera', 'lanstream devices']);
-  t.match(res.stderr, /last ffmpeg output:\n(?: {4}.*\n)*.*\/dev\/video99/, "ffmpeg's own words about /dev/video99 follow the error line");
+  const lines = res.stderr.trimEnd().split('\n');
+  t.match(lines.at(-1), /^lanstream: .* \[LS_ERR_DEVICE_NOT_FOUND\]$/, 'the coded line is the last line (a script doing tail -1 gets the code)');
+  t.match(
+    res.stderr,
+    /last ffmpeg output:\n(?: {4}.*\n)*? {4}.*\/dev\/video99.*\n(?: {4}.*\n)*lanstream: /,
+    "ffmpeg's own words about /dev/video99 come just before it",
+  );
 });
+
+t.test(
+  'the default camera missing: the error says --source test runs without one',
+  { skip: existsSync('/dev/video0') && '/dev/video0 exists here' },
+  async (t) => {
+    const res = await runCli(['serve', '--no-audio', '--host', '127.0.0.1', '--port', String(await freePort()), '--config-dir', configDir], {
+      timeoutMs: 15_000,
+    });
+    expectError(t, res, 1, ['camera does not exist', '--video-device', 'lanstream devices', '--source test']);
+    t.match(res.stderr.trimEnd().split('\n').at(-1), /\[LS_ERR_DEVICE_NOT_FOUND\]$/, 'the coded line is last');
+  },
+);
 
 t.test('connection refused: exit 3', async (t) => {
   const res = await runCli(['watch', '127.0.0.1', '--port', String(await freePort()), '--key', 'k'.repeat(22), '--no-playback', '--config-dir', configDir]);

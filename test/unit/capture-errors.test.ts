@@ -203,3 +203,16 @@ t.test('FfmpegProcess.destroy() kills at once', async (t) => {
   t.equal(exit.signal, 'SIGKILL');
   t.equal(exit.requested, true);
 });
+
+t.test('a missing default device (none named) points to --source test; a named one does not', async (t) => {
+  const camera = ['[video4linux2,v4l2 @ 0x1] Cannot open video device /dev/video0: No such file or directory'];
+  const byDefault = classifyCaptureFailure(camera, 'camera');
+  t.equal(byDefault.code, 'LS_ERR_DEVICE_NOT_FOUND');
+  t.match(
+    byDefault.message,
+    /^The camera does not exist .*--video-device \(list them with: lanstream devices\), or --source test for the built-in test picture/,
+  );
+  t.notMatch(classifyCaptureFailure(camera, 'camera', '/dev/video0').message, /--source test/, 'a device the user named: no test-source hint');
+  const mic = classifyCaptureFailure(['default: Input/output error'], 'microphone');
+  t.match(mic.message, /--audio-device .*, or --no-audio, or --source test/);
+});

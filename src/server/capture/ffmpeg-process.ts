@@ -171,11 +171,19 @@ interface FailurePattern {
   /** Only for this medium (the same words mean different things for a camera and a microphone). */
   only?: 'camera' | 'microphone';
   code: 'LS_ERR_DEVICE_NOT_FOUND' | 'LS_ERR_DEVICE_BUSY' | 'LS_ERR_CAPTURE_FAILED';
-  /** `subject` is e.g. 'camera "/dev/video0"' or 'microphone'. */
-  advice: (subject: string, what: 'camera' | 'microphone') => string;
+  /** `subject` is e.g. 'camera "/dev/video0"' or 'microphone'; `chosen`: the user named the device (not the default). */
+  advice: (subject: string, what: 'camera' | 'microphone', chosen: boolean) => string;
 }
 
 const LIST_HINT = 'list them with: lanstream devices';
+/**
+ * The default device is missing (a machine without a camera): say what runs without one, as
+ * `lanstream devices` does when it finds none.
+ */
+const NO_DEVICE_HINT = {
+  camera: ', or --source test for the built-in test picture and tone',
+  microphone: ', or --no-audio, or --source test for the built-in test picture and tone',
+};
 
 // The first pattern that matches any line wins: "busy" comes first because a busy v4l2 device also
 // prints a generic open failure.
@@ -200,8 +208,8 @@ const FAILURE_PATTERNS: FailurePattern[] = [
   {
     test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio) device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject, what) =>
-      `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})`,
+    advice: (subject, what, chosen) =>
+      `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT[what]}`,
   },
   {
     // After the specific "not found" messages: a camera that opened and then fails with EIO was
@@ -215,7 +223,8 @@ const FAILURE_PATTERNS: FailurePattern[] = [
     test: /Input\/output error/i,
     only: 'microphone',
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject) => `The ${subject} does not exist or cannot be opened: pass another --audio-device (${LIST_HINT})`,
+    advice: (subject, _what, chosen) =>
+      `The ${subject} does not exist or cannot be opened: pass another --audio-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT.microphone}`,
   },
 ];
 
@@ -227,7 +236,7 @@ export function classifyCaptureFailure(stderrTail: string[], what: 'camera' | 'm
     if (pattern.only !== undefined && pattern.only !== what) continue;
     const line = stderrTail.find((l) => pattern.test.test(l));
     if (line !== undefined) {
-      return new LanstreamError(pattern.code, `${pattern.advice(subject, what)} (ffmpeg: ${line.trim()})`, { details });
+      return new LanstreamError(pattern.code, `${pattern.advice(subject, what, device !== undefined)} (ffmpeg: ${line.trim()})`, { details });
     }
   }
   const last = stderrTail.at(-1)?.trim();
