@@ -4,6 +4,7 @@
  * --json), never into logs.
  */
 import { defaultConfigDir } from '../shared/config-dir.js';
+import { envSourceOf, usageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { Server } from '../server/serve.js';
 import { AUDIO_PACKET_MS, type Platform } from '../server/capture/capture-types.js';
@@ -49,9 +50,27 @@ export interface ServeFlags extends CommonFlags {
   record?: string;
 }
 
+/**
+ * Flag combinations that cannot work, refused as usage errors before anything starts: they used to
+ * be found after serve was listening (--record with H.264 printed the connect line, then exited 1)
+ * or not at all (--encoder and --gop were ignored without --video-codec h264: the MJPEG encoder is
+ * fixed). From LANSTREAM_ENCODER / LANSTREAM_GOP they are settings for when H.264 is chosen, not a
+ * mistake on an MJPEG run.
+ */
+export function checkServeFlags(flags: Pick<ServeFlags, 'videoCodec' | 'video' | 'record' | 'encoder' | 'gop'>): void {
+  const h264 = flags.videoCodec === 'h264';
+  if (flags.record && flags.video && h264)
+    throw usageError('--record', flags.record, 'MJPEG video: with --video-codec h264 add --no-video to record the sound only, or drop --video-codec h264');
+  if (!h264 && flags.encoder !== undefined && flags.encoder !== 'auto' && envSourceOf('--encoder') === undefined)
+    throw usageError('--encoder', flags.encoder, 'only with --video-codec h264; MJPEG has one encoder: add --video-codec h264 or drop --encoder');
+  if (!h264 && flags.gop !== undefined && envSourceOf('--gop') === undefined)
+    throw usageError('--gop', flags.gop, 'only with --video-codec h264; every MJPEG frame is a keyframe: add --video-codec h264 or drop --gop');
+}
+
 export async function runServe(flags: ServeFlags, output: Output): Promise<void> {
   output.json = Boolean(flags.json);
   output.quiet = Boolean(flags.quiet);
+  checkServeFlags(flags);
   const port = parsePort(flags.port);
   const { width, height } = parseSize(flags.size);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;

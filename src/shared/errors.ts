@@ -79,6 +79,11 @@ export function setEnvSources(sources: Iterable<readonly [flag: string, envVar: 
   for (const [flag, envVar] of sources) envSources.set(flag, envVar);
 }
 
+/** The LANSTREAM_* variable this run took `flag` from, if it came from the environment. */
+export function envSourceOf(flag: string): string | undefined {
+  return envSources.get(flag);
+}
+
 /**
  * Usage errors name the flag, the value and what was expected: `Invalid --port: 70000 (expected 1–65535)`;
  * `Invalid LANSTREAM_PORT (--port): abc (…)` when the value came from the environment.

@@ -78,6 +78,58 @@ t.test('bad flag values and arguments are usage errors (exit 2) that name the fl
   }
 });
 
+t.test('flag combinations that cannot work are usage errors before serve listens', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ls-combo-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const cases: [string[], string[]][] = [
+    [
+      ['--record', path.join(dir, 'x.mkv'), '--video-codec', 'h264'],
+      ['Invalid --record', 'MJPEG video', '--no-video'],
+    ],
+    [
+      ['--encoder', 'foo'],
+      ['Invalid --encoder: foo', 'only with --video-codec h264'],
+    ],
+    [
+      ['--encoder', 'libx264', '--video-codec', 'mjpeg'],
+      ['Invalid --encoder: libx264', 'drop --encoder'],
+    ],
+    [
+      ['--gop', '10'],
+      ['Invalid --gop: 10', 'only with --video-codec h264'],
+    ],
+    [['--key', 'abcdefgh'], ['Invalid --key: 8 characters (expected 16–256']],
+  ];
+  for (const [extra, phrases] of cases) {
+    const args = [
+      'serve',
+      '--source',
+      'test',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(await freePort()),
+      '--no-preflight',
+      '--config-dir',
+      configDir,
+      ...extra,
+    ];
+    const res = await runCli(args, { timeoutMs: 20_000 });
+    t.test(extra.join(' '), async (t) => {
+      expectError(t, res, 2, phrases);
+      t.equal(res.stdout, '', 'nothing printed on stdout: no "listening", no connect line');
+    });
+  }
+  // From the environment, --encoder is a setting for when H.264 is chosen: an MJPEG run ignores it.
+  const fromEnv = await runCli(
+    ['serve', '--source', 'test', '--host', '127.0.0.1', '--port', String(await freePort()), '--no-preflight', '--config-dir', configDir, '--duration', '1s'],
+    {
+      env: { ...process.env, LANSTREAM_ENCODER: 'libx264' },
+    },
+  );
+  t.equal(fromEnv.code, 0, 'LANSTREAM_ENCODER with MJPEG: serves, exit 0', { stderr: fromEnv.stderr.slice(-800) });
+});
+
 t.test('a bad value from LANSTREAM_* names the variable, not only the flag the user never typed', async (t) => {
   const res = await runCli(['watch', '127.0.0.1', '--no-playback', '--config-dir', configDir], {
     env: { ...process.env, LANSTREAM_PORT: 'abc' },
