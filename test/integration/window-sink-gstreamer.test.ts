@@ -12,6 +12,7 @@ import { crop, grabScreen, meanColor, type RgbImage } from '../helpers/screen.js
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { GST_ELEMENT_PACKAGES, WindowSink, gstHint, gstLaunchArgs } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
 import { feedFrames, nearColor, solidJpeg as solidJpegOf, type Rgb } from '../helpers/window-frames.js';
@@ -115,6 +116,26 @@ if (missing.length) {
     t.notOk(pidAlive(pid!), 'gst-launch-1.0 is gone after close()');
     t.same(errors, [], 'no error for a requested close');
     t.ok(sink.stats().framesShown > 10, `frames handed to GStreamer: ${sink.stats().framesShown}`);
+  });
+
+  t.test('the debug log names gst-launch-1.0 as the program the first frame went to, not ffplay', async (t) => {
+    const x = await startXvfb({ width: W, height: H });
+    t.teardown(() => x.close());
+    const log = captureLogger('debug');
+    const sink = new WindowSink({ backend: 'gstreamer', playerPath: 'gst-launch-1.0', title: 't', logger: log.logger, env: x.env, overlay: { text: '' } });
+    const red = await solidJpeg({ r: 255, g: 0, b: 0 });
+    await sink.start(PARAMS);
+    const camera = feed(sink, () => red);
+    t.teardown(() => camera.stop());
+    await waitFor(() => log.matching('first frame written').length > 0, 5000, 50, 'first-frame log line');
+    camera.stop();
+    await sink.close();
+    t.same(
+      log.matching('first frame written').map((l) => l.msg),
+      ['first frame written to gst-launch-1.0'],
+      'names the program that draws the window',
+    );
+    t.same(log.matching('ffplay'), [], 'no log line mentions ffplay');
   });
 
   t.test('H.264: a single access unit is shown on its own, without waiting for the next frame', async (t) => {

@@ -294,6 +294,11 @@ export class WindowSink implements VideoSink {
    */
   private readonly auTrailer: readonly Buffer[];
 
+  /** The program that draws the window, as logs and errors name it. */
+  private get program(): string {
+    return this.backend === 'gstreamer' ? 'gst-launch-1.0' : 'ffplay';
+  }
+
   constructor(opts: WindowSinkOptions) {
     this.opts = opts;
     this.backend = opts.backend ?? 'ffplay';
@@ -394,7 +399,7 @@ export class WindowSink implements VideoSink {
   private write(jpeg: Buffer): void {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed) return;
-    if (this.framesShown === 0) this.log.debug({ bytes: jpeg.length }, 'first frame written to ffplay');
+    if (this.framesShown === 0) this.log.debug({ bytes: jpeg.length }, `first frame written to ${this.program}`);
     this.framesShown++;
     const pieces = this.codec === 'h264' ? [jpeg, ...this.auTrailer] : mpjpegPieces(jpeg);
     // Corked: one writev for the pieces, no per-frame copy of the picture.
@@ -481,7 +486,7 @@ export class WindowSink implements VideoSink {
     const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
     const err = new LanstreamError(
       'LS_ERR_SINK_FAILED',
-      `The video window (${this.backend === 'gstreamer' ? 'gst-launch-1.0' : 'ffplay'}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}`,
+      `The video window (${this.program}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}`,
       { details: { code, signal } },
     );
     this.opts.events?.onError?.(err);
