@@ -219,3 +219,16 @@ t.test('SIGTERM on a running serve --video-codec h264 (execa loaded): stopped is
   t.equal(code, 143, 'exit 143', { stdout: proc.stdout.slice(-1000), stderr: proc.stderr.slice(-1500) });
   t.match(lastEvent(proc), { event: 'stopped', exitCode: 143 }, 'the last line is stopped');
 });
+
+t.test('SIGHUP (terminal closed) during serve --json: an orderly close, exit 129, stopped last; --help lists 129', async (t) => {
+  const { proc } = await startingServe(t);
+  await proc.waitForEvent((e) => e.event === 'ready', 20_000, 'ready');
+  const { code, signal } = await proc.stop('SIGHUP', 10_000);
+  t.equal(code, 129, `exit 129 (code ${code}, signal ${signal})`);
+  t.match(lastEvent(proc), { event: 'stopped', exitCode: 129 }, 'the last line is stopped');
+  for (const args of [['--help'], ['serve', '--help'], ['watch', '--help']]) {
+    const help = spawnCli(args);
+    await help.exited;
+    t.match(help.stdout + help.stderr, /^ {2}129 +hung up \(SIGHUP/m, `lanstream ${args.join(' ')} lists 129`);
+  }
+});
