@@ -231,7 +231,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     socket.setTimeout(attemptTimeoutMs, () => {
       failure ??= new LanstreamError(
         'LS_ERR_CONNECT_TIMEOUT',
-        `No answer from ${o.host}:${o.port} within ${attemptTimeoutMs} ms: is the host up and the port open?`,
+        `No answer from ${formatHostPort(o.host, o.port)} within ${attemptTimeoutMs} ms: is the host up and the port open?`,
       );
       socket.destroy();
     });
@@ -248,7 +248,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       if (!o.insecure) {
         const tlsSocket = socket as tls.TLSSocket;
         const der = tlsSocket.getPeerX509Certificate()?.raw;
-        if (!der) return fail(new LanstreamError('LS_ERR_TLS_FAILED', `${o.host}:${o.port} sent no certificate`));
+        if (!der) return fail(new LanstreamError('LS_ERR_TLS_FAILED', `${formatHostPort(o.host, o.port)} sent no certificate`));
         const seen = fingerprintOfDer(der);
         const hostPort = formatHostPort(o.host, o.port);
         if (o.fingerprint) {
@@ -313,7 +313,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
           heartbeat = setInterval(() => {
             if (nowUs() - lastHeardUs > o.deadMs * 1000) {
               this.#log.warn(`no data for ${o.deadMs} ms: link considered dead`);
-              fail(new LanstreamError('LS_ERR_CONNECTION_LOST', `No data from ${o.host}:${o.port} for ${o.deadMs} ms`));
+              fail(new LanstreamError('LS_ERR_CONNECTION_LOST', `No data from ${formatHostPort(o.host, o.port)} for ${o.deadMs} ms`));
               return;
             }
             pingId = (pingId + 1) >>> 0;
@@ -337,7 +337,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
           this.emit('status', msg.body);
           return;
         case 'bye':
-          fail(byeError(msg.body.reason, msg.body.message, `${o.host}:${o.port}`));
+          fail(byeError(msg.body.reason, msg.body.message, `${formatHostPort(o.host, o.port)}`));
           return;
         default:
           return;
@@ -353,7 +353,9 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       try {
         messages = decoder.push(chunk);
       } catch (err) {
-        fail(unsupportedCodecError(err, `${o.host}:${o.port}`) ?? (isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err))));
+        fail(
+          unsupportedCodecError(err, `${formatHostPort(o.host, o.port)}`) ?? (isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err))),
+        );
         return;
       }
       for (const msg of messages) handle(msg, arrivalUs);
@@ -382,8 +384,8 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
         new LanstreamError(
           'LS_ERR_CONNECTION_LOST',
           !live && o.insecure
-            ? `${o.host}:${o.port} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
-            : `The connection to ${o.host}:${o.port} closed`,
+            ? `${formatHostPort(o.host, o.port)} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
+            : `The connection to ${formatHostPort(o.host, o.port)} closed`,
         );
       this.#afterClose(err, live);
     });
@@ -464,7 +466,7 @@ function byeError(reason: string, message: string, where: string): LanstreamErro
 }
 
 export function connectError(err: NodeJS.ErrnoException, host: string, port: number, insecure: boolean): LanstreamError {
-  const where = `${host}:${port}`;
+  const where = formatHostPort(host, port);
   switch (err.code) {
     case 'ECONNREFUSED':
       return new LanstreamError('LS_ERR_CONNECT_REFUSED', `Nothing listens on ${where}: is \`lanstream serve\` running there, and on this --port?`, {
