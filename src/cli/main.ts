@@ -23,7 +23,7 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--duration <time>', 'stop after this long and exit 0, e.g. 90s, 5m, 1h').env('LANSTREAM_DURATION'))
     .addOption(new Option('--json', 'one JSON object per line on stdout (events, stats once a second, errors)'))
     .addOption(new Option('-q, --quiet', 'only errors on stderr'))
-    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace').env('LANSTREAM_LOG_LEVEL'))
+    .addOption(new Option('--log-level <level>', 'silent|fatal|error|warn|info|debug|trace').env('LANSTREAM_LOG_LEVEL'))
     .addOption(new Option('--log-file <file>', 'write logs (pino JSON) to this file instead of stderr').env('LANSTREAM_LOG_FILE'));
 }
 
