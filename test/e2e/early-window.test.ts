@@ -112,7 +112,7 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
   }
 });
 
-t.test('a server that sends no video: the early ffplay is ended and --duration still exits 0', async (t) => {
+t.test('a server that sends no video to a --no-audio viewer: exit 2 (nothing to watch) and the early ffplay is ended', async (t) => {
   const [x, wrapper, serve] = await Promise.all([startXvfb(), ffplayWrapper('trap'), startServe({ args: ['--no-video'] })]);
   t.teardown(async () => {
     await serve.proc.destroy();
@@ -123,9 +123,11 @@ t.test('a server that sends no video: the early ffplay is ended and --duration s
   });
   t.teardown(() => watch.destroy());
   // The early player was never taken (no video in WELCOME): left running, its pipe kept watch alive
-  // after its `stopped` line, and a cron job hung for good.
+  // after its `stopped` line, and a cron job hung for good. Such a viewer now ends at once with
+  // LS_ERR_NOTHING_TO_WATCH; the early player must go with it all the same.
   const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
-  t.equal(exit?.code, 0, watch.stderr.trim() || 'watch did not exit within 10 s');
+  t.equal(exit?.code, 2, exit ? 'exit 2' : 'watch did not exit within 10 s', { stderr: watch.stderr.slice(-800) });
+  t.match(watch.stderr, /\[LS_ERR_NOTHING_TO_WATCH\]/, 'nothing to watch, said');
   const pid = (await wrapper.log())[0];
   t.ok(pid && /^\d+$/.test(pid), `watch had started ffplay (${pid})`);
   await waitFor(async () => !pidAlive(Number(pid)), 3000, 20, 'ffplay gone');
