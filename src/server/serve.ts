@@ -348,7 +348,8 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#closing ??= (async () => {
       // Closed while starting: a preflight capture ends now (its start() then resolves), and start()
       // gives up at its next step; what it made by then (listener, standbys) is closed below.
-      if (this.#probes) await Promise.all(Object.values(this.#probes).map((p) => p.close()));
+      // (--no-video / --no-audio: that probe is undefined.)
+      if (this.#probes) await Promise.all([this.#probes.video?.close(), this.#probes.audio?.close()]);
       await this.#starting?.catch(() => undefined);
       // Stop accepting now; net.Server.close() resolves only once every connection ended, so it
       // is awaited after the viewers were told goodbye.

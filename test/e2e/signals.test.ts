@@ -212,6 +212,15 @@ t.test('SIGINT during the start-up device check: exit 130, stopped last, the che
   for (const p of children) t.notOk(pidAlive(p.pid), `ffmpeg pid ${p.pid} is gone`);
 });
 
+t.test('SIGINT during the device check of serve --no-video: exit 130, stopped last (the missing probe is not closed)', async (t) => {
+  const { proc } = await startingServe(t, '--no-video');
+  await proc.waitForEvent((e) => e.event === 'capture' && e.state === 'starting', 15_000, 'preflight capture starting');
+  const { code } = await proc.stop('SIGINT', 15_000);
+  t.equal(code, 130, 'exit 130', { stdout: proc.stdout, stderr: proc.stderr.slice(-1500) });
+  t.match(lastEvent(proc), { event: 'stopped', exitCode: 130 }, 'the last line is stopped');
+  t.notMatch(proc.stderr, /TypeError/, 'no TypeError from closing the video probe that was never made');
+});
+
 t.test('SIGTERM on a running serve --video-codec h264 (execa loaded): stopped is still the last line', async (t) => {
   const { proc } = await startingServe(t, '--video-codec', 'h264');
   await proc.waitForEvent((e) => e.event === 'ready', 20_000, 'ready');
