@@ -202,6 +202,8 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
   #dial(): void {
     if (this.#state === 'closed') return;
     const o = this.#o;
+    // In every message of this attempt, and the known-hosts key: an IPv6 host in brackets.
+    const hostPort = formatHostPort(o.host, o.port);
     const decoder = new MessageDecoder({ direction: 'server-to-client' });
     const clientNonce = newNonce();
     let lastHeardUs = nowUs();
@@ -229,10 +231,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
     // blackholed link came back 0.6–0.9 s late because of it).
     const attemptTimeoutMs = this.#everLive ? RECONNECT_ATTEMPT_TIMEOUT_MS : o.connectTimeoutMs;
     socket.setTimeout(attemptTimeoutMs, () => {
-      failure ??= new LanstreamError(
-        'LS_ERR_CONNECT_TIMEOUT',
-        `No answer from ${formatHostPort(o.host, o.port)} within ${attemptTimeoutMs} ms: is the host up and the port open?`,
-      );
+      failure ??= new LanstreamError('LS_ERR_CONNECT_TIMEOUT', `No answer from ${hostPort} within ${attemptTimeoutMs} ms: is the host up and the port open?`);
       socket.destroy();
     });
 
@@ -248,9 +247,8 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       if (!o.insecure) {
         const tlsSocket = socket as tls.TLSSocket;
         const der = tlsSocket.getPeerX509Certificate()?.raw;
-        if (!der) return fail(new LanstreamError('LS_ERR_TLS_FAILED', `${formatHostPort(o.host, o.port)} sent no certificate`));
+        if (!der) return fail(new LanstreamError('LS_ERR_TLS_FAILED', `${hostPort} sent no certificate`));
         const seen = fingerprintOfDer(der);
-        const hostPort = formatHostPort(o.host, o.port);
         if (o.fingerprint) {
           if (!fingerprintsEqual(o.fingerprint, seen)) {
             return fail(
@@ -313,7 +311,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
           heartbeat = setInterval(() => {
             if (nowUs() - lastHeardUs > o.deadMs * 1000) {
               this.#log.warn(`no data for ${o.deadMs} ms: link considered dead`);
-              fail(new LanstreamError('LS_ERR_CONNECTION_LOST', `No data from ${formatHostPort(o.host, o.port)} for ${o.deadMs} ms`));
+              fail(new LanstreamError('LS_ERR_CONNECTION_LOST', `No data from ${hostPort} for ${o.deadMs} ms`));
               return;
             }
             pingId = (pingId + 1) >>> 0;
@@ -337,7 +335,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
           this.emit('status', msg.body);
           return;
         case 'bye':
-          fail(byeError(msg.body.reason, msg.body.message, `${formatHostPort(o.host, o.port)}`));
+          fail(byeError(msg.body.reason, msg.body.message, hostPort));
           return;
         default:
           return;
@@ -353,9 +351,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       try {
         messages = decoder.push(chunk);
       } catch (err) {
-        fail(
-          unsupportedCodecError(err, `${formatHostPort(o.host, o.port)}`) ?? (isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err))),
-        );
+        fail(unsupportedCodecError(err, hostPort) ?? (isLanstreamError(err) ? err : new LanstreamError('LS_ERR_PROTOCOL', String(err))));
         return;
       }
       for (const msg of messages) handle(msg, arrivalUs);
@@ -384,8 +380,8 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
         new LanstreamError(
           'LS_ERR_CONNECTION_LOST',
           !live && o.insecure
-            ? `${formatHostPort(o.host, o.port)} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
-            : `The connection to ${formatHostPort(o.host, o.port)} closed`,
+            ? `${hostPort} closed the connection before the lanstream handshake: if the server runs without --insecure (TLS, the default), drop --insecure here`
+            : `The connection to ${hostPort} closed`,
         );
       this.#afterClose(err, live);
     });
