@@ -126,8 +126,12 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   // with no last line.
   const status = new ServeStatus(!output.json && !output.quiet && Boolean(process.stderr.isTTY));
   let statsTimer: NodeJS.Timeout | null = null;
-  let recording: { viewer: Viewer; recorder: RecorderSink } | null = null;
-  let closing = false;
+  // What start-up has reached, read by close() (an object: TS would narrow a `let` set in the closure to null).
+  const run: { closing: boolean; startDone: boolean; recording: { viewer: Viewer; recorder: RecorderSink } | null } = {
+    closing: false,
+    startDone: false,
+    recording: null,
+  };
   let fail: (err: unknown) => void = () => undefined;
   const ended = new Promise<void>((_resolve, reject) => (fail = reject)); // serve ends on its own only by failing
   const started = (async () => {
@@ -145,8 +149,8 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
       statsTimer = setInterval(() => output.event('stats', { viewers: status.update(server.sessions()) }), 1000);
       statsTimer.unref();
     }
-    if (flags.record && !closing) {
-      recording = await startServeRecorder({
+    if (flags.record && !run.closing) {
+      run.recording = await startServeRecorder({
         file: flags.record,
         ready,
         host: flags.host,
@@ -159,26 +163,25 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     }
   })();
   started.catch(fail);
-  let startDone = false;
   started.then(
-    () => (startDone = true),
-    () => (startDone = true),
+    () => (run.startDone = true),
+    () => (run.startDone = true),
   );
   const close = async () => {
-    closing = true;
-    if (!startDone) {
+    run.closing = true;
+    if (!run.startDone) {
       // Still starting: the server gives up at its next step, then whatever had started is closed.
       await server.close();
       await started.catch(() => undefined);
     }
     // The recorder closes first (its file is finished), then the server.
-    await recording?.viewer.close();
+    await run.recording?.viewer.close();
     await server.close();
   };
   let code: number;
   try {
     code = await runUntilDone({ durationMs, durationFrom: started, close, ended });
-    const unfinished = (recording as { recorder: RecorderSink } | null)?.recorder.closeError;
+    const unfinished = run.recording?.recorder.closeError;
     if (unfinished && code === 0) {
       output.error(unfinished);
       code = exitCodeFor(unfinished);
