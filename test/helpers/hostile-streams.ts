@@ -24,6 +24,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 export const HOSTILE_KINDS: readonly HostileKind[] = ['random', 'hello-then-garbage', 'huge-length', 'oversized-json', 'wrong-proof', 'deep-json'];
+/** Kinds no valid prefix can explain: the server must close them on the bytes, not at its hello timeout. */
+export const MUST_CLOSE_KINDS: readonly HostileKind[] = ['huge-length', 'oversized-json', 'wrong-proof'];
 
 function header(type: number, payloadBytes: number): Buffer {
   const h = Buffer.alloc(8);

@@ -165,12 +165,13 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
   t.ok(rate > 0.95 && rate < 1.05, `real-time pace (${rate.toFixed(3)})`);
   // Steady: two 5 ms packets every 10 ms here, 0-3 % of the time in waits over 3 packets (15 ms).
   // ffmpeg's default 1024-sample frames bring 4-5 packets every 21 ms: 99 % (their p95 gap, 21 ms,
-  // passed the old bound of 25 ms). A loaded machine's late packets add only their own waits.
+  // passed the old bound of 25 ms). A loaded machine's late packets add only their own waits: 33 %
+  // at a load average of 6 on 2 cores, so the bound sits between that and the 99 % of bursts.
   const burstShare = burstWaitShare(
     received.map((r) => r.arrivalUs),
     AUDIO_PACKET_MS,
   );
-  t.ok(burstShare < 0.3, `packets arrive in small pieces, not bursts (${(burstShare * 100).toFixed(0)} % of the time in waits over 3 packets)`);
+  t.ok(burstShare < 0.6, `packets arrive in small pieces, not bursts (${(burstShare * 100).toFixed(0)} % of the time in waits over 3 packets)`);
 
   const pcm = Buffer.concat(packets.slice(10, 60).map((p) => p.data));
   const samples = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.length / 2);

@@ -15,6 +15,7 @@ import { CLOSE_TIMEOUT_MS, OPEN_TIMEOUT_MS, PulseSink, pulseSocketPath } from '.
 import { openAudio } from '../../src/cli/watch-command.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { nowMs } from '../../src/shared/clock.js';
 import { RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
 
@@ -59,13 +60,16 @@ async function sinkOfOurStream(): Promise<string | null> {
 }
 
 t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come out as early as before', async (t) => {
-  const sink = new PulseSink({ targetMs: 20, logger: silentLogger(), env: pulse.env });
+  const log = captureLogger('debug');
+  const sink = new PulseSink({ targetMs: 20, logger: log.logger, env: pulse.env });
   await sink.start(PARAMS);
   t.teardown(() => sink.close());
   let before = 0;
+  let gapsBefore = 0;
   const delays = await measureClicks(pulse, async (pushedAt) => {
     await feedClicks(sink, 100, pushedAt);
     before = sink.stats().underruns;
+    gapsBefore = log.matching('audio gap').length;
     // The server's requests wait while this thread spins; it plays silence meanwhile. Then the
     // clicks go on where they left off.
     const spinUntil = nowMs() + 60;
@@ -85,7 +89,14 @@ t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come 
   // click to the next (measured 1-2 ms; after is often earlier than before). A stall that became
   // delay adds its 60 ms, less what the jitter buffer's burst rule cuts (measured +16 ms lasting when
   // the sink queued the stall as silence).
-  t.ok(late < early + RAISE_MS + 3, `the stall did not become delay (${late.toFixed(1)} vs ${early.toFixed(1)} ms before)`);
+  // Each gap of the jitter buffer raises its target by RAISE_MS, by design: the stall's own, and on a
+  // loaded machine more (CI at a load average of 6: 2 → 15 underruns, the clicks after 21 ms later).
+  // Those raises are allowed; a stall that became delay adds more than its raise.
+  const raises = Math.max(1, log.matching('audio gap').length - gapsBefore);
+  t.ok(
+    late < early + raises * RAISE_MS + 3,
+    `the stall did not become delay (${late.toFixed(1)} vs ${early.toFixed(1)} ms before; ${raises} jitter-buffer gap(s) allow ${raises * RAISE_MS} ms)`,
+  );
   t.ok(sink.stats().underruns > before, 'the stall is counted as an underrun');
 });
 
