@@ -29,6 +29,7 @@ import { framesBetween, startTestServer, testViewer, type TestServer } from '../
 import { captureLogger } from '../helpers/log-capture.js';
 import { sleep, waitFor } from '../helpers/process.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { seededRandom } from '../helpers/hostile-streams.js';
 
 const CONNECTIONS = Number(process.env.CHURN_CONNECTIONS ?? 300);
 /** Connections in flight at once: enough to overlap every kind, few enough to stay a churn, not a flood. */
@@ -63,17 +64,6 @@ const KIND_WEIGHTS: [Kind, number][] = [
   ['hello-only', 6],
   ['wrong-key', 10],
 ];
-
-/** mulberry32: the same churn for the same seed (printed), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pickKind(rand: () => number): Kind {
   const total = KIND_WEIGHTS.reduce((n, [, w]) => n + w, 0);
@@ -323,9 +313,9 @@ t.test(`${CONNECTIONS} viewers come and go around one that stays: the server end
 
   // Baseline: the good viewer live and steady; a first churn connection of each honest kind has run
   // (a module's lazy import, sharp's thread pool, a one-off timer are not per viewer).
-  const rand = prng(SEED);
+  const rand = seededRandom(SEED);
   const tally: Tally = { kinds: {}, honestFailures: [], hostileWelcomed: [] };
-  for (const kind of ['clean', 'snapshot', 'abrupt', 'wrong-key'] as const) await churnOne(ts, kind, prng(SEED), tally, dir, -1);
+  for (const kind of ['clean', 'snapshot', 'abrupt', 'wrong-key'] as const) await churnOne(ts, kind, seededRandom(SEED), tally, dir, -1);
   // (Not a failure here if they stay: what is left after the churn is asserted below.)
   await waitFor(() => ts.server.sessions().length === 1, 5000, 20, 'warm-up connections gone').catch(() => undefined);
   await sleep(1500); // the BYE linger (1 s) and the client's 500 ms end timers of the warm-up ones
@@ -349,7 +339,7 @@ t.test(`${CONNECTIONS} viewers come and go around one that stays: the server end
       const n = next++;
       const kind = kinds[n]!;
       tally.kinds[kind] = (tally.kinds[kind] ?? 0) + 1;
-      await churnOne(ts, kind, prng(SEED + n + 1), tally, dir, n);
+      await churnOne(ts, kind, seededRandom(SEED + n + 1), tally, dir, n);
     }
   };
   // Connections that go quiet and never close, left for the server to end by itself while the churn
