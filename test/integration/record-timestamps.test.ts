@@ -15,6 +15,7 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { startTestServer, testViewer } from '../helpers/lanstream.js';
 import { decodeErrors, lastPacketS, probeMedia } from '../helpers/media-probe.js';
 import { hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { seededRandom } from '../helpers/hostile-streams.js';
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const FPS = 30;
@@ -182,11 +183,7 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
   });
 
   t.test('any phase, ±12 ms of jitter: no frame more than ¾ of a frame before its PTS, none more than 1¾ after', async (t) => {
-    let seed = 7;
-    const rand = (): number => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return (seed >>> 8) / 2 ** 23;
-    };
+    const rand = seededRandom(7);
     let earliest = Infinity;
     let latest = -Infinity;
     for (let phase = 0; phase < 1; phase += 0.05) {
