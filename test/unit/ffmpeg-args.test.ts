@@ -125,6 +125,22 @@ t.test('macOS: avfoundation, "<video>:none" and ":<audio>"', async (t) => {
   t.equal(valueOf(buildAudioArgs(audio({ platform: Platform.MACOS })), '-i'), ':default');
 });
 
+t.test('macOS: the output states the frame rate (avfoundation has a 1 µs time base and none of its own)', async (t) => {
+  // Without it ffmpeg takes 1 000 000 fps from the time base and repeats each frame ~33 000 times.
+  const after = (argv: string[]): string[] => argv.slice(argv.indexOf('-i') + 2);
+  const mjpeg = buildVideoArgs(video({ platform: Platform.MACOS, device: '0', fps: 25 }));
+  t.equal(valueOf(after(mjpeg), '-r'), '25', 'MJPEG: -r on the output, at --fps');
+  const h264 = buildVideoArgs(video({ platform: Platform.MACOS, device: '0', h264: { encoder: 'h264_videotoolbox', bitrateKbps: 2000, gopFrames: 15 } }));
+  t.equal(valueOf(after(h264), '-r'), '30', 'H.264: the encoder is told the real rate');
+  t.notOk(buildVideoArgs(video({ platform: Platform.LINUX })).includes('-r'), 'v4l2 states its rate');
+  t.notOk(buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'Cam' })).includes('-r'), 'dshow states its rate');
+  t.notOk(buildVideoArgs(video({ platform: Platform.MACOS, source: 'test' })).includes('-r'), 'the test source states its rate');
+  t.notOk(
+    buildVideoArgs(video({ platform: Platform.MACOS, inputArgs: '-f avfoundation -i 1:none' })).includes('-r'),
+    'a custom --video-input is left as given',
+  );
+});
+
 t.test('Windows: dshow, names with spaces are one argv element, no quotes', async (t) => {
   const v = buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'Integrated Camera' }));
   t.same(inputPart(v), ['-f', 'dshow', '-video_size', '1280x720', '-framerate', '30', '-i', 'video=Integrated Camera']);

@@ -76,7 +76,7 @@ export function buildVideoArgs(o: VideoCaptureOptions): string[] {
     const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copyH264, 'h264');
     const enc = h264EncoderArgs(h264);
     // FLV: every frame arrives with its length, so FlvH264Splitter never waits for the next one.
-    return [...COMMON_ARGS, ...enc.global, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...enc.output, '-f', 'flv', ...OUTPUT_PIPE];
+    return [...COMMON_ARGS, ...enc.global, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...outputRate(o), ...enc.output, '-f', 'flv', ...OUTPUT_PIPE];
   }
   const copy = o.copyMjpeg === true && o.source !== 'test';
   const input = o.inputArgs !== undefined ? splitInputArgs(o.inputArgs, '--video-input') : videoDeviceInput(o, size, copy);
@@ -85,7 +85,20 @@ export function buildVideoArgs(o: VideoCaptureOptions): string[] {
   const convertThreads = o.convertThreads ?? 1;
   assertPositiveInteger('convertThreads', convertThreads);
   const filterThreads = copy || convertThreads === 1 ? [] : ['-filter_threads', String(convertThreads)];
-  return [...COMMON_ARGS, ...filterThreads, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...codec, '-f', 'mjpeg', ...OUTPUT_PIPE];
+  return [...COMMON_ARGS, ...filterThreads, ...LOW_LATENCY_INPUT_ARGS, ...input, '-an', ...outputRate(o), ...codec, '-f', 'mjpeg', ...OUTPUT_PIPE];
+}
+
+/**
+ * avfoundation gives its stream a 1 µs time base and no frame rate (avfoundation.m, FFmpeg 7.1:
+ * `avpriv_set_pts_info(stream, 64, 1, 1000000)`, no avg_frame_rate), and with `-probesize 32` ffmpeg
+ * cannot measure one, so it takes the time base's: 1 000 000 fps. The MJPEG muxer is constant-rate,
+ * so each camera frame was repeated ~33 000 times to fill its 33 ms at that rate (reported by other
+ * tools as "observed as 1,000,000 fps"), and an H.264 encoder was told that rate. `-r` on the output
+ * states the real rate; the capture mode is the same rate (`-framerate`), so nothing is repeated.
+ * v4l2, dshow, x11grab and lavfi state their rate; a custom --video-input is left as given.
+ */
+function outputRate(o: VideoCaptureOptions): string[] {
+  return o.platform === Platform.MACOS && o.source !== 'test' && o.inputArgs === undefined ? ['-r', String(o.fps)] : [];
 }
 
 export function buildAudioArgs(o: AudioCaptureOptions): string[] {
