@@ -99,6 +99,50 @@ const cases: Array<{ what: 'camera' | 'microphone'; device?: string; tail: strin
     says: /another program/,
   },
   {
+    // ffmpeg on Windows: "I/O error" (its own strerror table), and a microphone is an "audio only device".
+    what: 'microphone',
+    device: 'Microphone (USB)',
+    tail: [
+      '[dshow @ 000001f0c1a2b3c0] Could not find audio only device with name [Microphone (USB)] among source devices of type audio.',
+      '[dshow @ 000001f0c1a2b3c0] Searching for audio device within video devices for Microphone (USB)',
+      '[dshow @ 000001f0c1a2b3c0] Could not find audio only device with name [Microphone (USB)] among source devices of type video.',
+      '[in#0 @ 000001f0c1a2a000] Error opening input: I/O error',
+      'Error opening input file audio=Microphone (USB).',
+      'Error opening input files: I/O error',
+    ],
+    code: 'LS_ERR_DEVICE_NOT_FOUND',
+    says: /Microphone \(USB\)" does not exist/,
+  },
+  {
+    // A dshow camera that disappears mid-stream: EIO in Windows' words is still "stopped delivering".
+    what: 'camera',
+    device: 'USB Cam',
+    tail: ['[in#0/dshow @ 000001f0c1a2b3c0] Error during demuxing: I/O error', 'video=USB Cam: I/O error'],
+    code: 'LS_ERR_CAPTURE_FAILED',
+    says: /stopped delivering frames/,
+  },
+  {
+    // avfoundation takes only a mode's highest rate: --fps 24 on a [1 30] camera (the ffmpeg lines as printed).
+    what: 'camera',
+    device: 'FaceTime HD Camera',
+    tail: [
+      '[avfoundation @ 0x7f8b5a704a80] Selected framerate (24.000000) is not supported by the device.',
+      '[avfoundation @ 0x7f8b5a704a80] Supported modes:',
+      '[avfoundation @ 0x7f8b5a704a80]   1280x720@[1.000000 30.000000]fps',
+      '[avfoundation @ 0x7f8b5a704a80]   640x480@[1.000000 30.000000]fps',
+      'FaceTime HD Camera:none: Input/output error',
+    ],
+    code: 'LS_ERR_CAPTURE_FAILED',
+    says: /no mode of that size and frame rate: pass a --size and --fps it offers \(it lists 1280x720 at 30 fps, 640x480 at 30 fps\)/,
+  },
+  {
+    what: 'camera',
+    device: 'USB Cam',
+    tail: ['[dshow @ 000001f0c1a2b3c0] Could not set video options', 'video=USB Cam: I/O error'],
+    code: 'LS_ERR_CAPTURE_FAILED',
+    says: /no mode of that size and frame rate: pass a --size and --fps it offers \(ffmpeg: /,
+  },
+  {
     what: 'camera',
     tail: ['[mjpeg @ 0x55d0c1a3b8c0] Specified pixel format yuyv422 is invalid or not supported', 'Error while opening encoder for output stream #0:0'],
     code: 'LS_ERR_CAPTURE_FAILED',

@@ -172,7 +172,7 @@ interface FailurePattern {
   only?: 'camera' | 'microphone';
   code: 'LS_ERR_DEVICE_NOT_FOUND' | 'LS_ERR_DEVICE_BUSY' | 'LS_ERR_CAPTURE_FAILED';
   /** `subject` is e.g. 'camera "/dev/video0"' or 'microphone'; `chosen`: the user named the device (not the default). */
-  advice: (subject: string, what: 'camera' | 'microphone', chosen: boolean) => string;
+  advice: (subject: string, what: 'camera' | 'microphone', chosen: boolean, stderrTail: readonly string[]) => string;
 }
 
 const LIST_HINT = 'list them with: lanstream devices';
@@ -206,21 +206,39 @@ const FAILURE_PATTERNS: FailurePattern[] = [
       `No permission to open the ${subject}: on Linux add your user to the video/audio group; on macOS allow the terminal under System Settings → Privacy`,
   },
   {
-    test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio) device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
+    // dshow names a missing microphone "audio only device" (dshow.c devtypename).
+    test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio)(?: only)? device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
     code: 'LS_ERR_DEVICE_NOT_FOUND',
     advice: (subject, what, chosen) =>
       `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT[what]}`,
   },
   {
+    // avfoundation takes only a mode's highest rate (within 0.01) and listed sizes; dshow only what a
+    // format's ranges allow. Both then end with EIO, which is not an unplugged camera.
+    test: /Selected (framerate|video size|pixel format) \(.*\) is not supported by the device|Could not set video options/i,
+    only: 'camera',
+    code: 'LS_ERR_CAPTURE_FAILED',
+    advice: (subject, _what, _chosen, tail) => {
+      // avfoundation lists its modes as "  1280x720@[1.000000 30.000000]fps"; the highest rate is the one it takes.
+      const modes = tail.flatMap((l) => {
+        const m = /(\d+x\d+)@\[[\d.]+ ([\d.]+)\]fps/.exec(l);
+        return m ? [`${m[1]} at ${Number(m[2])} fps`] : [];
+      });
+      const listed = [...new Set(modes)].slice(0, 6);
+      return `The ${subject} has no mode of that size and frame rate: pass a --size and --fps it offers${listed.length ? ` (it lists ${listed.join(', ')})` : ''}`;
+    },
+  },
+  {
     // After the specific "not found" messages: a camera that opened and then fails with EIO was
     // unplugged or crashed, while a PulseAudio/ALSA source that does not exist reports only EIO.
-    test: /Input\/output error/i,
+    // ffmpeg on Windows words EIO as "I/O error" (libavutil/error.c's own table).
+    test: /Input\/output error|: I\/O error/i,
     only: 'camera',
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject) => `The ${subject} stopped delivering frames (unplugged or driver error): reconnect it and try again`,
   },
   {
-    test: /Input\/output error/i,
+    test: /Input\/output error|: I\/O error/i,
     only: 'microphone',
     code: 'LS_ERR_DEVICE_NOT_FOUND',
     advice: (subject, _what, chosen) =>
@@ -236,7 +254,7 @@ export function classifyCaptureFailure(stderrTail: string[], what: 'camera' | 'm
     if (pattern.only !== undefined && pattern.only !== what) continue;
     const line = stderrTail.find((l) => pattern.test.test(l));
     if (line !== undefined) {
-      return new LanstreamError(pattern.code, `${pattern.advice(subject, what, device !== undefined)} (ffmpeg: ${line.trim()})`, { details });
+      return new LanstreamError(pattern.code, `${pattern.advice(subject, what, device !== undefined, stderrTail)} (ffmpeg: ${line.trim()})`, { details });
     }
   }
   const last = stderrTail.at(-1)?.trim();
