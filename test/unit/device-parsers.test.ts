@@ -38,7 +38,49 @@ t.test('avfoundation: video and audio sections, names as values, screens marked'
   );
 });
 
-t.test('dshow (ffmpeg ≥ 4.4 format): kinds, (none) skipped, both-kinds devices in both lists', async (t) => {
+t.test('avfoundation: a name ffmpeg cannot find by (leading number, shared start, colon) gets its index as the value', async (t) => {
+  const p = '[AVFoundation indev @ 0x7f9b1c004a40] ';
+  const { cameras, microphones } = parseAvfoundationList(
+    [
+      `${p}AVFoundation video devices:`,
+      `${p}[0] FaceTime HD Camera`,
+      `${p}[1] 4K USB Camera`,
+      `${p}[2] USB Camera`,
+      `${p}[3] USB Camera #2`,
+      `${p}AVFoundation audio devices:`,
+      `${p}[0] Elgato Wave:3`,
+      `${p}[1] MacBook Pro Microphone`,
+    ].join('\n'),
+  );
+  t.same(
+    cameras.map((c) => c.value),
+    ['FaceTime HD Camera', '1', '2', 'USB Camera #2'],
+    '"4K…" would be read as index 4; "USB Camera" would also match "USB Camera #2"',
+  );
+  t.match(cameras[1]!.details, /starts with a number/);
+  t.match(cameras[2]!.details, /by their start/);
+  t.same(
+    microphones.map((m) => m.value),
+    ['0', 'MacBook Pro Microphone'],
+    "a ':' would split the input",
+  );
+});
+
+t.test("dshow: a name with ':' (ffmpeg splits video=…:audio=… there) gets its alternative name", async (t) => {
+  const p = '[dshow @ 000001f0c1a2b3c0] ';
+  const { microphones } = parseDshowList(
+    [`${p}"Elgato Wave:3" (audio)`, `${p}  Alternative name "@device_cm_{33D9A762-90C8-11D0-BD43-00A0C911CE86}\\wave_{ABC}"`].join('\n'),
+  );
+  t.match(microphones[0]!.value, /^@device_cm_/);
+  t.match(microphones[0]!.details, /':'/);
+  const argv = buildAudioArgs({ platform: Platform.WINDOWS, source: 'device', device: microphones[0]!.value, sampleRateHz: 48000, channels: 1 });
+  t.notOk(
+    argv.some((a) => a.includes('Wave:3')),
+    'the input string has no colon inside the name',
+  );
+});
+
+t.test('dshow (ffmpeg ≥ 5.0 format): kinds, (none) skipped, both-kinds devices in both lists', async (t) => {
   const { cameras, microphones } = parseDshowList(fixture('dshow-list.txt'));
   t.same(
     cameras.map((c) => c.name),

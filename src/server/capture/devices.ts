@@ -96,27 +96,44 @@ function withoutLogPrefix(line: string): string {
 }
 
 export function parseAvfoundationList(text: string): DeviceList {
-  const out: DeviceList = { cameras: [], microphones: [] };
-  let section: DeviceInfo[] | null = null;
+  const found = { cameras: [] as { index: string; name: string }[], microphones: [] as { index: string; name: string }[] };
+  let section: { index: string; name: string }[] | null = null;
   for (const raw of text.split(/\r?\n/)) {
     const line = withoutLogPrefix(raw);
-    if (/AVFoundation video devices/i.test(line)) section = out.cameras;
-    else if (/AVFoundation audio devices/i.test(line)) section = out.microphones;
+    if (/AVFoundation video devices/i.test(line)) section = found.cameras;
+    else if (/AVFoundation audio devices/i.test(line)) section = found.microphones;
     else {
       const m = /^\[(\d+)\] (.+?)\s*$/.exec(line);
-      if (m && section) {
-        const [, index, name] = m as unknown as [string, string, string];
-        const screen = /^Capture screen \d+$/.test(name);
-        // The name survives replugging; the index does not. Both are accepted by the builder.
-        section.push({ name, value: name, details: `index ${index}${screen ? ', screen capture, not a camera' : ''}` });
-      }
+      if (m && section) section.push({ index: m[1]!, name: m[2]! });
     }
   }
-  return out;
+  const infos = (list: { index: string; name: string }[]): DeviceInfo[] =>
+    list.map(({ index, name }) => {
+      const screen = /^Capture screen \d+$/.test(name) ? ', screen capture, not a camera' : '';
+      const why = nameCannotPick(name, list);
+      // The name survives replugging; the index does not. Both are accepted by the builder.
+      return why === null
+        ? { name, value: name, details: `index ${index}${screen}` }
+        : { name, value: index, details: `index ${index}${screen}; ${why}: the value is its index (it can change when devices are plugged in)` };
+    });
+  return { cameras: infos(found.cameras), microphones: infos(found.microphones) };
 }
 
 /**
- * dshow output, both formats: ffmpeg ≥ 4.4 prints `"Name" (video)` / `(audio)` / `(audio, video)` /
+ * Why avfoundation cannot find this device by its name, or null: it reads a value that starts with
+ * a number as an index (`sscanf("%d")`: "4K USB Camera" is device 4), matches names by their start
+ * (the first of "USB Camera" and "USB Camera #2" wins) and splits the input at ':' (FFmpeg 7.1
+ * avfoundation.m).
+ */
+function nameCannotPick(name: string, list: readonly { name: string }[]): string | null {
+  if (/^\s*[+-]?\d/.test(name)) return 'the name starts with a number, which ffmpeg reads as an index';
+  if (name.includes(':')) return "the name has a ':', where ffmpeg splits camera from microphone";
+  if (list.filter((o) => o.name.startsWith(name)).length > 1) return 'ffmpeg matches names by their start, and another device starts with this one';
+  return null;
+}
+
+/**
+ * dshow output, both formats: ffmpeg ≥ 5.0 prints `"Name" (video)` / `(audio)` / `(audio, video)` /
  * `(none)`; older ones print section headers. Each device is followed by its "Alternative name",
  * which we offer as the value when two devices share a name (two identical webcams).
  */
@@ -148,9 +165,13 @@ export function parseDshowList(text: string): DeviceList {
     const list = entries.filter((e) => e.kinds.has(kind));
     for (const e of list) {
       const duplicate = list.filter((o) => o.name === e.name).length > 1;
-      const value = duplicate && e.alternative ? e.alternative : e.name;
+      // ffmpeg splits `video=<name>:audio=<name>` at ':' (dshow.c parse_device_name), so a name with
+      // one ("Elgato Wave:3") is a malformed input; its alternative name has '_' there instead.
+      const colon = e.name.includes(':');
+      const value = (duplicate || colon) && e.alternative ? e.alternative : e.name;
       const info: DeviceInfo = { name: e.name, value };
       if (duplicate) info.details = 'two devices have this name: the value picks this one';
+      else if (colon && e.alternative) info.details = "the name has a ':', which ffmpeg cannot take: the value is its alternative name";
       (kind === 'video' ? out.cameras : out.microphones).push(info);
     }
   }
