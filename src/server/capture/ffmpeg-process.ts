@@ -215,7 +215,7 @@ const FAILURE_PATTERNS: FailurePattern[] = [
   {
     // avfoundation takes only a mode's highest rate (within 0.01) and listed sizes; dshow only what a
     // format's ranges allow. Both then end with EIO, which is not an unplugged camera.
-    test: /Selected (framerate|video size|pixel format) \(.*\) is not supported by the device|Could not set video options/i,
+    test: /Selected (framerate|video size) \(.*\) is not supported by the device|Could not set video options/i,
     only: 'camera',
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject, _what, _chosen, tail) => {
