@@ -116,6 +116,8 @@ t.test('macOS: avfoundation, "<video>:none" and ":<audio>"', async (t) => {
     '30',
     '-video_size',
     '1280x720',
+    '-pixel_format',
+    'nv12',
     '-i',
     '0:none',
   ]);

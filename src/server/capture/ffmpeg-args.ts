@@ -127,7 +127,10 @@ function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean, c
           details: { flag },
         });
       }
-      return ['-f', 'avfoundation', '-framerate', fps, '-video_size', size, '-i', `${device}:none`];
+      // nv12: 4:2:0 like the encoder's output, and offered by Mac cameras; avfoundation's default
+      // (yuv420p) is not, so every start printed four ERROR lines before it fell back to uyvy422
+      // (and an nv12-less device falls back the same way).
+      return ['-f', 'avfoundation', '-framerate', fps, '-video_size', size, '-pixel_format', 'nv12', '-i', `${device}:none`];
     case Platform.WINDOWS:
       // dshow picks the device's MJPEG mode when the input codec is forced to mjpeg.
       return ['-f', 'dshow', ...(copy ? ['-vcodec', copyFormat] : []), '-video_size', size, '-framerate', fps, '-i', `video=${device}`];
