@@ -1,3 +1,5 @@
+import shellQuote from 'shell-quote';
+import { shellArg } from '../../src/cli/devices-command.js';
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import {
@@ -198,3 +200,19 @@ t.test(
     );
   },
 );
+
+t.test('lanstream devices prints each value quoted for the shell it runs in', async (t) => {
+  t.equal(shellArg('FaceTime HD Camera', 'darwin'), "'FaceTime HD Camera'");
+  t.equal(shellArg('/dev/video0', 'linux'), "'/dev/video0'");
+  const apostrophe = shellArg("Bob's MacBook Microphone", 'darwin');
+  t.same(shellParse(apostrophe), ["Bob's MacBook Microphone"], `a POSIX shell reads ${apostrophe} back as the name`);
+  t.same(shellParse(shellArg('Mic $HOME `x`', 'linux')), ['Mic $HOME `x`'], 'nothing expanded');
+  // cmd.exe: single quotes are not quotes, and dshow's alternative names hold '&'.
+  t.equal(shellArg('@device_pnp_\\\\?\\usb#vid_046d&pid_082d', 'win32'), '"@device_pnp_\\\\?\\usb#vid_046d&pid_082d"');
+  t.equal(shellArg('Integrated Camera', 'win32'), '"Integrated Camera"');
+});
+
+/** What a POSIX shell makes of a word (no variables set). */
+function shellParse(word: string): unknown[] {
+  return shellQuote.parse(word, {});
+}
