@@ -4,7 +4,7 @@
  * errors into one line on stderr plus a documented exit code.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { LanstreamError, isLanstreamError, setEnvSources } from '../shared/errors.js';
+import { LanstreamError, isLanstreamError, setEnvSources, usageError } from '../shared/errors.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { launchEarlyWindow } from './early-window.js';
@@ -191,6 +191,7 @@ export function buildProgram(output: Output): Command {
         .filter((o) => o.long !== undefined && o.envVar !== undefined && command.getOptionValueSource(o.attributeName()) === 'env')
         .map((o) => [o.long!, o.envVar!] as const),
     );
+    rejectEmptyValues(command);
   });
   for (const cmd of program.commands) {
     cmd
@@ -199,6 +200,24 @@ export function buildProgram(output: Output): Command {
       .configureOutput({ outputError: () => undefined });
   }
   return program;
+}
+
+/**
+ * Flags whose empty value would quietly turn them off: a script's `--snapshot "$OUT"` with OUT unset
+ * became a plain watch that never ended (cron piled them up), `--record ""` recorded nothing and
+ * exited 0, `--duration ""` ran forever. Typed empty on the command line, they are a usage error;
+ * an empty LANSTREAM_* variable still means unset.
+ */
+const NO_EMPTY_VALUE = new Set(['--record', '--snapshot', '--snapshot-size', '--duration', '--reconnect-timeout']);
+
+function rejectEmptyValues(command: Command): void {
+  for (const o of command.options) {
+    if (!o.long || !NO_EMPTY_VALUE.has(o.long)) continue;
+    const name = o.attributeName();
+    if (command.getOptionValue(name) === '' && command.getOptionValueSource(name) === 'cli') {
+      throw usageError(o.long, "''", 'a value: an empty one would switch the flag off (is a shell variable unset?)');
+    }
+  }
 }
 
 /** Entry point used by bin/lanstream.js. Never throws; sets process.exitCode. */

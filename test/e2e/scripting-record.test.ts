@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { descendants, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
+import { descendants, makeConfigDir, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { probeMedia } from '../helpers/media-probe.js';
 import { freePort, hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 
@@ -130,6 +130,13 @@ t.test('watch --record whose ffmpeg does not finish the file: exit 1 saying so, 
     'the error says the file may be incomplete',
   );
   t.equal(proc.events().at(-1)?.event, 'stopped', 'stopped is still the last line');
+});
+
+t.test('serve --record "" (an unset shell variable) is a usage error, not a serve that records nothing', async (t) => {
+  const args = serveArgs({ port: await freePort(), configDir: await makeConfigDir() }, '--record', '', '--duration', '3s');
+  const r = await runCli(args, { timeoutMs: 10_000 });
+  t.equal(r.code, 2, 'exit 2');
+  t.match(r.stderr, /Invalid --record: ''/, 'the error names the flag');
 });
 
 t.test('serve --record to a wrong extension is a usage error before anything starts', async (t) => {

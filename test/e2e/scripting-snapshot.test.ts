@@ -48,6 +48,11 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
     ['record onto a directory', ['--record', path.join(dir, 'a-dir.mkv')], /--record.*is a directory/],
     ['record into a non-Matroska name', ['--record', path.join(dir, 'rec.mp4')], /--record.*\.mkv/],
     ['snapshot size without snapshot', ['--snapshot-size', '320x180'], /--snapshot-size/],
+    // `--snapshot "$OUT"` with OUT unset: it used to become a plain watch (here exit 3; with a server, endless).
+    ['snapshot with an empty name', ['--snapshot', ''], /--snapshot: '' .*shell variable unset/],
+    ['record with an empty name', ['--record', ''], /--record: ''/],
+    ['snapshot size empty', ['--snapshot', path.join(dir, 'cam.jpg'), '--snapshot-size', ''], /--snapshot-size: ''/],
+    ['duration empty', ['--snapshot', path.join(dir, 'cam.jpg'), '--duration', ''], /--duration: ''/],
   ];
   for (const [what, args, message] of cases) {
     const r = await runCli(['watch', dead, '--key', 'k'.repeat(22), '--insecure', ...args], { timeoutMs: 10_000 });
