@@ -225,6 +225,11 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   // The connection starts in 'connecting' without an event; scripts see the whole sequence.
   output.event('state', { state: viewer.connection.state });
   const snapshot = flags.snapshot ? snapshotThenExit(viewer, flags.snapshot, scripted.snapshotSize, flags.ffmpeg, logger, output) : null;
+  let snapshotTaken = false;
+  snapshot?.then(
+    () => (snapshotTaken = true),
+    () => undefined,
+  );
   // Live once the connection is up and the sinks are open; a missing window program is the error
   // to report even if the connection failed too.
   const live = (async () => {
@@ -250,6 +255,13 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
     process.exitCode = await runUntilDone({ durationMs, durationFrom: live, close: () => viewer.close(), ended });
     // The run ended well but ffmpeg did not finish the file: a script must not take it as complete.
     if (recorder?.closeError && process.exitCode === 0) throw recorder.closeError;
+    // --duration ran out before the picture: exit 0 left a cron job with no file, or last run's.
+    if (snapshot && !snapshotTaken && process.exitCode === 0) {
+      throw new LanstreamError(
+        'LS_ERR_SNAPSHOT_FAILED',
+        `--duration ${flags.duration} ended before a settled picture arrived: nothing was written to ${flags.snapshot}; allow more time (it takes the 3rd frame)`,
+      );
+    }
   } catch (err) {
     // Set here too so the --json "stopped" event below carries the code the process will exit with,
     // and report the error now: `stopped` must be the last line (main skips an error reported here).

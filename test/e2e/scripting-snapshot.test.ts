@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -59,4 +60,17 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
     t.equal(r.code, 2, `${what}: exit 2`);
     t.match(errorLines(r.stderr).join('\n'), message, `${what}: the message names the flag and the fix`);
   }
+});
+
+t.test('--duration that ends before the picture: exit 1 (LS_ERR_SNAPSHOT_FAILED), not 0 with no file', async (t) => {
+  const srv = await startServe({ args: ['--keep-warm'] });
+  t.teardown(() => srv.proc.destroy());
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-snap-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const jpg = path.join(dir, 'cam.jpg');
+  // The 3rd frame is ≥ 2 frame intervals (66 ms) after live: 1 ms always ends first.
+  const r = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--snapshot', jpg, '--duration', '1ms'], { timeoutMs: 15_000 });
+  t.equal(r.code, 1, 'exit 1');
+  t.match(errorLines(r.stderr).join('\n'), /--duration 1ms ended before .*nothing was written.*\[LS_ERR_SNAPSHOT_FAILED\]/, 'the error says why');
+  t.notOk(existsSync(jpg), 'no file');
 });
