@@ -132,6 +132,23 @@ t.test('watch --record whose ffmpeg does not finish the file: exit 1 saying so, 
   t.equal(proc.events().at(-1)?.event, 'stopped', 'stopped is still the last line');
 });
 
+t.test('watch --record onto a full disk: exit 1, and the one line (also with --quiet) says the disk is full', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  // /dev/full fails every write with ENOSPC, as a full disk does (no tmpfs mount needed).
+  const wrapper = path.join(path.dirname(file), 'ffmpeg');
+  await writeFile(wrapper, '#!/bin/bash\ncase "$*" in *.mkv*) exec ffmpeg "${@:1:$#-1}" /dev/full ;; esac\nexec ffmpeg "$@"\n');
+  await chmod(wrapper, 0o755);
+  const args = ['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--ffmpeg', wrapper, '--duration', '10s', '--quiet'];
+  const r = await runCli(args, { timeoutMs: 15_000 });
+  t.equal(r.code, 1, 'exit 1');
+  t.ok(r.elapsedMs < 8000, `ends at the failure, not at --duration (${r.elapsedMs} ms)`);
+  t.match(
+    r.stderr.trim().split('\n').at(-1),
+    /stopped writing .*rec\.mkv \(exit 1: .*No space left on device\) \[LS_ERR_RECORD_FAILED\]$/,
+    'the cause is in the line',
+  );
+});
+
 t.test('serve --record "" (an unset shell variable) is a usage error, not a serve that records nothing', async (t) => {
   const args = serveArgs({ port: await freePort(), configDir: await makeConfigDir() }, '--record', '', '--duration', '3s');
   const r = await runCli(args, { timeoutMs: 10_000 });

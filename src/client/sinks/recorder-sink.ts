@@ -38,6 +38,8 @@ const AUDIO_TOLERANCE_US = 30_000;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const STDERR_TAIL_LINES = 20;
 const CLOSE_GRACE_MS = 5_000;
+/** After ffmpeg exits, wait at most this long for the rest of its stderr (the error's cause). */
+const STDERR_DRAIN_MS = 500;
 
 export interface RecordingMedia {
   video: VideoParams | null;
@@ -301,6 +303,7 @@ export class RecorderSink implements RecorderHook {
     this.#audioIn = media.audio ? (child.stdio[audioFd] as Writable) : null;
     for (const input of [this.#videoIn, this.#audioIn]) input?.on('error', () => undefined); // exit handler reports
     let partial = '';
+    const stderrClosed = new Promise<void>((done) => child.stderr!.once('close', () => done()));
     child.stderr!.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop()!.slice(-1000);
@@ -313,17 +316,20 @@ export class RecorderSink implements RecorderHook {
         resolve();
       });
       child.once('exit', (code, signal) => {
-        if (this.#closing === null) this.#fail(`ffmpeg stopped writing ${this.#o.file} (${signal ?? `exit ${code}`})`);
-        else if (code !== 0 && !this.#failed) {
-          // Closing, but ffmpeg did not finish the file: out of time on a slow disk (stopped after
-          // CLOSE_GRACE_MS), or it failed writing the end (a full disk). The run must not say "done".
-          this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
-          this.#closeError = new LanstreamError(
-            'LS_ERR_RECORD_FAILED',
-            `ffmpeg did not finish ${this.#o.file} (${signal ?? `exit ${code}`}${this.#tail.length ? `: ${this.#tail[this.#tail.length - 1]}` : ''}): its end may be missing`,
-          );
-        }
-        resolve();
+        // At 'exit' ffmpeg's last lines can still be in the pipe, and they name the cause.
+        const drained = new Promise<void>((done) => setTimeout(done, STDERR_DRAIN_MS).unref());
+        void Promise.race([stderrClosed, drained]).then(() => {
+          const how = this.#exitText(code, signal);
+          // The one line the user reads (also with --quiet) says why: "…: No space left on device".
+          if (this.#closing === null) this.#fail(`ffmpeg stopped writing ${this.#o.file} (${how})`);
+          else if (code !== 0 && !this.#failed) {
+            // Closing, but ffmpeg did not finish the file: out of time on a slow disk (stopped after
+            // CLOSE_GRACE_MS), or it failed writing the end (a full disk). The run must not say "done".
+            this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
+            this.#closeError = new LanstreamError('LS_ERR_RECORD_FAILED', `ffmpeg did not finish ${this.#o.file} (${how}): its end may be missing`);
+          }
+          resolve();
+        });
       });
     });
     this.#log.info({ file: this.#o.file, video: media.video !== null, audio: media.audio !== null }, 'recording');
@@ -396,6 +402,12 @@ export class RecorderSink implements RecorderHook {
       this.#fail(`ffmpeg cannot keep up writing ${this.#o.file} (${Math.round(queued / 1e6)} MB queued): is the disk full or too slow?`);
       this.#child?.kill('SIGKILL');
     }
+  }
+
+  /** "exit 1: <ffmpeg's last line>" (or the signal): how ffmpeg ended and, from its stderr, why. */
+  #exitText(code: number | null, signal: NodeJS.Signals | null): string {
+    const last = this.#tail[this.#tail.length - 1];
+    return `${signal ?? `exit ${code}`}${last ? `: ${last}` : ''}`;
   }
 
   #fail(message: string, cause?: unknown): void {
