@@ -6,6 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { descendants, makeConfigDir, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
@@ -146,6 +147,24 @@ t.test('watch --record onto a full disk: exit 1, and the one line (also with --q
     r.stderr.trim().split('\n').at(-1),
     /stopped writing .*rec\.mkv \(exit 1: .*No space left on device\) \[LS_ERR_RECORD_FAILED\]$/,
     'the cause is in the line',
+  );
+});
+
+t.test('watch --record whose directory is deleted while it records: exit 1, not 0 with no file', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  const proc = spawnCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--duration', '3s', '--json']);
+  t.teardown(() => proc.destroy());
+  await proc.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  // ffmpeg opens the file once it has probed its inputs (~1 s in); deleted before that, ffmpeg itself fails.
+  await waitFor(() => existsSync(file), 5000, 50, 'the recording file');
+  await sleep(500);
+  await rm(path.dirname(file), { recursive: true, force: true });
+  const { code } = await proc.exited;
+  t.equal(code, 1, 'exit 1');
+  t.match(
+    proc.events().find((e) => e.event === 'error'),
+    { code: 'LS_ERR_RECORD_FAILED', message: /rec\.mkv is no longer there/ },
+    'the error says so',
   );
 });
 

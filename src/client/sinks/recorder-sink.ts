@@ -377,6 +377,14 @@ export class RecorderSink implements RecorderHook {
       await this.#exited;
       clearTimeout(timer);
       clearTimeout(killer);
+      // ffmpeg writes on through its open descriptor into a file (or directory) deleted meanwhile,
+      // and ends with exit 0: without this check the run said "done" with no file left.
+      if (!this.#failed && !this.#closeError && (await stat(this.#o.file).catch(() => null)) === null) {
+        this.#closeError = new LanstreamError(
+          'LS_ERR_RECORD_FAILED',
+          `${this.#o.file} is no longer there: it (or its directory) was deleted or moved while recording`,
+        );
+      }
       this.#log.info({ file: this.#o.file, ...this.stats() }, 'recording closed');
     })();
     return this.#closing;
