@@ -6,11 +6,11 @@
  */
 import t, { type Test } from 'tap';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { descendants, makeConfigDir, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
-import { probeMedia } from '../helpers/media-probe.js';
+import { descendants, localWatchArgs, makeConfigDir, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
+import { lastPacketS, probeMedia } from '../helpers/media-probe.js';
 import { freePort, hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 
 const skip = !hasCommand('ffprobe') && 'ffprobe missing';
@@ -166,6 +166,40 @@ t.test('watch --record whose directory is deleted while it records: exit 1, not 
     { code: 'LS_ERR_RECORD_FAILED', message: /rec\.mkv is no longer there/ },
     'the error says so',
   );
+});
+
+t.test('the server restarts without its sound during watch --record: the file keeps growing and holds the picture', { skip }, async (t) => {
+  const port = await freePort();
+  const configDir = await makeConfigDir();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'rec.mkv');
+  const first = await startServe({ port, configDir, args: ['--size', '320x240', '--keep-warm'] });
+  t.teardown(() => first.proc.destroy());
+  const proc = spawnCli(localWatchArgs(first, '--no-playback', '--record', file, '--duration', '10s', '--json'));
+  t.teardown(() => proc.destroy());
+  await proc.waitForEvent((e) => e.event === 'live', 10_000, 'live event');
+  await sleep(2000);
+  await first.stop();
+  // The same server without sound: as a microphone that stopped, the recorder's audio input gets nothing.
+  const second = await startServe({ port, configDir, args: ['--size', '320x240', '--keep-warm', '--no-audio'] });
+  t.teardown(() => second.proc.destroy());
+  const lives = () => proc.events().filter((e) => e.event === 'state' && e.state === 'live').length;
+  await waitFor(() => lives() === 2, 10_000, 50, 'live again');
+  await sleep(1500);
+  const sizeBefore = statSync(file).size;
+  await sleep(3000);
+  const sizeAfter = statSync(file).size;
+  // ffmpeg waited for sound that never came: the file stood still (and 70 s later at 720p, the recording failed).
+  t.ok(sizeAfter > sizeBefore + 300_000, `the file grew while the server sent no sound (${sizeBefore} → ${sizeAfter} bytes)`);
+  const { code } = await proc.exited;
+  t.equal(code, 0, 'exit 0 at --duration');
+  const probe = await probeMedia(file);
+  const lastVideo = lastPacketS(probe, 'video');
+  const lastAudio = lastPacketS(probe, 'audio');
+  // 10 s minus the restart (cut out when over 3 s): ~6 s.
+  t.ok(lastVideo > 5, `the picture runs to ${lastVideo.toFixed(2)} s`);
+  t.ok(lastAudio > lastVideo - 1, `the sound track (silence after the restart) runs to ${lastAudio.toFixed(2)} s too`);
 });
 
 t.test('serve --record "" (an unset shell variable) is a usage error, not a serve that records nothing', async (t) => {

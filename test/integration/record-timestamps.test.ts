@@ -217,6 +217,24 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
     t.equal(samples(tl.audio(pcm, 1_060_000)), 1920 + 480, '40 ms lost (beyond the 30 ms tolerance) → 40 ms of silence, then the packet');
     t.equal(samples(tl.audio(pcm, 1_020_000)), 0, 'a packet entirely in the past is dropped');
   });
+
+  t.test('one medium stops (a microphone unplugged, a camera gone): the other is not held back by more than 1 s', async (t) => {
+    const pcm = Buffer.alloc(480); // 5 ms
+    const tl = new RecordingTimeline({ video, audio });
+    let writes = [...tl.video(frame(0), 1_000_000), ...tl.audio(pcm, 1_000_000)];
+    for (let n = 1; n <= 90; n++) writes.push(...tl.video(frame(n), 1_000_000 + n * F)); // 3 s of video, no sound
+    const videoS = frames(writes).length / 30;
+    const audioS = samples(writes) / 48000;
+    t.ok(videoS - audioS <= 1, `video ${videoS.toFixed(2)} s, audio (silence) ${audioS.toFixed(2)} s: ffmpeg gets both`);
+
+    const tl2 = new RecordingTimeline({ video, audio });
+    writes = [...tl2.video(frame(0), 1_000_000), ...tl2.audio(pcm, 1_000_000)];
+    for (let n = 1; n <= 600; n++) writes.push(...tl2.audio(pcm, 1_000_000 + n * 5000)); // 3 s of sound, no frames
+    const videoS2 = frames(writes).length / 30;
+    const audioS2 = samples(writes) / 48000;
+    t.ok(audioS2 - videoS2 <= 1, `audio ${audioS2.toFixed(2)} s, video (the last frame repeated) ${videoS2.toFixed(2)} s`);
+    t.same([...new Set(frames(writes))], [0], 'the repeated frame is the last one received');
+  });
 });
 
 t.test(

@@ -32,6 +32,14 @@ import type { RecorderHook } from '../watch.js';
 export const MAX_GAP_US = 3_000_000;
 /** Wait this much server time for the other medium before starting the file without it. */
 const START_WAIT_US = 1_000_000;
+/**
+ * One medium this far behind the other in the file (a microphone that stopped, a server restarted
+ * without its camera) is filled up to it (silence, or the last frame repeated). ffmpeg reads its
+ * inputs in timestamp order, so a silent input held the other back: nothing more reached the disk,
+ * and 70 s after the microphone stopped (1280x720) the recording failed as "cannot keep up", its
+ * file ending where the sound had. Same bound as a file cut off: ≤ 1 s.
+ */
+const STALL_US = 1_000_000;
 /** Audio within ±30 ms of its slot is appended as is: no click for a few samples of drift. */
 const AUDIO_TOLERANCE_US = 30_000;
 /** ffmpeg (disk) this far behind = it cannot keep up; fail instead of growing memory forever. */
@@ -156,7 +164,30 @@ export class RecordingTimeline {
     this.#lastPtsUs = Math.max(last, p.ptsUs);
     if (p.ptsUs - last < -MAX_GAP_US) this.#lastPtsUs = p.ptsUs;
     const fileUs = p.ptsUs - this.#baseUs! - this.#skippedUs;
-    return p.kind === 'video' ? this.#placeVideo(p.data, fileUs) : this.#placeAudio(p.data, fileUs);
+    const writes = p.kind === 'video' ? this.#placeVideo(p.data, fileUs) : this.#placeAudio(p.data, fileUs);
+    return [...writes, ...this.#fillStalled()];
+  }
+
+  /** Brings a medium more than STALL_US behind the other to half that distance (see STALL_US). */
+  #fillStalled(): TimelineWrite[] {
+    const audio = this.#media.audio;
+    if (!this.#media.video || !audio) return [];
+    const videoUs = this.#nextSlot * this.#frameUs;
+    const audioUs = (this.#samplesWritten / audio.sampleRateHz) * 1e6;
+    if (videoUs - audioUs > STALL_US) {
+      const silence = Math.round(((videoUs - STALL_US / 2) * audio.sampleRateHz) / 1e6) - this.#samplesWritten;
+      this.#samplesWritten += silence;
+      this.stats.silenceMs += (silence / audio.sampleRateHz) * 1000;
+      this.stats.audioWrittenMs = (this.#samplesWritten / audio.sampleRateHz) * 1000;
+      return [{ kind: 'audio', pcm: Buffer.alloc(silence * this.#bytesPerSample) }];
+    }
+    if (audioUs - videoUs > STALL_US && this.#lastFrame) {
+      const repeats = Math.floor((audioUs - STALL_US / 2) / this.#frameUs) - this.#nextSlot;
+      this.#nextSlot += repeats;
+      this.stats.framesRepeated += repeats;
+      return [{ kind: 'video', jpeg: this.#lastFrame, repeats }];
+    }
+    return [];
   }
 
   #placeVideo(jpeg: Buffer, atUs: number): TimelineWrite[] {
