@@ -198,6 +198,31 @@ t.test('FfmpegProcess: streams stdout, keeps the last 20 stderr lines, reports t
   t.same(p.stderrTail, exit.stderrTail);
 });
 
+t.test('FfmpegProcess: the first lines still classify when a long list pushed them out of the tail', async (t) => {
+  // avfoundation says what is wrong first, then lists every mode of the camera (here 30), then EIO.
+  const script = [
+    `echo '[avfoundation @ 0x7f8b5a704a80] Selected framerate (24.000000) is not supported by the device.' >&2`,
+    `echo '[avfoundation @ 0x7f8b5a704a80] Supported modes:' >&2`,
+    `for i in $(seq 1 30); do echo "[avfoundation @ 0x7f8b5a704a80]   $((i * 16))x$((i * 9))@[1.000000 30.000000]fps" >&2; done`,
+    `echo 'USB Capture:none: Input/output error' >&2`,
+    'exit 1',
+  ].join('; ');
+  const p = new FfmpegProcess({ ffmpegPath: 'sh', args: ['-c', script], name: 'video', logger: silentLogger() });
+  const exited = exitOf(p);
+  p.start();
+  const exit = await exited;
+  t.equal(exit.stderrTail.length, 20, 'the tail is still the last 20 lines');
+  t.match(exit.stderrHead[0], /Selected framerate/, 'the first line is kept');
+  t.equal(exit.stderrHead.length, 5);
+  const err = classifyCaptureFailure(exit.stderrTail, 'camera', 'USB Capture', exit.stderrHead);
+  t.match(err.message, /no mode of that size and frame rate/, 'not "unplugged"');
+  t.match(classifyCaptureFailure(exit.stderrTail, 'camera', 'USB Capture').message, /stopped delivering frames/, 'the tail alone would say unplugged');
+  const short = new FfmpegProcess({ ffmpegPath: 'sh', args: ['-c', 'echo one >&2; echo two >&2; exit 1'], name: 'video', logger: silentLogger() });
+  const shortExit = exitOf(short);
+  short.start();
+  t.same((await shortExit).stderrHead, [], 'nothing twice when the tail holds every line');
+});
+
 t.test('FfmpegProcess.close(): SIGTERM, idempotent, same promise; SIGKILL after grace', async (t) => {
   const real = new FfmpegProcess({
     ffmpegPath: 'ffmpeg',

@@ -337,7 +337,7 @@ export class CaptureSource {
       this.#spawn();
       return;
     }
-    const err = exit.error ?? classifyCaptureFailure(exit.stderrTail, this.#what, this.#o.device);
+    const err = exit.error ?? classifyCaptureFailure(exit.stderrTail, this.#what, this.#o.device, exit.stderrHead);
     if (this.#settleStart !== null) {
       // Never got to live: the device or the arguments are wrong, restarting would not help.
       this.#failStart(err);

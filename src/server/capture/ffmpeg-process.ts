@@ -12,6 +12,11 @@ import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 const STDERR_TAIL_LINES = 20;
+/**
+ * The first lines are kept too: ffmpeg often says what is wrong first and then lists (avfoundation's
+ * "Selected framerate (24.000000) is not supported", then one line per mode of the camera, then EIO).
+ */
+const STDERR_HEAD_LINES = 5;
 /** A line longer than this is cut: a runaway stderr line must not grow without bound. */
 const STDERR_LINE_MAX_CHARS = 1_000;
 
@@ -19,6 +24,8 @@ export interface FfmpegExit {
   code: number | null;
   signal: string | null;
   stderrTail: string[];
+  /** The first lines ffmpeg wrote that are no longer in stderrTail (at most STDERR_HEAD_LINES). */
+  stderrHead: string[];
   /** True when close() or destroy() asked for this exit. */
   requested: boolean;
   /** Set when the process could not be started at all. */
@@ -52,6 +59,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
   #requested = false;
   #done = false;
   #tail: string[] = [];
+  #head: string[] = [];
+  #lines = 0;
   #partialLine = '';
 
   constructor(opts: FfmpegProcessOptions) {
@@ -101,6 +110,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
         code: result.exitCode ?? null,
         signal: result.signal ?? null,
         stderrTail: this.stderrTail,
+        stderrHead: this.#head.slice(0, Math.max(0, Math.min(STDERR_HEAD_LINES, this.#lines - STDERR_TAIL_LINES))),
         requested: this.#requested,
       };
       if (result.failed && result.exitCode === undefined && result.signal === undefined) {
@@ -151,6 +161,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
   }
 
   #pushLine(line: string): void {
+    this.#lines++;
+    if (this.#head.length < STDERR_HEAD_LINES) this.#head.push(line.slice(0, STDERR_LINE_MAX_CHARS));
     this.#tail.push(line.slice(0, STDERR_LINE_MAX_CHARS));
     if (this.#tail.length > STDERR_TAIL_LINES) this.#tail.shift();
   }
@@ -247,14 +259,20 @@ const FAILURE_PATTERNS: FailurePattern[] = [
 ];
 
 /** Turns the stderr of a failed capture ffmpeg into an error that says what to do. */
-export function classifyCaptureFailure(stderrTail: string[], what: 'camera' | 'microphone', device?: string): LanstreamError {
+export function classifyCaptureFailure(
+  stderrTail: string[],
+  what: 'camera' | 'microphone',
+  device?: string,
+  stderrHead: readonly string[] = [],
+): LanstreamError {
   const subject = device === undefined ? what : `${what} "${device}"`;
   const details = { stderrTail: [...stderrTail], what, ...(device === undefined ? {} : { device }) };
+  const lines = [...stderrHead, ...stderrTail];
   for (const pattern of FAILURE_PATTERNS) {
     if (pattern.only !== undefined && pattern.only !== what) continue;
-    const line = stderrTail.find((l) => pattern.test.test(l));
+    const line = lines.find((l) => pattern.test.test(l));
     if (line !== undefined) {
-      return new LanstreamError(pattern.code, `${pattern.advice(subject, what, device !== undefined, stderrTail)} (ffmpeg: ${line.trim()})`, { details });
+      return new LanstreamError(pattern.code, `${pattern.advice(subject, what, device !== undefined, lines)} (ffmpeg: ${line.trim()})`, { details });
     }
   }
   const last = stderrTail.at(-1)?.trim();
