@@ -16,13 +16,14 @@ export function parsePort(raw: string, flag = '--port'): number {
   return parseIntIn(flag, raw, 1, 65535);
 }
 
-export function parseSize(raw: string, flag = '--size'): { width: number; height: number } {
+/** `even`: the capture size, which 4:2:0 video needs even; a picture (--snapshot-size) does not. */
+export function parseSize(raw: string, flag = '--size', { even = true }: { even?: boolean } = {}): { width: number; height: number } {
   const m = /^(\d{1,5})x(\d{1,5})$/i.exec(String(raw).trim());
   if (!m) throw usageError(flag, raw, 'WIDTHxHEIGHT, e.g. 1280x720');
   const width = Number(m[1]);
   const height = Number(m[2]);
-  if (width < 16 || height < 16 || width > 8192 || height > 8192 || width % 2 || height % 2) {
-    throw usageError(flag, raw, 'even sizes between 16x16 and 8192x8192');
+  if (width < 16 || height < 16 || width > 8192 || height > 8192 || (even && (width % 2 || height % 2))) {
+    throw usageError(flag, raw, `${even ? 'even sizes' : 'sizes'} between 16x16 and 8192x8192`);
   }
   return { width, height };
 }

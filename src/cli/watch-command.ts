@@ -321,7 +321,7 @@ async function locateGstLaunch(explicit: string | undefined): Promise<string> {
 /** Checks --record / --snapshot before anything connects: a bad path is a usage error (exit 2) now. */
 async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: string | null; snapshotSize?: { width: number; height: number } }> {
   if (flags.snapshotSize && !flags.snapshot) throw usageError('--snapshot-size', flags.snapshotSize, 'to be used with --snapshot');
-  const snapshotSize = flags.snapshotSize ? parseSize(flags.snapshotSize, '--snapshot-size') : undefined;
+  const snapshotSize = flags.snapshotSize ? parseSize(flags.snapshotSize, '--snapshot-size', { even: false }) : undefined;
   if (flags.snapshot) {
     snapshotFormat(flags.snapshot);
     if (flags.record) throw usageError('--record', flags.record, 'no --record with --snapshot (a snapshot takes one picture and exits)');

@@ -5,6 +5,8 @@ import { parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize, parse
 t.test('valid values', async (t) => {
   t.equal(parsePort('443'), 443);
   t.same(parseSize('1280x720'), { width: 1280, height: 720 });
+  t.same(parseSize('641x361', '--snapshot-size', { even: false }), { width: 641, height: 361 }, 'a picture may have odd sides');
+  t.throws(() => parseSize('8x8', '--snapshot-size', { even: false }), /--snapshot-size: 8x8 \(expected sizes between 16x16/);
   t.equal(parseDurationMs('90s', '--duration'), 90_000);
   t.equal(parseDurationMs('1h', '--duration'), 3_600_000);
   t.equal(parseDurationMs('500ms', '--duration'), 500);
