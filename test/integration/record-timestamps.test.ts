@@ -207,6 +207,20 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
     t.ok(latest <= (F * 7) / 4, `latest ${(latest / F).toFixed(2)} frames`);
   });
 
+  t.test('video announced but not one frame comes (a camera that never delivers): the placeholder fills it', async (t) => {
+    const pcm = Buffer.alloc(480); // 5 ms
+    const run = (placeholder: Buffer | null): TimelineWrite[] => {
+      const tl = new RecordingTimeline({ video, audio });
+      if (placeholder) tl.setPlaceholderFrame(placeholder);
+      const writes: TimelineWrite[] = [];
+      for (let n = 0; n <= 600; n++) writes.push(...tl.audio(pcm, 1_000_000 + n * 5000)); // 3 s of sound
+      return writes;
+    };
+    t.same(frames(run(null)), [], 'without one, nothing for the video input (ffmpeg then waits on it)');
+    const filled = frames(run(frame(7)));
+    t.ok(filled.length >= 30 && filled.every((n) => n === 7), `${filled.length} slots of the placeholder for ~2.5 s of sound`);
+  });
+
   t.test('audio: a lost packet becomes silence, an overlap is trimmed, both media start together', async (t) => {
     const tl = new RecordingTimeline({ video, audio });
     const pcm = Buffer.alloc(960); // 10 ms
@@ -236,6 +250,37 @@ t.test('timeline: server PTS → constant-rate inputs', async (t) => {
     t.same([...new Set(frames(writes))], [0], 'the repeated frame is the last one received');
   });
 });
+
+t.test(
+  'a camera that never delivers: the file still has the sound, with a black picture (it was 0 bytes)',
+  { skip: !hasCommand('ffprobe') && 'ffprobe missing' },
+  async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-record-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'no-camera.mkv');
+    const recorder = new RecorderSink({ file, ffmpegPath: 'ffmpeg', logger: silentLogger() });
+    const errors: LanstreamError[] = [];
+    recorder.start(
+      { video: { codec: 'mjpeg', width: 320, height: 240, fps: 30 }, audio: { codec: 'pcm_s16le', sampleRateHz: 48000, channels: 1, packetMs: 5 } },
+      (err) => errors.push(err),
+    );
+    const pcm = Buffer.alloc(480); // 5 ms of silence
+    const startUs = nowUs();
+    // 3 s of sound as a server sends it, no frame at all.
+    for (let n = 0; n < 600; n++) {
+      recorder.pushPcm(pcm, startUs + n * 5000);
+      if (n % 20 === 19) await sleep(100);
+    }
+    await recorder.close();
+    t.same(errors, [], 'no recorder error');
+    t.equal(recorder.closeError, null, 'ffmpeg finished the file');
+    const probe = await probeMedia(file);
+    t.same(probe.streams.map((s) => s.codecType).sort(), ['audio', 'video'], 'both streams');
+    t.ok(lastPacketS(probe, 'audio') > 2.5, `the sound is there (${lastPacketS(probe, 'audio').toFixed(2)} s)`);
+    t.ok(lastPacketS(probe, 'video') > 1.5, `black picture to ${lastPacketS(probe, 'video').toFixed(2)} s`);
+    t.equal(await decodeErrors(file), '', 'the whole file decodes without an error');
+  },
+);
 
 t.test(
   'Opus audio is recorded as the PCM the viewer decoded; H.264 video is refused with a way out',

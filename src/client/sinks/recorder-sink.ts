@@ -106,6 +106,8 @@ export class RecordingTimeline {
   #phaseCount = 0;
   #lastMoved = false;
   #lastFrame: Buffer | null = null;
+  /** Fills the video while no frame has come at all (see setPlaceholderFrame). */
+  #placeholder: Buffer | null = null;
   #samplesWritten = 0;
   readonly stats: TimelineStats = { framesWritten: 0, framesRepeated: 0, framesDropped: 0, audioWrittenMs: 0, silenceMs: 0, gapsSkipped: 0 };
 
@@ -118,6 +120,15 @@ export class RecordingTimeline {
   /** Server time (µs) that is second 0 of the file, once known. */
   get baseUs(): number | null {
     return this.#baseUs;
+  }
+
+  /**
+   * A picture (black, at the announced size) for the video while not one frame has come: a camera
+   * that never delivers. ffmpeg writes nothing until every input has given it a packet, so the file
+   * stayed empty (0 bytes after 8 s of sound, then "Error initializing output stream").
+   */
+  setPlaceholderFrame(jpeg: Buffer): void {
+    this.#placeholder = jpeg;
   }
 
   video(jpeg: Buffer, ptsUs: number): TimelineWrite[] {
@@ -181,11 +192,12 @@ export class RecordingTimeline {
       this.stats.audioWrittenMs = (this.#samplesWritten / audio.sampleRateHz) * 1000;
       return [{ kind: 'audio', pcm: Buffer.alloc(silence * this.#bytesPerSample) }];
     }
-    if (audioUs - videoUs > STALL_US && this.#lastFrame) {
+    const frame = this.#lastFrame ?? this.#placeholder;
+    if (audioUs - videoUs > STALL_US && frame) {
       const repeats = Math.floor((audioUs - STALL_US / 2) / this.#frameUs) - this.#nextSlot;
       this.#nextSlot += repeats;
       this.stats.framesRepeated += repeats;
-      return [{ kind: 'video', jpeg: this.#lastFrame, repeats }];
+      return [{ kind: 'video', jpeg: frame, repeats }];
     }
     return [];
   }
@@ -258,6 +270,14 @@ export class RecordingTimeline {
   }
 }
 
+/** A black JPEG of this size (sharp, loaded only when a recording with video starts). */
+async function blackJpeg(width: number, height: number): Promise<Buffer> {
+  const { default: sharp } = await import('sharp');
+  return sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+    .jpeg({ quality: 50 })
+    .toBuffer();
+}
+
 /** Refuses a --record / --snapshot path that cannot be written, before anything connects. */
 export async function assertWritableFile(flag: string, file: string): Promise<void> {
   const dir = path.dirname(path.resolve(file));
@@ -324,6 +344,13 @@ export class RecorderSink implements RecorderHook {
       return;
     }
     this.#timeline = new RecordingTimeline(media);
+    if (media.video) {
+      const timeline = this.#timeline;
+      blackJpeg(media.video.width, media.video.height).then(
+        (jpeg) => timeline.setPlaceholderFrame(jpeg),
+        (err: unknown) => this.#log.debug({ err: String(err) }, 'no placeholder picture for the recording'),
+      );
+    }
     const args = buildRecorderArgs(media, this.#o.file);
     this.#log.debug({ args }, 'starting the recorder');
     const audioFd = media.video ? 3 : 0;
