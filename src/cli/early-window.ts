@@ -25,11 +25,9 @@ import { defaultConfigDir, readIfExists, writePrivateFile } from '../shared/conf
 import { parseWatchTarget } from '../shared/connect-url.js';
 import type { VideoCodec } from '../protocol/messages.js';
 import { OverlayText } from '../client/overlay.js';
-import { launchPlayer, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
+import { launchPlayer, PLAYER_NAMES, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
 import { parsePort, parsePosition } from './parse.js';
 import type { WatchFlags } from './watch-command.js';
-
-const PLAYER_NAMES: Record<WindowBackend, string> = { ffplay: 'ffplay', gstreamer: 'gst-launch-1.0' };
 
 /** `{ "host:port": "h264" | "mjpeg" }`: the video codec each server sent last. */
 export const WINDOW_CODECS_FILE = 'window-codecs.json';

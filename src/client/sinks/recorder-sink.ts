@@ -176,13 +176,14 @@ export class RecordingTimeline {
     if (p.ptsUs - last < -MAX_GAP_US) this.#lastPtsUs = p.ptsUs;
     const fileUs = p.ptsUs - this.#baseUs! - this.#skippedUs;
     const writes = p.kind === 'video' ? this.#placeVideo(p.data, fileUs) : this.#placeAudio(p.data, fileUs);
-    return [...writes, ...this.#fillStalled()];
+    const fill = this.#fillStalled();
+    return fill === null ? writes : [...writes, fill];
   }
 
   /** Brings a medium more than STALL_US behind the other to half that distance (see STALL_US). */
-  #fillStalled(): TimelineWrite[] {
+  #fillStalled(): TimelineWrite | null {
     const audio = this.#media.audio;
-    if (!this.#media.video || !audio) return [];
+    if (!this.#media.video || !audio) return null;
     const videoUs = this.#nextSlot * this.#frameUs;
     const audioUs = (this.#samplesWritten / audio.sampleRateHz) * 1e6;
     if (videoUs - audioUs > STALL_US) {
@@ -190,16 +191,16 @@ export class RecordingTimeline {
       this.#samplesWritten += silence;
       this.stats.silenceMs += (silence / audio.sampleRateHz) * 1000;
       this.stats.audioWrittenMs = (this.#samplesWritten / audio.sampleRateHz) * 1000;
-      return [{ kind: 'audio', pcm: Buffer.alloc(silence * this.#bytesPerSample) }];
+      return { kind: 'audio', pcm: Buffer.alloc(silence * this.#bytesPerSample) };
     }
     const frame = this.#lastFrame ?? this.#placeholder;
     if (audioUs - videoUs > STALL_US && frame) {
       const repeats = Math.floor((audioUs - STALL_US / 2) / this.#frameUs) - this.#nextSlot;
       this.#nextSlot += repeats;
       this.stats.framesRepeated += repeats;
-      return [{ kind: 'video', jpeg: frame, repeats }];
+      return { kind: 'video', jpeg: frame, repeats };
     }
-    return [];
+    return null;
   }
 
   #placeVideo(jpeg: Buffer, atUs: number): TimelineWrite[] {

@@ -77,6 +77,9 @@ export function windowTitle(host: string): string {
   return `lanstream - ${host}`;
 }
 
+/** Each window program's name, as found on PATH and as logs and errors name it. */
+export const PLAYER_NAMES: Readonly<Record<WindowBackend, string>> = { ffplay: 'ffplay', gstreamer: 'gst-launch-1.0' };
+
 /** ffplay arguments, exported for tests and for `--verbose` logs. */
 export function ffplayArgs(opts: Pick<WindowSinkOptions, 'title' | 'position' | 'borderless' | 'overlayFilter'>, codec: VideoCodec = 'mjpeg'): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostats'];
@@ -296,7 +299,7 @@ export class WindowSink implements VideoSink {
 
   /** The program that draws the window, as logs and errors name it. */
   private get program(): string {
-    return this.backend === 'gstreamer' ? 'gst-launch-1.0' : 'ffplay';
+    return PLAYER_NAMES[this.backend];
   }
 
   constructor(opts: WindowSinkOptions) {

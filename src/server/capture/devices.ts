@@ -95,9 +95,15 @@ function withoutLogPrefix(line: string): string {
   return line.replace(/^\[[^\]]*@ [0-9a-fA-Fx]+\]\s?/, '');
 }
 
+/** A device as avfoundation lists it: `[index] name`. */
+interface ListedDevice {
+  index: string;
+  name: string;
+}
+
 export function parseAvfoundationList(text: string): DeviceList {
-  const found = { cameras: [] as { index: string; name: string }[], microphones: [] as { index: string; name: string }[] };
-  let section: { index: string; name: string }[] | null = null;
+  const found: { cameras: ListedDevice[]; microphones: ListedDevice[] } = { cameras: [], microphones: [] };
+  let section: ListedDevice[] | null = null;
   for (const raw of text.split(/\r?\n/)) {
     const line = withoutLogPrefix(raw);
     if (/AVFoundation video devices/i.test(line)) section = found.cameras;
@@ -107,7 +113,7 @@ export function parseAvfoundationList(text: string): DeviceList {
       if (m && section) section.push({ index: m[1]!, name: m[2]! });
     }
   }
-  const infos = (list: { index: string; name: string }[]): DeviceInfo[] =>
+  const infos = (list: ListedDevice[]): DeviceInfo[] =>
     list.map(({ index, name }) => {
       const screen = /^Capture screen \d+$/.test(name) ? ', screen capture, not a camera' : '';
       const why = nameCannotPick(name, list);

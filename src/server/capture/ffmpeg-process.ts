@@ -184,7 +184,7 @@ interface FailurePattern {
   only?: 'camera' | 'microphone';
   code: 'LS_ERR_DEVICE_NOT_FOUND' | 'LS_ERR_DEVICE_BUSY' | 'LS_ERR_CAPTURE_FAILED';
   /** `subject` is e.g. 'camera "/dev/video0"' or 'microphone'; `chosen`: the user named the device (not the default). */
-  advice: (subject: string, what: 'camera' | 'microphone', chosen: boolean, stderrTail: readonly string[]) => string;
+  advice: (subject: string, what: 'camera' | 'microphone', chosen: boolean, stderrLines: readonly string[]) => string;
 }
 
 const LIST_HINT = 'list them with: lanstream devices';
@@ -196,6 +196,14 @@ const NO_DEVICE_HINT = {
   camera: ', or --source test for the built-in test picture and tone',
   microphone: ', or --no-audio, or --source test for the built-in test picture and tone',
 };
+
+/** The device is not there: which flag picks another, and (for the default one) what runs without it. */
+function notFoundAdvice(subject: string, what: 'camera' | 'microphone', chosen: boolean): string {
+  return `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT[what]}`;
+}
+
+/** EIO; ffmpeg on Windows words it "I/O error" (libavutil/error.c's own table). */
+const EIO = /Input\/output error|: I\/O error/i;
 
 // The first pattern that matches any line wins: "busy" comes first because a busy v4l2 device also
 // prints a generic open failure.
@@ -221,8 +229,7 @@ const FAILURE_PATTERNS: FailurePattern[] = [
     // dshow names a missing microphone "audio only device" (dshow.c devtypename).
     test: /No such file or directory|No such device|Cannot open video device|Could not find (video|audio)(?: only)? device|Could not enumerate|cannot open audio device|Cannot get card index|Inappropriate ioctl|Not a video capture device|device not found/i,
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject, what, chosen) =>
-      `The ${subject} does not exist or cannot be opened: pass another --${what === 'camera' ? 'video' : 'audio'}-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT[what]}`,
+    advice: notFoundAdvice,
   },
   {
     // avfoundation takes only a mode's highest rate (within 0.01) and listed sizes; dshow only what a
@@ -230,9 +237,9 @@ const FAILURE_PATTERNS: FailurePattern[] = [
     test: /Selected (framerate|video size) \(.*\) is not supported by the device|Could not set video options/i,
     only: 'camera',
     code: 'LS_ERR_CAPTURE_FAILED',
-    advice: (subject, _what, _chosen, tail) => {
+    advice: (subject, _what, _chosen, lines) => {
       // avfoundation lists its modes as "  1280x720@[1.000000 30.000000]fps"; the highest rate is the one it takes.
-      const modes = tail.flatMap((l) => {
+      const modes = lines.flatMap((l) => {
         const m = /(\d+x\d+)@\[[\d.]+ ([\d.]+)\]fps/.exec(l);
         return m ? [`${m[1]} at ${Number(m[2])} fps`] : [];
       });
@@ -243,18 +250,16 @@ const FAILURE_PATTERNS: FailurePattern[] = [
   {
     // After the specific "not found" messages: a camera that opened and then fails with EIO was
     // unplugged or crashed, while a PulseAudio/ALSA source that does not exist reports only EIO.
-    // ffmpeg on Windows words EIO as "I/O error" (libavutil/error.c's own table).
-    test: /Input\/output error|: I\/O error/i,
+    test: EIO,
     only: 'camera',
     code: 'LS_ERR_CAPTURE_FAILED',
     advice: (subject) => `The ${subject} stopped delivering frames (unplugged or driver error): reconnect it and try again`,
   },
   {
-    test: /Input\/output error|: I\/O error/i,
+    test: EIO,
     only: 'microphone',
     code: 'LS_ERR_DEVICE_NOT_FOUND',
-    advice: (subject, _what, chosen) =>
-      `The ${subject} does not exist or cannot be opened: pass another --audio-device (${LIST_HINT})${chosen ? '' : NO_DEVICE_HINT.microphone}`,
+    advice: notFoundAdvice,
   },
 ];
 
