@@ -18,6 +18,9 @@
  * in this window).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { VideoCodec, VideoParams } from '../../protocol/messages.js';
@@ -127,10 +130,50 @@ function isXPlatform(platform: NodeJS.Platform): boolean {
  *
  * Anything the user set wins: `SDL_RENDER_DRIVER=opengl` brings back the GPU path. Other platforms
  * are left to SDL's defaults (not measured).
+ *
+ * On Linux, LD_PRELOAD=native/ffplay-wake.so when it was built (ffplayWakeLibrary): ffplay then draws
+ * each frame as its decoder queues it, not at its next 10 ms poll.
  */
-export function ffplayEnv(base: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv {
+export function ffplayEnv(
+  base: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  wakeLibrary: string | null = (platform === 'linux' && ffplayWakeLibrary(base)) || null,
+): NodeJS.ProcessEnv {
   if (!isXPlatform(platform)) return base;
-  return { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', XCOMPOSEFILE: '/dev/null', ...base };
+  const env: NodeJS.ProcessEnv = { SDL_RENDER_DRIVER: 'software', SDL_FRAMEBUFFER_ACCELERATION: '0', XCOMPOSEFILE: '/dev/null', ...base };
+  // The user's own preloads stay, after ours.
+  if (wakeLibrary) env.LD_PRELOAD = base.LD_PRELOAD ? `${wakeLibrary}:${base.LD_PRELOAD}` : wakeLibrary;
+  return env;
+}
+
+/** The environment variable that turns ffplay-wake off (`0`), for a comparison or a suspect ffplay. */
+export const FFPLAY_WAKE_ENV = 'LANSTREAM_FFPLAY_WAKE';
+
+let wakeLookup: string | null | undefined;
+
+/**
+ * native/ffplay-wake.so, built at install (native/build.mjs), which lets ffplay draw a frame when it is
+ * decoded instead of at its next 10 ms poll (native/ffplay-wake.c). Rig, interleaved runs
+ * (bench/results/diag-20261127-0715-ffplay-wake.md): glass to glass p50 of the ffplay window
+ * lower by about a frame's wait for that poll. Undefined when it was not built (no C compiler:
+ * ffplay runs as it is), when LANSTREAM_FFPLAY_WAKE=0, or when its path cannot go into LD_PRELOAD
+ * (which splits on spaces and colons).
+ */
+export function ffplayWakeLibrary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env[FFPLAY_WAKE_ENV] === '0') return undefined;
+  if (wakeLookup === undefined) {
+    // From dist/bundle/, dist/client/sinks/ or src/client/sinks/ up to the package root.
+    wakeLookup = null;
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (let up = 0; up < 4; up++, dir = dirname(dir)) {
+      const candidate = join(dir, 'native', 'ffplay-wake.so');
+      if (existsSync(candidate)) {
+        wakeLookup = /[\s:]/.test(candidate) ? null : candidate;
+        break;
+      }
+    }
+  }
+  return wakeLookup ?? undefined;
 }
 
 /**
