@@ -39,9 +39,10 @@ static void report(void) {
   const char *path = getenv("LANSTREAM_FFPLAY_WAKE_STATS");
   FILE *f = path && *path ? fopen(path, "w") : NULL;
   if (!f) return;
-  pthread_mutex_lock(&lock);
+  /* exit() may run on a thread that holds the lock (a signal handler calling exit): never wait for it. */
+  int locked = pthread_mutex_trylock(&lock) == 0;
   fprintf(f, "wakes %lu timeouts %lu\n", wakes, timeouts);
-  pthread_mutex_unlock(&lock);
+  if (locked) pthread_mutex_unlock(&lock);
   fclose(f);
 }
 
