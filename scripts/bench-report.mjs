@@ -305,6 +305,8 @@ cmpRow('video p50: lanstream vs ffmpeg-mjpeg-lowlat', L, ff, 'vP50', 'vP50', 'ms
 cmpRow('video p50: lanstream-video vs ffmpeg-mjpeg-lowlat', S['lanstream-video'], ff, 'vP50', 'vP50', 'ms');
 cmpRow('video p50: lanstream vs ffmpeg-mjpeg-lowlat-1thread', L, S['ffmpeg-mjpeg-lowlat-1thread'], 'vP50', 'vP50', 'ms');
 cmpRow('video p50: lanstream vs gst-mjpeg', L, gst, 'vP50', 'vP50', 'ms');
+cmpRow('video p50: lanstream vs lanstream-nowake (ffplay-wake off)', L, S['lanstream-nowake'], 'vP50', 'vP50', 'ms');
+cmpRow('video p99: lanstream vs lanstream-nowake (ffplay-wake off)', L, S['lanstream-nowake'], 'vP99', 'vP99', 'ms');
 cmpRow('video p50: lanstream vs ffmpeg-av-nut-lowlat-rxlisten (A/V)', L, S['ffmpeg-av-nut-lowlat-rxlisten'], 'vP50', 'vP50', 'ms');
 cmpRow('audio p50: lanstream vs ffmpeg-pcm-pacat-rxlisten', L, pac, 'aP50', 'aP50', 'ms');
 cmpRow('audio p50: lanstream-audio vs ffmpeg-pcm-pacat-rxlisten', S['lanstream-audio'], pac, 'aP50', 'aP50', 'ms');

@@ -24,7 +24,7 @@ UNTIL=()
 # One round: each lanstream entry next to the peers it is compared with.
 # (floor = the rig alone, only in round 1; more in the systems file: ffmpeg-mjpeg-lowlat-1thread, gst-mjpeg-q50,
 # ffmpeg-av-nut-lowlat, ffmpeg-pcm-pacat-join5, lanstream-warm, lanstream-gst-join5, the fan-out systems, H.264 / Opus.)
-SYSTEMS="lanstream ffmpeg-mjpeg-lowlat lanstream-video gst-mjpeg lanstream-gst lanstream-audio ffmpeg-pcm-pacat-rxlisten \
+SYSTEMS="lanstream lanstream-nowake ffmpeg-mjpeg-lowlat lanstream-video gst-mjpeg lanstream-gst lanstream-audio ffmpeg-pcm-pacat-rxlisten \
 lanstream-join5 ffmpeg-av-nut-lowlat-rxlisten lanstream-insecure lanstream-pacat lanstream-h264 lanstream-h264-gst"
 FLOOR=1
 EXTRA=()
