@@ -9,7 +9,7 @@ import { VERSION_AGENT } from './cli/common.js';
 import { openAudio, preloadAudioOutput } from './cli/watch-command.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from './client/known-hosts.js';
 import { NullVideoSink, openNullAudioSink } from './client/sinks/null-sink.js';
-import { RecorderSink, assertWritableFile, checkRecordFile } from './client/sinks/recorder-sink.js';
+import { RecorderSink, checkRecordTarget } from './client/sinks/recorder-sink.js';
 import { WindowSink } from './client/sinks/window-sink.js';
 import type { AudioOutputChoice } from './client/sinks/sink.js';
 import { Viewer } from './client/watch.js';
@@ -96,6 +96,8 @@ export interface WatchApiOptions {
   audioOutput?: AudioOutputChoice;
   /** Also write video + audio to this .mkv file (server timestamps, playable even if the process dies). */
   record?: string;
+  /** `record` may replace an existing, non-empty file; default false (rejects with LS_ERR_USAGE). */
+  overwrite?: boolean;
   /** Give up after the server is gone this long; default never (null). */
   reconnectTimeoutMs?: number | null;
   /** Keep trying if the server is not up yet; default false (reject at once). */
@@ -124,8 +126,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
 
   let recorder: RecorderSink | undefined;
   if (options.record) {
-    checkRecordFile(options.record, 'record');
-    await assertWritableFile('record', options.record);
+    await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
     recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger });
   }
   let ffplayPath: string | null = null;

@@ -108,6 +108,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--no-preflight', 'do not open the devices once at start to check them'))
       .addOption(new Option('--key <key>', 'access key viewers must prove (default: generated and kept in the config dir)').env('LANSTREAM_KEY'))
       .addOption(new Option('--record <file.mkv>', 'also record what is served (video + audio, server timestamps) to this Matroska file'))
+      .addOption(new Option('--overwrite', 'with --record: replace the file if it exists (default: refuse, exit 2)'))
       .addOption(new Option('--new-key', 'generate a new access key (old connect lines stop working)'))
       .action(async (opts) => (await import('./serve-command.js')).runServe(opts, output)),
   );
@@ -159,6 +160,7 @@ export function buildProgram(output: Output): Command {
       .addOption(new Option('--reconnect-timeout <time>', 'give up after the server is gone this long (default: never)').env('LANSTREAM_RECONNECT_TIMEOUT'))
       .addOption(new Option('--wait', 'keep trying if the server is not up yet (default: fail at once)'))
       .addOption(new Option('--record <file.mkv>', 'also write video + audio to this Matroska file (server timestamps; playable even if killed)'))
+      .addOption(new Option('--overwrite', 'with --record: replace the file if it exists (default: refuse, exit 2)'))
       .addOption(new Option('--snapshot <file>', 'write one picture (.jpg or .png) and exit 0; implies --no-playback'))
       .addOption(new Option('--snapshot-size <WxH>', 'resize the --snapshot picture (exact size, centre crop)'))
       .action(async (target, opts, cmd: Command) => {

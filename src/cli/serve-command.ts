@@ -48,6 +48,8 @@ export interface ServeFlags extends CommonFlags {
   key?: string;
   newKey?: boolean;
   record?: string;
+  /** --record may replace an existing file. */
+  overwrite?: boolean;
 }
 
 /**
@@ -74,7 +76,8 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   const port = parsePort(flags.port);
   const { width, height } = parseSize(flags.size);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
-  if (flags.record) await checkServeRecord(flags.record);
+  if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
+  if (flags.record) await checkServeRecord(flags.record, flags.overwrite === true);
   const logger = createLogger(loggerOptions(flags));
   const server = new Server({
     port,

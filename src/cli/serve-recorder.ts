@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { openNullAudioSink, openNullVideoSink } from '../client/sinks/null-sink.js';
-import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
+import { RecorderSink, checkRecordTarget } from '../client/sinks/recorder-sink.js';
 import { Viewer } from '../client/watch.js';
 import type { ServerReady } from '../server/serve.js';
 import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
@@ -14,9 +14,8 @@ import { isWildcardHost } from '../shared/connect-url.js';
 import { VERSION_AGENT } from './common.js';
 
 /** Checks the flag before the server starts (exit 2 for a bad path, like watch). */
-export async function checkServeRecord(file: string): Promise<void> {
-  checkRecordFile(file);
-  await assertWritableFile('--record', file);
+export async function checkServeRecord(file: string, overwrite = false): Promise<void> {
+  await checkRecordTarget('--record', file, overwrite);
 }
 
 /**

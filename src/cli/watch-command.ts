@@ -17,7 +17,7 @@ import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sin
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { alsaOutputPossible } from '../client/sinks/alsa-presence.js';
-import { RecorderSink, assertWritableFile, checkRecordFile } from '../client/sinks/recorder-sink.js';
+import { RecorderSink, assertWritableFile, checkRecordTarget } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
 import { PulseSink, PULSE_BUFFER_MS, loadPulseModule } from '../client/sinks/pulse-sink.js';
@@ -55,6 +55,8 @@ export interface WatchFlags extends CommonFlags {
   reconnectTimeout?: string;
   wait?: boolean;
   record?: string;
+  /** --record may replace an existing file. */
+  overwrite?: boolean;
   snapshot?: string;
   snapshotSize?: string;
 }
@@ -328,9 +330,9 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
     if (!flags.video) throw usageError('--snapshot', flags.snapshot, 'video: drop --no-video');
     await assertWritableFile('--snapshot', flags.snapshot);
   }
+  if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
   if (!flags.record) return { recordFfmpeg: null, snapshotSize };
-  checkRecordFile(flags.record);
-  await assertWritableFile('--record', flags.record);
+  await checkRecordTarget('--record', flags.record, flags.overwrite === true);
   return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
 }
 

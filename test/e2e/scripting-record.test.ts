@@ -209,6 +209,38 @@ t.test('serve --record "" (an unset shell variable) is a usage error, not a serv
   t.match(r.stderr, /Invalid --record: ''/, 'the error names the flag');
 });
 
+t.test('watch --record onto an existing file: --overwrite replaces it, an empty file is reused without it', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  for (const [what, before, extra] of [
+    ['--overwrite over an earlier recording', 'an earlier recording', ['--overwrite']],
+    ['an empty file, no flag', '', []],
+  ] as const) {
+    await writeFile(file, before);
+    const r = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, ...extra, '--duration', '3s'], {
+      timeoutMs: 20_000,
+    });
+    t.equal(r.code, 0, `${what}: exit 0`);
+    const probe = await probeMedia(file);
+    t.same(
+      probe.streams.map((s) => s.codecType),
+      ['video', 'audio'],
+      `${what}: the file is now the new recording`,
+    );
+  }
+});
+
+t.test('serve --record onto an earlier recording is a usage error (exit 2) that leaves it as it was', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'earlier.mkv');
+  await writeFile(file, 'an hour of video');
+  const args = serveArgs({ port: await freePort(), configDir: await makeConfigDir() }, '--record', file, '--duration', '3s');
+  const r = await runCli(args, { timeoutMs: 10_000 });
+  t.equal(r.code, 2, 'exit 2');
+  t.match(r.stderr, /Invalid --record: .*earlier\.mkv .*pass --overwrite to replace it/, 'the message says how to replace it');
+  t.equal(await readFile(file, 'utf8'), 'an hour of video', 'the earlier recording is untouched');
+});
+
 t.test('serve --record to a wrong extension is a usage error before anything starts', async (t) => {
   const proc = spawnCli(['serve', '--source', 'test', '--port', String(await freePort()), '--record', '/tmp/x.mp4']);
   const { code } = await proc.exited;

@@ -4,7 +4,7 @@
  * the "could not connect" 3 that the dead port used here would give).
  */
 import t from 'tap';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,9 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-snap-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await mkdir(path.join(dir, 'a-dir.mkv'));
+  // An earlier recording: refused without --overwrite, and left as it was.
+  const earlier = path.join(dir, 'earlier.mkv');
+  await writeFile(earlier, 'an hour of video');
   const dead = `127.0.0.1:${await freePort()}`;
   const cases: [string, string[], RegExp][] = [
     ['snapshot with an unknown extension', ['--snapshot', path.join(dir, 'cam.gif')], /--snapshot.*\.jpg, \.jpeg or \.png/],
@@ -48,6 +51,8 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
     ['record into a missing directory', ['--record', path.join(dir, 'nope', 'rec.mkv')], /--record.*does not exist/],
     ['record onto a directory', ['--record', path.join(dir, 'a-dir.mkv')], /--record.*is a directory/],
     ['record into a non-Matroska name', ['--record', path.join(dir, 'rec.mp4')], /--record.*\.mkv/],
+    ['record onto an earlier recording', ['--record', earlier], /--record: .*earlier\.mkv .*holds 16 bytes.*pass --overwrite to replace it/],
+    ['overwrite without record', ['--overwrite'], /--overwrite.*with --record/],
     ['snapshot size without snapshot', ['--snapshot-size', '320x180'], /--snapshot-size/],
     // `--snapshot "$OUT"` with OUT unset: it used to become a plain watch (here exit 3; with a server, endless).
     ['snapshot with an empty name', ['--snapshot', ''], /--snapshot: '' .*shell variable unset/],
@@ -60,6 +65,7 @@ t.test('bad --snapshot / --record paths are usage errors (exit 2) before connect
     t.equal(r.code, 2, `${what}: exit 2`);
     t.match(errorLines(r.stderr).join('\n'), message, `${what}: the message names the flag and the fix`);
   }
+  t.equal(await readFile(earlier, 'utf8'), 'an hour of video', 'the earlier recording is untouched');
 });
 
 t.test('--duration that ends before the picture: exit 1 (LS_ERR_SNAPSHOT_FAILED), not 0 with no file', async (t) => {

@@ -4,7 +4,7 @@
  * `watch --snapshot` — checked with sharp the way a cron job's consumer would see the picture.
  */
 import t from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -134,4 +134,15 @@ t.test('takeSnapshot() against a server without video fails at once, saying so, 
     message: /sends no video/,
   });
   t.ok(Date.now() - started < 1000, `within ${Date.now() - started} ms, not the 10 s timeout`);
+});
+
+t.test('watch({ record }) onto an earlier recording rejects with LS_ERR_USAGE before connecting, and leaves the file as it was', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-api-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'earlier.mkv');
+  await writeFile(file, 'an hour of video');
+  // Nothing listens on port 9: a check that came after dialling would fail differently.
+  const target = `lanstream://127.0.0.1:9/?key=${'k'.repeat(22)}`;
+  await t.rejects(watch({ target, configDir: dir, record: file }), { code: 'LS_ERR_USAGE', message: /record: .*earlier\.mkv .*`overwrite: true`/ });
+  t.equal(await readFile(file, 'utf8'), 'an hour of video', 'untouched');
 });

@@ -294,6 +294,27 @@ export async function assertWritableFile(flag: string, file: string): Promise<vo
   }
 }
 
+/**
+ * Everything a record target must be before anything starts: a `.mkv` name (checkRecordFile) in an
+ * existing, writable directory (assertWritableFile), and, unless `overwrite`, no recording already
+ * there: the recorder's ffmpeg truncates its file (`-y`), so a second run of the same command, or
+ * two recorders given one name, lost the first recording without a word. An empty file (created
+ * by hand, or by a run that recorded nothing) is not a recording and is reused.
+ */
+export async function checkRecordTarget(flag: string, file: string, overwrite: boolean, overwriteFlag = '--overwrite'): Promise<void> {
+  checkRecordFile(file, flag);
+  await assertWritableFile(flag, file);
+  if (overwrite) return;
+  const st = await stat(file).catch(() => null);
+  if (st && st.size > 0) {
+    throw usageError(
+      flag,
+      file,
+      `a file that does not exist yet: it holds ${st.size} bytes, maybe an earlier recording; pass ${overwriteFlag} to replace it, or another name`,
+    );
+  }
+}
+
 /** `.mkv` only: Matroska is what stays playable when the recording is cut off. */
 export function checkRecordFile(file: string, flag = '--record'): void {
   if (path.extname(file).toLowerCase() !== '.mkv') {
