@@ -73,6 +73,17 @@ t.test('volume steps are applied to the audio path and clamped; mute toggles', a
   t.equal(viewer.volumes.at(-1), 0, 'clamped at 0');
 });
 
+t.test('a volume key while muted unmutes at the new volume, as a system volume key does (README: Keys)', async (t) => {
+  const { viewer, c } = make(100);
+  c.act('mute');
+  c.act('volume-down');
+  t.equal(c.muted, false, 'unmuted');
+  t.equal(viewer.volumes.at(-1), 90, 'at one step below the volume before the mute');
+  c.act('mute');
+  c.act('volume-up');
+  t.equal(viewer.volumes.at(-1), 100, 'and one step above it with +');
+});
+
 t.test('the overlay shows trouble always, stats only when toggled', async (t) => {
   const { viewer, o, c } = make();
   viewer.emit('state', 'reconnecting', 'no data for 2000 ms');
