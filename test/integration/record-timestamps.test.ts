@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MAX_GAP_US, RecorderSink, RecordingTimeline, type TimelineWrite } from '../../src/client/sinks/recorder-sink.js';
+import { MAX_GAP_US, PHASE_FRAMES, RecorderSink, RecordingTimeline, type TimelineWrite } from '../../src/client/sinks/recorder-sink.js';
 import { nowUs } from '../../src/shared/clock.js';
 import type { LanstreamError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -75,11 +75,23 @@ t.test(
       earliestUs >= (-frameUs * 3) / 4 - 1000,
       `no frame shown more than ¾ frame (+1 ms Matroska rounding) before its server PTS: ${(earliestUs / 1000).toFixed(1)} ms`,
     );
-    const sorted = [...errorsUs].sort((a, b) => a - b);
-    const medianUs = sorted[Math.floor(sorted.length / 2)]!;
+    const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const medianUs = medianOf(errorsUs);
+    // Each frame is rounded to the slot nearest its PTS, so beyond the grid shift the typical frame is
+    // off by the typical distance of its PTS from the phase the grid was set to (the mean phase of the
+    // first PHASE_FRAMES frames): ~1–3 ms from an even camera, more when a loaded machine stamps frames
+    // unevenly or their phase drifts (a CI run: median 29.1 ms against a fixed ¾-frame bound of 26 ms).
+    // That distance, from the server's own PTS:
+    const phases = v.video.filter((f) => f.ptsUs >= base).map((f) => (((f.ptsUs - base) % frameUs) / frameUs) * 2 * Math.PI);
+    const first = phases.slice(0, PHASE_FRAMES);
+    const gridPhase = Math.atan2(
+      first.reduce((a, p) => a + Math.sin(p), 0),
+      first.reduce((a, p) => a + Math.cos(p), 0),
+    );
+    const spreadUs = medianOf(phases.map((p) => Math.abs(Math.atan2(Math.sin(p - gridPhase), Math.cos(p - gridPhase))) * (frameUs / (2 * Math.PI))));
     t.ok(
-      medianUs >= -frameUs / 4 - 1000 && medianUs <= (frameUs * 3) / 4 + 1000,
-      `the typical frame sits inside the grid shift (−¼ to +¾ frame): median ${(medianUs / 1000).toFixed(1)} ms`,
+      medianUs >= -frameUs / 4 - spreadUs - 1000 && medianUs <= (frameUs * 3) / 4 + spreadUs + 1000,
+      `the typical frame sits inside the grid shift (−¼ to +¾ frame) ± the PTS spread (${(spreadUs / 1000).toFixed(1)} ms): median ${(medianUs / 1000).toFixed(1)} ms`,
     );
     // A frame that lost its slot can still fill a later empty one (newest frame wins), so not all are within 1 frame.
     const near = errorsUs.filter((e) => e <= frameUs + 1000).length;

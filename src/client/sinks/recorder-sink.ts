@@ -69,7 +69,7 @@ export interface TimelineStats {
 type Pending = { kind: 'video' | 'audio'; data: Buffer; ptsUs: number };
 
 /** Frames whose mean phase sets the video grid for good (a third of a second at 30 fps). */
-const PHASE_FRAMES = 10;
+export const PHASE_FRAMES = 10;
 
 /** The grid shift (−¼ to +¾ of a frame) that puts frames of this phase (an angle, 2π per frame) on slot centres. */
 function shiftForPhase(angle: number, frameUs: number): number {
