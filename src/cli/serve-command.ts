@@ -10,7 +10,8 @@ import { Server } from '../server/serve.js';
 import { AUDIO_PACKET_MS, type Platform } from '../server/capture/capture-types.js';
 import { runUntilDone } from './lifecycle.js';
 import { exitCodeFor } from './exit-codes.js';
-import { checkServeRecord, startServeRecorder } from './serve-recorder.js';
+import { startServeRecorder } from './serve-recorder.js';
+import { checkRecordFlags } from '../client/sinks/recorder-sink.js';
 import type { Viewer } from '../client/watch.js';
 import type { RecorderSink } from '../client/sinks/recorder-sink.js';
 import { ServeStatus } from './serve-status.js';
@@ -76,8 +77,8 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   const port = parsePort(flags.port);
   const { width, height } = parseSize(flags.size);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
-  if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
-  if (flags.record) await checkServeRecord(flags.record, flags.overwrite === true);
+  // Before the server starts: exit 2 for a bad path, like watch.
+  await checkRecordFlags(flags);
   const logger = createLogger(loggerOptions(flags));
   const server = new Server({
     port,

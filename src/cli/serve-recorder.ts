@@ -6,17 +6,12 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { openNullAudioSink, openNullVideoSink } from '../client/sinks/null-sink.js';
-import { RecorderSink, checkRecordTarget } from '../client/sinks/recorder-sink.js';
+import { RecorderSink } from '../client/sinks/recorder-sink.js';
 import { Viewer } from '../client/watch.js';
 import type { ServerReady } from '../server/serve.js';
 import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
 import { isWildcardHost } from '../shared/connect-url.js';
 import { VERSION_AGENT } from './common.js';
-
-/** Checks the flag before the server starts (exit 2 for a bad path, like watch). */
-export async function checkServeRecord(file: string, overwrite = false): Promise<void> {
-  await checkRecordTarget('--record', file, overwrite);
-}
 
 /**
  * Where the loopback viewer dials: the address serve is bound to (`--host`), or 127.0.0.1 when it

@@ -17,7 +17,7 @@ import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sin
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { alsaOutputPossible } from '../client/sinks/alsa-presence.js';
-import { RecorderSink, assertWritableFile, checkRecordTarget } from '../client/sinks/recorder-sink.js';
+import { RecorderSink, assertWritableFile, checkRecordFlags } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
 import { PulseSink, PULSE_BUFFER_MS, loadPulseModule } from '../client/sinks/pulse-sink.js';
@@ -330,9 +330,8 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
     if (!flags.video) throw usageError('--snapshot', flags.snapshot, 'video: drop --no-video');
     await assertWritableFile('--snapshot', flags.snapshot);
   }
-  if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
+  await checkRecordFlags(flags);
   if (!flags.record) return { recordFfmpeg: null, snapshotSize };
-  await checkRecordTarget('--record', flags.record, flags.overwrite === true);
   return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
 }
 

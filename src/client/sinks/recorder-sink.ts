@@ -19,7 +19,7 @@
  * group so a terminal's Ctrl-C reaches only lanstream, which then ends the file in order.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, type Stats } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -279,14 +279,15 @@ async function blackJpeg(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Refuses a --record / --snapshot path that cannot be written, before anything connects. */
-export async function assertWritableFile(flag: string, file: string): Promise<void> {
+/** Refuses a --record / --snapshot path that cannot be written, before anything connects; the file's stat, or null if there is none yet. */
+export async function assertWritableFile(flag: string, file: string): Promise<Stats | null> {
   const dir = path.dirname(path.resolve(file));
   try {
     const st = await stat(file).catch(() => null);
     if (st?.isDirectory()) throw new Error('is a directory');
     await access(dir, fsConstants.W_OK);
     if (st) await access(file, fsConstants.W_OK);
+    return st;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? `${dir} does not exist` : code === 'EACCES' || code === 'EPERM' ? 'no permission to write there' : (err as Error).message;
@@ -303,16 +304,20 @@ export async function assertWritableFile(flag: string, file: string): Promise<vo
  */
 export async function checkRecordTarget(flag: string, file: string, overwrite: boolean, overwriteFlag = '--overwrite'): Promise<void> {
   checkRecordFile(file, flag);
-  await assertWritableFile(flag, file);
-  if (overwrite) return;
-  const st = await stat(file).catch(() => null);
-  if (st && st.size > 0) {
+  const st = await assertWritableFile(flag, file);
+  if (!overwrite && st && st.size > 0) {
     throw usageError(
       flag,
       file,
       `a file that does not exist yet: it holds ${st.size} bytes, maybe an earlier recording; pass ${overwriteFlag} to replace it, or another name`,
     );
   }
+}
+
+/** serve's and watch's `--record` / `--overwrite`, checked before anything starts (exit 2). */
+export async function checkRecordFlags(flags: { record?: string; overwrite?: boolean }): Promise<void> {
+  if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
+  if (flags.record) await checkRecordTarget('--record', flags.record, flags.overwrite === true);
 }
 
 /** `.mkv` only: Matroska is what stays playable when the recording is cut off. */
