@@ -4,9 +4,9 @@
 # pulseaudio + utils (virtual microphone/speaker), alsa plugins (ALSA -> PulseAudio for `speaker`),
 # xvfb + xdotool + x11-utils (virtual display and window checks), GStreamer tools + plugins (the
 # `watch --window gstreamer` window: jpegdec in -good, ximagesink in -x, h264parse in -bad, avdec_h264
-# in -libav).
+# in -libav), fonts-dejavu-core (the window's status text: drawtext opens DejaVu Sans by path).
 set -euo pipefail
-PKGS=(ffmpeg libasound2-dev libasound2-plugins alsa-utils pulseaudio pulseaudio-utils xvfb xdotool x11-utils python3 make g++ procps
+PKGS=(ffmpeg libasound2-dev libasound2-plugins alsa-utils pulseaudio pulseaudio-utils xvfb xdotool x11-utils python3 make g++ procps fonts-dejavu-core
       gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x gstreamer1.0-plugins-bad gstreamer1.0-libav)
 missing=()
 for p in "${PKGS[@]}"; do

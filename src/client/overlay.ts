@@ -9,7 +9,7 @@
  * JPEG with sharp (decode, composite an SVG, encode: about 15 ms of CPU for 720p), only while the text
  * is not blank — the live picture itself is never re-encoded.
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -18,6 +18,34 @@ export const OVERLAY_LINE_CHARS = 52;
 
 /** drawtext refuses an empty text at start; a space draws nothing visible. */
 const BLANK = ' ';
+
+/**
+ * Where the usual sans-serif fonts live, per platform, in the order tried. drawtext given no font
+ * file asks fontconfig for "Sans", and fontconfig first parses its whole configuration (~50 XML
+ * files on Debian) and font caches: that ran in ffplay's decoder thread between the first frame and
+ * its picture (ffplay alone under Xvfb, 10 interleaved runs: stream opened → window shown 17.9 ms
+ * with fontconfig, 11.2 ms with the file named, the same as with no overlay at all). On these
+ * systems fontconfig's "Sans" is the first file of the list anyway (DejaVu Sans on Debian, Ubuntu,
+ * Fedora and Arch). Not on Windows, where FFmpeg builds differ and nothing was measured: drawtext
+ * asks fontconfig there as before, as it does wherever none of these files exists.
+ */
+export const OVERLAY_FONT_FILES: Readonly<Partial<Record<NodeJS.Platform, readonly string[]>>> = {
+  linux: [
+    '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', // Debian, Ubuntu
+    '/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf', // Fedora
+    '/usr/share/fonts/TTF/DejaVuSans.ttf', // Arch
+    '/usr/share/fonts/dejavu/DejaVuSans.ttf', // Alpine, openSUSE
+    '/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf',
+    '/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf',
+  ],
+  freebsd: ['/usr/local/share/fonts/dejavu/DejaVuSans.ttf'],
+  darwin: ['/System/Library/Fonts/Helvetica.ttc', '/System/Library/Fonts/Supplemental/Arial.ttf', '/Library/Fonts/Arial.ttf'],
+};
+
+/** The first of this platform's OVERLAY_FONT_FILES that exists, or null (drawtext then asks fontconfig). */
+export function overlayFontFile(platform: NodeJS.Platform = process.platform, exists: (file: string) => boolean = existsSync): string | null {
+  return (OVERLAY_FONT_FILES[platform] ?? []).find((file) => exists(file)) ?? null;
+}
 
 /** JPEG quality of a frame with the overlay drawn in (it is re-encoded once, for the screen only). */
 const BURN_QUALITY = 85;
@@ -48,9 +76,13 @@ function escapeXml(s: string): string {
 export class OverlayText {
   readonly file: string;
   readonly #dir: string;
+  readonly #fontFile: string | null;
   #text = '';
 
-  constructor() {
+  /** fontFile: the font drawtext opens (default: overlayFontFile()); null leaves the choice to fontconfig. */
+  constructor(fontFile: string | null = overlayFontFile()) {
+    // Quoted below as is: a path with a quote, ':' or '\\' would need the filter's escaping, so it is not used.
+    this.#fontFile = fontFile && !/['\\:]/.test(fontFile) ? fontFile : null;
     this.#dir = mkdtempSync(path.join(os.tmpdir(), 'lanstream-overlay-'));
     this.file = path.join(this.#dir, 'status.txt');
     this.set('');
@@ -74,7 +106,8 @@ export class OverlayText {
     // Font size follows the picture: a fixed 22 px ran a one-line status off a 640x360 window
     // (volume and the reason for reconnecting were cut off). At w/36 a line of
     // OVERLAY_LINE_CHARS fits from 640x360 to 1280x720 and 4:3 (checked on testsrc2 frames).
-    return `drawtext=textfile='${this.file}':reload=1:fontcolor=white:fontsize='max(12,min(h/22,w/36))':box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
+    const font = this.#fontFile ? `fontfile='${this.#fontFile}':` : '';
+    return `drawtext=${font}textfile='${this.file}':reload=1:fontcolor=white:fontsize='max(12,min(h/22,w/36))':box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
   }
 
   close(): void {

@@ -1,0 +1,55 @@
+/**
+ * The overlay's font (overlay.ts overlayFontFile): drawtext is given the platform's usual sans-serif
+ * file when one exists, so it opens that file instead of asking fontconfig. The candidates are
+ * checked through an injected `exists`, so each platform's choice is tested here; that FFmpeg's
+ * drawtext then leaves fontconfig alone is shown with real ffmpeg in
+ * test/integration/overlay-font.test.ts.
+ */
+import t from 'tap';
+import { OVERLAY_FONT_FILES, OverlayText, overlayFontFile } from '../../src/client/overlay.js';
+
+const only = (file: string) => (f: string) => f === file;
+
+t.test('the first existing candidate of the platform, in order', async (t) => {
+  const linux = OVERLAY_FONT_FILES.linux!;
+  t.equal(
+    overlayFontFile('linux', () => true),
+    linux[0],
+    'Debian’s DejaVu first',
+  );
+  t.equal(overlayFontFile('linux', only('/usr/share/fonts/TTF/DejaVuSans.ttf')), '/usr/share/fonts/TTF/DejaVuSans.ttf', 'Arch');
+  t.equal(overlayFontFile('linux', only('/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf')), '/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf', 'Fedora');
+  t.equal(
+    overlayFontFile('darwin', only('/System/Library/Fonts/Supplemental/Arial.ttf')),
+    '/System/Library/Fonts/Supplemental/Arial.ttf',
+    'macOS without Helvetica.ttc',
+  );
+  t.equal(overlayFontFile('darwin', only(linux[0]!)), null, 'another platform’s paths are not tried');
+});
+
+t.test('none found, or Windows: null (drawtext asks fontconfig as before)', async (t) => {
+  t.equal(
+    overlayFontFile('linux', () => false),
+    null,
+  );
+  t.equal(
+    overlayFontFile('win32', () => true),
+    null,
+    'nothing measured on Windows',
+  );
+});
+
+t.test('the filter names the font file, or leaves it out', async (t) => {
+  const withFont = new OverlayText('/usr/share/fonts/TTF/DejaVuSans.ttf');
+  const without = new OverlayText(null);
+  const odd = new OverlayText("/opt/fonts/it's:here.ttf");
+  t.teardown(() => [withFont, without, odd].forEach((o) => o.close()));
+  t.match(withFont.filter(), /^drawtext=fontfile='\/usr\/share\/fonts\/TTF\/DejaVuSans\.ttf':textfile='/);
+  t.notMatch(without.filter(), /fontfile/);
+  t.notMatch(odd.filter(), /fontfile/, 'a path that would need the filter’s escaping is not used');
+  t.equal(
+    without.filter(),
+    withFont.filter().replace("fontfile='/usr/share/fonts/TTF/DejaVuSans.ttf':", '').replace(withFont.file, without.file),
+    'nothing else differs',
+  );
+});
