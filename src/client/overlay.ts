@@ -24,27 +24,55 @@ const BLANK = ' ';
  * file asks fontconfig for "Sans", and fontconfig first parses its whole configuration (~50 XML
  * files on Debian) and font caches: that ran in ffplay's decoder thread between the first frame and
  * its picture (ffplay alone under Xvfb, 10 interleaved runs: stream opened → window shown 17.9 ms
- * with fontconfig, 11.2 ms with the file named, the same as with no overlay at all). On these
- * systems fontconfig's "Sans" is the first file of the list anyway (DejaVu Sans on Debian, Ubuntu,
- * Fedora and Arch). Not on Windows, where FFmpeg builds differ and nothing was measured: drawtext
- * asks fontconfig there as before, as it does wherever none of these files exists.
+ * with fontconfig, 11.2 ms with the file named, the same as with no overlay at all). On Linux
+ * fontconfig's "Sans" is the first file of the list anyway (DejaVu Sans on Debian, Ubuntu, Fedora
+ * and Arch). Windows builds of FFmpeg may have no fontconfig configuration at all, so a named font
+ * is the surer way there (not run here: only its escaping is tested). Where none of these files
+ * exists, drawtext asks fontconfig as before.
  */
-export const OVERLAY_FONT_FILES: Readonly<Partial<Record<NodeJS.Platform, readonly string[]>>> = {
-  linux: [
-    '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', // Debian, Ubuntu
-    '/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf', // Fedora
-    '/usr/share/fonts/TTF/DejaVuSans.ttf', // Arch
-    '/usr/share/fonts/dejavu/DejaVuSans.ttf', // Alpine, openSUSE
-    '/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf',
-    '/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf',
-  ],
-  freebsd: ['/usr/local/share/fonts/dejavu/DejaVuSans.ttf'],
-  darwin: ['/System/Library/Fonts/Helvetica.ttc', '/System/Library/Fonts/Supplemental/Arial.ttf', '/Library/Fonts/Arial.ttf'],
-};
+export function overlayFontCandidates(platform: NodeJS.Platform, env: NodeJS.ProcessEnv = process.env): string[] {
+  switch (platform) {
+    case 'linux':
+      return [
+        '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', // Debian, Ubuntu
+        '/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf', // Fedora
+        '/usr/share/fonts/TTF/DejaVuSans.ttf', // Arch
+        '/usr/share/fonts/dejavu/DejaVuSans.ttf', // Alpine, openSUSE
+        '/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf',
+        '/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf',
+      ];
+    case 'freebsd':
+      return ['/usr/local/share/fonts/dejavu/DejaVuSans.ttf'];
+    case 'darwin':
+      return ['/System/Library/Fonts/Helvetica.ttc', '/System/Library/Fonts/Supplemental/Arial.ttf', '/Library/Fonts/Arial.ttf'];
+    case 'win32': {
+      const fonts = path.win32.join(env.WINDIR ?? env.SystemRoot ?? 'C:\\Windows', 'Fonts');
+      return [path.win32.join(fonts, 'segoeui.ttf'), path.win32.join(fonts, 'arial.ttf')];
+    }
+    default:
+      return [];
+  }
+}
 
-/** The first of this platform's OVERLAY_FONT_FILES that exists, or null (drawtext then asks fontconfig). */
-export function overlayFontFile(platform: NodeJS.Platform = process.platform, exists: (file: string) => boolean = existsSync): string | null {
-  return (OVERLAY_FONT_FILES[platform] ?? []).find((file) => exists(file)) ?? null;
+/** The first of this platform's overlayFontCandidates that exists, or null (drawtext then asks fontconfig). */
+export function overlayFontFile(
+  platform: NodeJS.Platform = process.platform,
+  exists: (file: string) => boolean = existsSync,
+  env: NodeJS.ProcessEnv = process.env,
+): string | null {
+  return overlayFontCandidates(platform, env).find((file) => exists(file)) ?? null;
+}
+
+/**
+ * `value` as one option value inside an ffplay `-vf` string, escaped for both levels FFmpeg parses
+ * ("Notes on filtergraph escaping" in its filter docs): the option parser's (`\`, `'` and `:` each
+ * behind a backslash), then the graph parser's (the whole in single quotes, a quote in it as `'\''`).
+ * A Windows temp path (`C:\Users\…`) broke the plain quoting used before: drawtext split it at the
+ * colon and ffplay quit at its first frame.
+ */
+export function filterValue(value: string): string {
+  const option = value.replace(/[\\':]/g, (c) => `\\${c}`);
+  return `'${option.replace(/'/g, "'\\''")}'`;
 }
 
 /** JPEG quality of a frame with the overlay drawn in (it is re-encoded once, for the screen only). */
@@ -81,8 +109,7 @@ export class OverlayText {
 
   /** fontFile: the font drawtext opens (default: overlayFontFile()); null leaves the choice to fontconfig. */
   constructor(fontFile: string | null = overlayFontFile()) {
-    // Quoted below as is: a path with a quote, ':' or '\\' would need the filter's escaping, so it is not used.
-    this.#fontFile = fontFile && !/['\\:]/.test(fontFile) ? fontFile : null;
+    this.#fontFile = fontFile;
     this.#dir = mkdtempSync(path.join(os.tmpdir(), 'lanstream-overlay-'));
     this.file = path.join(this.#dir, 'status.txt');
     this.set('');
@@ -102,12 +129,11 @@ export class OverlayText {
 
   /** The ffplay filter that draws it (top-left, white on a translucent box). */
   filter(): string {
-    // The temp path has no ':' or quotes (mkdtemp under os.tmpdir()), so plain quoting suffices.
     // Font size follows the picture: a fixed 22 px ran a one-line status off a 640x360 window
     // (volume and the reason for reconnecting were cut off). At w/36 a line of
     // OVERLAY_LINE_CHARS fits from 640x360 to 1280x720 and 4:3 (checked on testsrc2 frames).
-    const font = this.#fontFile ? `fontfile='${this.#fontFile}':` : '';
-    return `drawtext=${font}textfile='${this.file}':reload=1:fontcolor=white:fontsize='max(12,min(h/22,w/36))':box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
+    const font = this.#fontFile ? `fontfile=${filterValue(this.#fontFile)}:` : '';
+    return `drawtext=${font}textfile=${filterValue(this.file)}:reload=1:fontcolor=white:fontsize='max(12,min(h/22,w/36))':box=1:boxcolor=black@0.6:boxborderw=8:x=12:y=12`;
   }
 
   close(): void {

@@ -6,12 +6,12 @@
  * test/integration/overlay-font.test.ts.
  */
 import t from 'tap';
-import { OVERLAY_FONT_FILES, OverlayText, overlayFontFile } from '../../src/client/overlay.js';
+import { OverlayText, filterValue, overlayFontCandidates, overlayFontFile } from '../../src/client/overlay.js';
 
 const only = (file: string) => (f: string) => f === file;
 
 t.test('the first existing candidate of the platform, in order', async (t) => {
-  const linux = OVERLAY_FONT_FILES.linux!;
+  const linux = overlayFontCandidates('linux');
   t.equal(
     overlayFontFile('linux', () => true),
     linux[0],
@@ -27,26 +27,35 @@ t.test('the first existing candidate of the platform, in order', async (t) => {
   t.equal(overlayFontFile('darwin', only(linux[0]!)), null, 'another platform’s paths are not tried');
 });
 
-t.test('none found, or Windows: null (drawtext asks fontconfig as before)', async (t) => {
+t.test('none found: null (drawtext asks fontconfig as before)', async (t) => {
   t.equal(
     overlayFontFile('linux', () => false),
     null,
   );
   t.equal(
-    overlayFontFile('win32', () => true),
+    overlayFontFile('aix', () => true),
     null,
-    'nothing measured on Windows',
+    'a platform without a list',
   );
+});
+
+t.test('Windows: Segoe UI, then Arial, in the Fonts folder of WINDIR', async (t) => {
+  t.same(overlayFontCandidates('win32', { WINDIR: 'D:\\WIN' }), ['D:\\WIN\\Fonts\\segoeui.ttf', 'D:\\WIN\\Fonts\\arial.ttf']);
+  t.equal(overlayFontFile('win32', only('C:\\Windows\\Fonts\\arial.ttf'), {}), 'C:\\Windows\\Fonts\\arial.ttf', 'no WINDIR: C:\\Windows');
+});
+
+t.test('filterValue escapes for the option parser, then quotes for the graph parser', async (t) => {
+  t.equal(filterValue('/tmp/lanstream-overlay-x/status.txt'), "'/tmp/lanstream-overlay-x/status.txt'", 'a plain path is only quoted');
+  t.equal(filterValue('C:\\Users\\me\\status.txt'), "'C\\:\\\\Users\\\\me\\\\status.txt'");
+  t.equal(filterValue("it's"), "'it\\'\\''s'");
 });
 
 t.test('the filter names the font file, or leaves it out', async (t) => {
   const withFont = new OverlayText('/usr/share/fonts/TTF/DejaVuSans.ttf');
   const without = new OverlayText(null);
-  const odd = new OverlayText("/opt/fonts/it's:here.ttf");
-  t.teardown(() => [withFont, without, odd].forEach((o) => o.close()));
+  t.teardown(() => [withFont, without].forEach((o) => o.close()));
   t.match(withFont.filter(), /^drawtext=fontfile='\/usr\/share\/fonts\/TTF\/DejaVuSans\.ttf':textfile='/);
   t.notMatch(without.filter(), /fontfile/);
-  t.notMatch(odd.filter(), /fontfile/, 'a path that would need the filter’s escaping is not used');
   t.equal(
     without.filter(),
     withFont.filter().replace("fontfile='/usr/share/fonts/TTF/DejaVuSans.ttf':", '').replace(withFont.file, without.file),
