@@ -20,6 +20,40 @@ export interface RunUntilOptions {
   ended: Promise<void>;
 }
 
+const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', ExitCode>> = {
+  SIGINT: ExitCode.INTERRUPTED,
+  SIGTERM: ExitCode.TERMINATED,
+  SIGHUP: ExitCode.HANGUP,
+};
+
+let releaseStartupGuard: (() => void) | null = null;
+
+/**
+ * Until runUntilDone takes over, SIGINT, SIGTERM and SIGHUP run `cleanup` (synchronous) and exit at
+ * once with the signal's code. `watch` starts its window program and makes the overlay's temp dir
+ * before it loads the rest of itself (early-window.ts); a signal in those ~50 ms met Node's default
+ * action, which exits without running anything, and the temp dir stayed behind (one per full test
+ * run here, from a test that stops a just-started watch). Returns the release, which runUntilDone
+ * also calls once its own handlers are in place.
+ */
+export function guardStartup(cleanup: () => void): () => void {
+  releaseStartupGuard?.();
+  const handlers = (Object.keys(SIGNAL_EXIT) as Array<keyof typeof SIGNAL_EXIT>).map((sig) => {
+    const onSignal = () => {
+      cleanup();
+      process.exit(SIGNAL_EXIT[sig]);
+    };
+    process.on(sig, onSignal);
+    return () => process.off(sig, onSignal);
+  });
+  const release = () => {
+    handlers.forEach((off) => off());
+    if (releaseStartupGuard === release) releaseStartupGuard = null;
+  };
+  releaseStartupGuard = release;
+  return release;
+}
+
 /** Resolves with the exit code, or rejects with the error that ended the command. */
 export function runUntilDone(o: RunUntilOptions): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -72,6 +106,7 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
     process.on('SIGHUP', onSighup);
+    releaseStartupGuard?.(); // after ours are on: never a moment with no handler at all
     process.stdout.on('error', onStdoutError);
     const durationMs = o.durationMs;
     if (durationMs) {

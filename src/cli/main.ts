@@ -8,6 +8,7 @@ import { LanstreamError, isLanstreamError, setEnvSources, usageError } from '../
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { launchEarlyWindow } from './early-window.js';
+import { guardStartup } from './lifecycle.js';
 
 import { VERSION_AGENT } from './common.js';
 import { AUDIO_OUTPUTS } from '../client/sinks/sink.js';
@@ -169,12 +170,17 @@ export function buildProgram(output: Output): Command {
         opts.fromCommandLine = ['port', 'key', 'fingerprint'].filter((name) => cmd.getOptionValueSource(name) === 'cli');
         // The window program starts first, while the rest of watch loads (early-window.ts).
         const early = launchEarlyWindow(target, opts);
+        // Unseen if runWatch never made it the window (a wrong flag, another codec): end it.
+        const endEarly = () => {
+          early?.launch.discard();
+          early?.overlay.close();
+        };
+        const release = early ? guardStartup(endEarly) : null;
         try {
           await (await import('./watch-command.js')).runWatch(target, opts, output, early);
         } finally {
-          // Unseen if runWatch never made it the window (a wrong flag, another codec): end it.
-          early?.launch.discard();
-          early?.overlay.close();
+          release?.();
+          endEarly();
         }
       }),
   );

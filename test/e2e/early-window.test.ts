@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,17 +24,23 @@ const TITLE = 'lanstream - 127.0.0.1';
 /**
  * A script named ffplay, first on PATH, that logs its PID and runs the real ffplay: `exec` keeps the
  * PID (the process is ffplay); `trap` keeps the script as the parent and logs "TERM <pid>" when it is
- * sent SIGTERM, which is how watch discards an unused player (its input closing would end it too).
+ * sent SIGTERM, which is how watch discards an unused player (its input closing would end it too);
+ * `sigterm-parent` sends watch a SIGTERM as soon as watch has started it.
  */
-async function ffplayWrapper(mode: 'exec' | 'trap' = 'exec'): Promise<{ dir: string; env: NodeJS.ProcessEnv; log: () => Promise<string[]> }> {
+async function ffplayWrapper(
+  mode: 'exec' | 'trap' | 'sigterm-parent' = 'exec',
+): Promise<{ dir: string; env: NodeJS.ProcessEnv; log: () => Promise<string[]> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ls-early-'));
   const log = path.join(dir, 'log');
   const real = (await run('sh', ['-c', 'command -v ffplay'], { timeoutMs: 5000 })).stdout.toString().trim();
   const body =
     mode === 'exec'
       ? `echo $$ >> '${log}'\nexec '${real}' "$@"\n`
-      : // sh gives a background job /dev/null as stdin unless it is redirected: hand it the pipe on fd 3.
-        `echo $$ >> '${log}'\nexec 3<&0\n'${real}' "$@" <&3 3<&- &\nchild=$!\nexec 3<&-\ntrap 'echo "TERM $$" >> "${log}"; kill $child; exit 143' TERM\nwait $child\n`;
+      : mode === 'sigterm-parent'
+        ? // watch is signalled the moment it has started its player: before it has loaded the rest of itself.
+          `echo $$ >> '${log}'\nkill -TERM $PPID\nexec '${real}' "$@"\n`
+        : // sh gives a background job /dev/null as stdin unless it is redirected: hand it the pipe on fd 3.
+          `echo $$ >> '${log}'\nexec 3<&0\n'${real}' "$@" <&3 3<&- &\nchild=$!\nexec 3<&-\ntrap 'echo "TERM $$" >> "${log}"; kill $child; exit 143' TERM\nwait $child\n`;
   await writeFile(path.join(dir, 'ffplay'), `#!/bin/sh\n${body}`);
   await chmod(path.join(dir, 'ffplay'), 0o755);
   return {
@@ -234,4 +240,25 @@ t.test('a server restarted with another codec while watch runs: the next launch 
   );
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
   t.equal(argv[argv.indexOf('-f') + 1], 'h264', `the next launch starts its window for H.264 before it connects: ${argv.slice(-4).join(' ')}`);
+});
+
+t.test('SIGTERM while watch is still starting (its player just spawned): exit 143, player and overlay temp dir gone', async (t) => {
+  const [x, wrapper, port] = await Promise.all([startXvfb(), ffplayWrapper('sigterm-parent'), freePort()]);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'ls-early-tmp-'));
+  t.teardown(() => Promise.all([x.close(), rm(wrapper.dir, { recursive: true, force: true }), rm(tmp, { recursive: true, force: true })]));
+  // Its own TMPDIR, where the overlay's temp dir is made, so what is left there is watch's alone.
+  const watch = spawnCli(localWatchArgs({ port, configDir: tmp }, '--key', randomBytes(16).toString('base64url'), '--wait', '--no-audio'), {
+    env: { ...x.env, ...wrapper.env, TMPDIR: tmp },
+  });
+  t.teardown(() => watch.destroy());
+  const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 10_000, null).unref())]);
+  t.same(exit, { code: 143, signal: null }, 'exit 143 (terminated), by watch itself rather than by the signal');
+  const [pid] = (await wrapper.log()).map(Number);
+  t.ok(pid, 'watch had started its player');
+  await waitFor(async () => !pidAlive(pid!), 3000, 20, 'the player gone');
+  t.same(
+    (await readdir(tmp)).filter((f) => f.startsWith('lanstream-overlay-')),
+    [],
+    'no overlay temp dir left',
+  );
 });
