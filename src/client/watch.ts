@@ -343,11 +343,13 @@ export class Viewer extends EventEmitter<ViewerEvents> {
 
   /** --record writes one format into one file: a server that changes it mid-file ends the recording, said plainly. */
   #checkRecorderFormat(before: WelcomeBody, now: WelcomeBody): void {
-    const videoChanged = this.#o.video && before.video && now.video && before.video.codec !== now.video.codec;
+    const videoChanged = this.#o.video && before.video && now.video && !sameRecordedVideo(before.video, now.video);
     const audioChanged =
       this.#o.audio && before.audio && now.audio && (before.audio.sampleRateHz !== now.audio.sampleRateHz || before.audio.channels !== now.audio.channels);
     if (!videoChanged && !audioChanged) return;
-    const what = videoChanged ? `${now.video!.codec} video (was ${before.video!.codec})` : `${describeAudio(now.audio!)} (was ${describeAudio(before.audio!)})`;
+    const what = videoChanged
+      ? `${describeVideo(now.video!)} (was ${describeVideo(before.video!)})`
+      : `${describeAudio(now.audio!)} (was ${describeAudio(before.audio!)})`;
     const err = new LanstreamError(
       'LS_ERR_RECORD_FAILED',
       `The server now sends ${what}; --record cannot change format within one file: the file ends here, start watch --record again for the new format`,
@@ -484,6 +486,20 @@ function nothingToWatch(askedVideo: boolean, askedAudio: boolean): LanstreamErro
         ? 'drop --no-audio to hear its sound (--snapshot needs video), or start serve with video'
         : 'drop --no-video to see its picture, or start serve with audio';
   return new LanstreamError('LS_ERR_NOTHING_TO_WATCH', `The server sends no ${asked}, and that is all this viewer asked for: ${hint}`);
+}
+
+/**
+ * What one --record file is made for: its codec, its picture size (Matroska states it once, in the
+ * track header) and its frame rate (the recorder's time grid). A server restarted with another
+ * --size or --fps went on into the same file: frames of two sizes under one header, and timed on
+ * the old grid.
+ */
+function sameRecordedVideo(a: VideoParams, b: VideoParams): boolean {
+  return a.codec === b.codec && a.width === b.width && a.height === b.height && a.fps === b.fps;
+}
+
+function describeVideo(v: VideoParams): string {
+  return `${v.codec} video ${v.width}x${v.height} at ${v.fps} fps`;
 }
 
 function describeAudio(a: AudioParams): string {

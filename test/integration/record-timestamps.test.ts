@@ -12,7 +12,8 @@ import { MAX_GAP_US, PHASE_FRAMES, RecorderSink, RecordingTimeline, type Timelin
 import { nowUs } from '../../src/shared/clock.js';
 import type { LanstreamError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { startTestServer, testViewer } from '../helpers/lanstream.js';
+import { Server } from '../../src/server/serve.js';
+import { startTestServer, testServeOptions, testViewer } from '../helpers/lanstream.js';
 import { decodeErrors, lastPacketS, probeMedia } from '../helpers/media-probe.js';
 import { hasCommand, pidAlive, sleep, waitFor } from '../helpers/process.js';
 import { seededRandom } from '../helpers/hostile-streams.js';
@@ -291,6 +292,36 @@ t.test(
     t.ok(lastPacketS(probe, 'audio') > 2.5, `the sound is there (${lastPacketS(probe, 'audio').toFixed(2)} s)`);
     t.ok(lastPacketS(probe, 'video') > 1.5, `black picture to ${lastPacketS(probe, 'video').toFixed(2)} s`);
     t.equal(await decodeErrors(file), '', 'the whole file decodes without an error');
+  },
+);
+
+t.test(
+  'a server restarted at another size ends the recording: the file keeps the first size only, the viewer watches on',
+  { skip: !hasCommand('ffprobe') && 'ffprobe missing' },
+  async (t) => {
+    const { ts, file, recorder, v, recordErrors } = await recordingSetup(t, { width: 320, height: 240 });
+    await v.viewer.start();
+    await waitFor(() => recorder.baseUs !== null, 5000, 20, 'recording started');
+    await sleep(1000);
+    await ts.server.close(); // its config dir (key, certificate) stays for the second one
+    const firstFrames = v.video.length;
+    const second = new Server(testServeOptions(ts.configDir, { port: ts.ready.port, width: 640, height: 360 }));
+    await second.start();
+    t.teardown(() => second.close());
+    await waitFor(() => recordErrors.length > 0, 15_000, 50, 'record-error after the reconnect');
+    t.equal(recordErrors[0]!.code, 'LS_ERR_RECORD_FAILED');
+    t.match(recordErrors[0]!.message, /now sends mjpeg video 640x360 at 30 fps \(was mjpeg video 320x240 at 30 fps\); --record cannot change format/);
+    await waitFor(() => v.video.length > firstFrames + 15, 5000, 20, 'the viewer goes on receiving the new size');
+    t.equal(v.viewer.connection.state, 'live', 'still watching');
+    await v.viewer.close();
+
+    const probe = await probeMedia(file);
+    const videoStream = probe.streams.find((s) => s.codecType === 'video')!;
+    const firstServer = new Set(v.video.slice(0, firstFrames).map((f) => md5(f.data)));
+    const inFile = probe.packets.filter((p) => p.streamIndex === videoStream.index);
+    t.ok(inFile.length > 15, `${inFile.length} frames recorded`);
+    t.same(inFile.filter((p) => !firstServer.has(p.md5)).length, 0, 'every frame in the file came from the first server: none at the new size');
+    t.equal(await decodeErrors(file), '', 'the file decodes without an error');
   },
 );
 
