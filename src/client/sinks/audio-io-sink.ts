@@ -29,6 +29,7 @@
  * crashed the process (SIGSEGV / SIGABRT instead of the exit code).
  */
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AudioParams } from '../../protocol/messages.js';
@@ -55,11 +56,20 @@ interface AudioIoModule {
   isPlatformSupported(): boolean;
 }
 
+/**
+ * A resolved file path as something import() takes. `file://` + path was wrong twice: a Windows path
+ * (`C:\\…`, not starting with '/') went to import() as is and was refused (ERR_UNSUPPORTED_ESM_URL_SCHEME:
+ * no sound through the default output on Windows), and a '#' or '%' in a path was read as URL syntax.
+ */
+export function moduleUrl(file: string): string {
+  return pathToFileURL(file).href;
+}
+
 export async function loadAudioIo(): Promise<AudioIoModule> {
   try {
     // Resolved at run time: the package is optional.
     const resolved = createRequire(import.meta.url).resolve('@echogarden/audio-io');
-    const mod = (await import(resolved.startsWith('/') ? `file://${resolved}` : resolved)) as AudioIoModule;
+    const mod = (await import(moduleUrl(resolved))) as AudioIoModule;
     if (!mod.isPlatformSupported()) throw new Error(`no addon for ${process.platform}-${process.arch}`);
     return mod;
   } catch (err) {
