@@ -101,30 +101,52 @@ function escapeXml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
+export interface OverlayTextOptions {
+  /** The font drawtext opens (default: overlayFontFile()); null leaves the choice to fontconfig. */
+  fontFile?: string | null;
+  /** Tests: the rename that replaces the file (default: fs.renameSync). */
+  rename?: (from: string, to: string) => void;
+}
+
 export class OverlayText {
   readonly file: string;
   readonly #dir: string;
   readonly #fontFile: string | null;
+  readonly #rename: (from: string, to: string) => void;
   #text = '';
+  /** The last text could not be written yet: set() tries again even if the text is the same. */
+  #unwritten = false;
 
-  /** fontFile: the font drawtext opens (default: overlayFontFile()); null leaves the choice to fontconfig. */
-  constructor(fontFile: string | null = overlayFontFile()) {
-    this.#fontFile = fontFile;
+  constructor(o: OverlayTextOptions = {}) {
+    this.#fontFile = o.fontFile === undefined ? overlayFontFile() : o.fontFile;
+    this.#rename = o.rename ?? renameSync;
     this.#dir = mkdtempSync(path.join(os.tmpdir(), 'lanstream-overlay-'));
     this.file = path.join(this.#dir, 'status.txt');
-    this.set('');
+    writeFileSync(this.file, BLANK); // drawtext needs the file when ffplay starts
   }
 
   get text(): string {
     return this.#text;
   }
 
+  /**
+   * Replaces the file's text atomically (write + rename), only when it changed: it was rewritten at
+   * every stats tick. A failed replace is not an error of `watch`, whose picture and sound go on: on
+   * Windows a file another program has open cannot be renamed over, and ffplay opens this one for
+   * every frame (drawtext reload=1). It was thrown and ended watch; now the text waits for the next
+   * set(), at the latest the next stats tick, a second later.
+   */
   set(text: string): void {
-    if (text === this.#text && this.#text !== '') return;
+    if (text === this.#text && !this.#unwritten) return;
     this.#text = text;
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, text.length ? text : BLANK);
-    renameSync(tmp, this.file);
+    try {
+      writeFileSync(tmp, text.length ? text : BLANK);
+      this.#rename(tmp, this.file);
+      this.#unwritten = false;
+    } catch {
+      this.#unwritten = true;
+    }
   }
 
   /** The ffplay filter that draws it (top-left, white on a translucent box). */

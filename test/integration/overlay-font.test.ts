@@ -46,7 +46,7 @@ t.test(
   { skip: !hasCommand('ffmpeg') ? 'no ffmpeg' : !font ? 'none of the usual font files here (the CI installs fonts-dejavu-core)' : false },
   async (t) => {
     const named = new OverlayText();
-    const control = new OverlayText(null);
+    const control = new OverlayText({ fontFile: null });
     t.teardown(() => [named, control].forEach((o) => o.close()));
     for (const o of [named, control]) writeFileSync(o.file, 'RECONNECTING - test');
     t.match(named.filter(), `fontfile='${font}'`);
@@ -71,7 +71,7 @@ t.test(
     process.env.TMPDIR = odd; // os.tmpdir(): where OverlayText makes its dir
     let overlay: OverlayText;
     try {
-      overlay = new OverlayText(oddFont);
+      overlay = new OverlayText({ fontFile: oddFont });
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = saved;

@@ -51,8 +51,8 @@ t.test('filterValue escapes for the option parser, then quotes for the graph par
 });
 
 t.test('the filter names the font file, or leaves it out', async (t) => {
-  const withFont = new OverlayText('/usr/share/fonts/TTF/DejaVuSans.ttf');
-  const without = new OverlayText(null);
+  const withFont = new OverlayText({ fontFile: '/usr/share/fonts/TTF/DejaVuSans.ttf' });
+  const without = new OverlayText({ fontFile: null });
   t.teardown(() => [withFont, without].forEach((o) => o.close()));
   t.match(withFont.filter(), /^drawtext=fontfile='\/usr\/share\/fonts\/TTF\/DejaVuSans\.ttf':textfile='/);
   t.notMatch(without.filter(), /fontfile/);
