@@ -33,6 +33,18 @@ export interface KeyReader {
   close(): void;
 }
 
+/**
+ * Ctrl-C read from a raw-mode terminal, delivered as SIGINT. Our handlers are called directly
+ * (process.emit), as the signal would: process.kill(process.pid, 'SIGINT') ends the process at once on
+ * Windows without running any (Node's process.kill docs), so watch exited 1 there, with no `stopped`
+ * line and its recording not closed in order. With nobody listening, the signal itself: its default
+ * ends the process.
+ */
+export function raiseSigint(proc: Pick<NodeJS.Process, 'listenerCount' | 'emit' | 'kill' | 'pid'> = process): void {
+  if (proc.listenerCount('SIGINT') > 0) proc.emit('SIGINT', 'SIGINT');
+  else proc.kill(proc.pid, 'SIGINT');
+}
+
 export function startKeys(stdin: NodeJS.ReadStream, onAction: (action: KeyAction) => void): KeyReader | null {
   if (!stdin.isTTY) return null;
   emitKeypressEvents(stdin);
@@ -40,7 +52,7 @@ export function startKeys(stdin: NodeJS.ReadStream, onAction: (action: KeyAction
   const onKey = (str: string | undefined, key: { name?: string; ctrl?: boolean; sequence?: string }) => {
     // Raw mode swallows Ctrl-C: turn it back into the signal so the usual shutdown runs.
     if (key?.ctrl && key.name === 'c') {
-      process.kill(process.pid, 'SIGINT');
+      raiseSigint();
       return;
     }
     const action = keyAction(str, key);

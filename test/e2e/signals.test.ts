@@ -22,6 +22,7 @@ import {
   type ServeHandle,
 } from '../helpers/cli.js';
 import { freePort, hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { spawnCliInPty } from '../helpers/pty.js';
 import { startXvfb } from '../helpers/xvfb.js';
 
 t.teardown(() => killAll());
@@ -241,3 +242,28 @@ t.test('SIGHUP (terminal closed) during serve --json: an orderly close, exit 129
     t.match(help.stdout + help.stderr, /^ {2}129 +hung up \(SIGHUP/m, `lanstream ${args.join(' ')} lists 129`);
   }
 });
+
+t.test(
+  'Ctrl-C typed at a terminal (raw mode, so a key, not a signal): exit 130, ffplay gone, "stopped" 130',
+  { skip: [...noDisplay, ...['script'].filter((c) => !hasCommand(c))].length ? 'missing Xvfb, ffplay or script' : false },
+  async (t) => {
+    const xvfb = await startXvfb();
+    t.teardown(() => xvfb.close());
+    const serve = await startServe();
+    t.teardown(async () => {
+      await serve.proc.destroy();
+      await rm(serve.configDir, { recursive: true, force: true });
+    });
+    // On a pseudo-terminal the keys are read in raw mode, where Ctrl-C arrives as the byte 0x03.
+    const watch = spawnCliInPty(['watch', serve.url, '--no-audio', '--json', '--config-dir', viewerDir], { env: xvfb.env });
+    t.teardown(() => watch.destroy());
+    await watch.waitForOutput(/"event":"live"/, 15_000);
+    const inner = watch.innerPid();
+    const ffplay = await waitFor(() => (inner ? descendants(inner).find((p) => p.comm === 'ffplay') : undefined), 5000, 50, 'ffplay child of watch');
+    watch.write('\x03');
+    const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 5000, null).unref())]);
+    t.equal(exit?.code, 130, exit ? 'exit 130' : 'watch did not end within 5 s');
+    t.match(watch.output, /"event":"stopped"[^\n]*"exitCode":130/, '--json "stopped" says 130 (the shutdown ran)');
+    t.notOk(pidAlive(ffplay.pid), `ffplay pid ${ffplay.pid} is gone`);
+  },
+);
