@@ -20,6 +20,14 @@ export interface RunUntilOptions {
   ended: Promise<void>;
 }
 
+/**
+ * A write to stdout failed because its reader went away: EPIPE, or on Windows also EOF (libuv's
+ * name for ERROR_BROKEN_PIPE there; `watch --json | findstr …` crashed with "write EOF").
+ */
+export function readerGone(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EPIPE' || err.code === 'EOF';
+}
+
 const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', ExitCode>> = {
   SIGINT: ExitCode.INTERRUPTED,
   SIGTERM: ExitCode.TERMINATED,
@@ -76,7 +84,7 @@ export function runUntilDone(o: RunUntilOptions): Promise<number> {
     // A second SIGHUP has nobody to force the exit for: the close goes on.
     const onSighup = () => finish(ExitCode.HANGUP);
     const onStdoutError = (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') finish(ExitCode.BROKEN_PIPE);
+      if (readerGone(err)) finish(ExitCode.BROKEN_PIPE);
     };
     // The signal handlers stay until the close is done. Removing one inside the signal's own dispatch
     // let signal-exit (loaded with execa), whose listener runs after ours, see itself alone and

@@ -8,7 +8,7 @@ import { LanstreamError, isLanstreamError, setEnvSources, usageError } from '../
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
 import { launchEarlyWindow } from './early-window.js';
-import { guardStartup } from './lifecycle.js';
+import { guardStartup, readerGone } from './lifecycle.js';
 
 import { VERSION_AGENT } from './common.js';
 import { AUDIO_OUTPUTS } from '../client/sinks/sink.js';
@@ -254,7 +254,7 @@ export function readBooleanEnv(env: NodeJS.ProcessEnv): void {
 export async function main(argv: string[]): Promise<void> {
   // `lanstream --help | head -3` closes the pipe early: the reader's choice, not a crash with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    if (!readerGone(err)) throw err;
   });
   const output = new Output();
   const program = buildProgram(output);

@@ -178,7 +178,8 @@ export async function lastH264Picture(annexB: Buffer, ffmpegPath: string): Promi
       timeout: 10_000,
       reject: false,
     });
-    if (r.failed) throw new Error(`${(r.shortMessage ?? 'ffmpeg failed').split('\n')[0]}${r.stderr ? `: ${r.stderr.trim().split('\n').slice(-1)[0]}` : ''}`);
+    if (r.failed)
+      throw new Error(`${(r.shortMessage ?? 'ffmpeg failed').split(/\r?\n/)[0]}${r.stderr ? `: ${r.stderr.trim().split(/\r?\n/).slice(-1)[0]}` : ''}`);
     return await readFile(out);
   } catch (err) {
     throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `The H.264 picture could not be decoded with ${ffmpegPath}: ${(err as Error).message}`, { cause: err });

@@ -149,7 +149,7 @@ export class PacatSink implements AudioSink {
   }
 
   private reportExit(code: number | null, signal: NodeJS.Signals | null): void {
-    const tail = this.stderrTail.trim().split('\n').slice(-2).join(' | ');
+    const tail = this.stderrTail.trim().split(/\r?\n/).slice(-2).join(' | ');
     const hint = /Connection (failure|refused)/i.test(tail) ? ' (is PulseAudio or PipeWire-pulse running?)' : '';
     this.opts.events?.onError?.(
       new LanstreamError('LS_ERR_SINK_FAILED', `Sound output (pacat) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${hint}`, {

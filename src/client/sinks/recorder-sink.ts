@@ -390,7 +390,7 @@ export class RecorderSink implements RecorderHook {
     let partial = '';
     const stderrClosed = new Promise<void>((done) => child.stderr!.once('close', () => done()));
     child.stderr!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
+      const lines = (partial + chunk.toString()).split(/\r?\n/);
       partial = lines.pop()!.slice(-1000);
       this.#tail.push(...lines.filter((l) => l.trim() !== '').map((l) => l.slice(0, 1000)));
       this.#tail = this.#tail.slice(-STDERR_TAIL_LINES);

@@ -110,7 +110,7 @@ export async function probeDevice(params: AudioParams, timeoutMs = 5000): Promis
   const why =
     result.stderr
       .trim()
-      .split('\n')
+      .split(/\r?\n/)
       .filter((l) => /error|cannot|unknown/i.test(l))
       .slice(-1)[0] ?? `exit ${result.code ?? result.signal}`;
   throw new LanstreamError(

@@ -530,7 +530,7 @@ export class WindowSink implements VideoSink {
       this.opts.events?.onUserClose?.();
       return;
     }
-    const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
+    const tail = stderrTail.trim().split(/\r?\n/).slice(-3).join(' | ');
     const err = new LanstreamError(
       'LS_ERR_SINK_FAILED',
       `The video window (${this.program}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}`,
