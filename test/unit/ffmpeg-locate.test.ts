@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, symlinkSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { locateCompanion, locateFfmpeg, resolveExecutable } from '../../src/server/capture/ffmpeg-locate.js';
@@ -77,4 +77,28 @@ t.test('companions: next to ffmpeg first, then PATH, else a coded error', async 
   t.match(noPlay.message, /ffplay not found.*install it/);
   const noProbe = await rejection(locateCompanion('ffprobe', lone, { PATH: '/nonexistent' }));
   t.equal(noProbe.code, 'LS_ERR_FFMPEG_NOT_FOUND');
+});
+
+t.test('PATH lookup takes regular files only: a directory named ffplay earlier on PATH is passed over', async (t) => {
+  const base = mkdtempSync(path.join(tmpdir(), 'ls-which-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'a', 'ffplay'), { recursive: true }); // has the x bit, as directories do
+  mkdirSync(path.join(base, 'b'));
+  writeFileSync(path.join(base, 'b', 'ffplay'), '#!/bin/sh\n');
+  chmodSync(path.join(base, 'b', 'ffplay'), 0o755);
+  const PATH = [path.join(base, 'a'), path.join(base, 'b')].join(':');
+  t.equal(await resolveExecutable('ffplay', { PATH }, 'linux'), path.join(base, 'b', 'ffplay'));
+});
+
+t.test('Windows PATH lookup: .exe first, never the bare name, never a .cmd or .bat (spawn cannot run those)', async (t) => {
+  const base = mkdtempSync(path.join(tmpdir(), 'ls-which-win-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  for (const d of ['bare', 'cmd', 'exe']) mkdirSync(path.join(base, d));
+  writeFileSync(path.join(base, 'bare', 'ffplay'), ''); // no extension: no program on Windows
+  writeFileSync(path.join(base, 'cmd', 'ffplay.cmd'), '@echo off\n');
+  writeFileSync(path.join(base, 'exe', 'ffplay.exe'), '');
+  const dirs = ['bare', 'cmd', 'exe'].map((d) => path.join(base, d));
+  const env = { Path: dirs.join(';'), PATHEXT: '.CMD;.BAT;.EXE' };
+  t.equal(await resolveExecutable('ffplay', env, 'win32'), path.join(base, 'exe', 'ffplay.exe'), 'the .exe, though PATHEXT and PATH put others first');
+  t.equal(await resolveExecutable('ffplay', { Path: dirs.slice(0, 2).join(';') }, 'win32'), null, 'only a bare file and a .cmd: none');
 });

@@ -6,7 +6,7 @@
  * the user named explicitly (flag or env) that does not run is an error, not a reason to silently use
  * another ffmpeg. Every candidate is proven by running `<path> -version`.
  */
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LanstreamError } from '../../shared/errors.js';
 
@@ -157,7 +157,10 @@ export async function resolveExecutable(name: string, env: NodeJS.ProcessEnv, pl
   }
   const delimiter = platform === 'win32' ? ';' : ':';
   const pathVar = env.PATH ?? env.Path ?? '';
-  const extensions = platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').map((e) => e.toLowerCase())] : [''];
+  // Windows: what spawn() can start without a shell, .exe first. Not the bare name (a file `ffplay`
+  // with no extension is no program there), nor .cmd/.bat from PATHEXT: Node ≥ 20.12.2 refuses to
+  // spawn those without a shell (EINVAL), so a found `ffplay.cmd` would only fail later.
+  const extensions = platform === 'win32' ? ['.exe', '.com'] : [''];
   for (const dir of pathVar.split(delimiter)) {
     if (dir === '') continue;
     for (const ext of extensions) {
@@ -168,8 +171,10 @@ export async function resolveExecutable(name: string, env: NodeJS.ProcessEnv, pl
   return null;
 }
 
+/** A regular file we may run: a directory named `ffplay` on PATH passes access(X_OK) too. */
 async function isExecutable(file: string, platform: NodeJS.Platform): Promise<boolean> {
   try {
+    if (!(await stat(file)).isFile()) return false;
     await access(file, platform === 'win32' ? constants.F_OK : constants.X_OK);
     return true;
   } catch {
