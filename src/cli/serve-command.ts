@@ -146,7 +146,9 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
       process.stderr.write('lanstream: WARNING: --insecure: the stream is not encrypted and the server is not authenticated; anyone on the LAN can read it\n');
     if (!output.json) {
       output.text(`lanstream serve: listening on port ${ready.port}${flags.insecure ? ' (plain TCP, --insecure)' : ' (TLS)'}. On the viewer, run:`);
-      for (const url of ready.connectUrls) output.text(`  lanstream watch '${url}'${flags.insecure ? ' --insecure' : ''}`);
+      // Double quotes: the URL's '&' needs quoting in every shell, and cmd.exe (also npm's .cmd wrappers
+      // under PowerShell) has no single quotes: the line printed with them was cut at the '&' there.
+      for (const url of ready.connectUrls) output.text(`  lanstream watch "${url}"${flags.insecure ? ' --insecure' : ''}`);
     }
     // Who is watching, once a second: a line refreshed in place on a terminal, `stats` with --json.
     if (output.json || status.enabled) {

@@ -32,7 +32,7 @@ const IN_NEW_NETNS = ['unshare', '--net', 'bash', '-c', `${NETNS_SETUP} && exec 
 const netnsSkip =
   process.getuid?.() !== 0 || !['unshare', 'nsenter', 'ip'].every(hasCommand) ? 'needs root, unshare, nsenter and ip for a private network namespace' : false;
 
-/** The host of each `lanstream watch 'lanstream://HOST:PORT/…'` line serve printed. */
+/** The host of each `lanstream watch "lanstream://HOST:PORT/…"` line serve printed. */
 function printedHosts(stdout: string): string[] {
   return [...stdout.matchAll(/lanstream:\/\/(\[[^\]]+\]|[^:/]+):\d+\//g)].map((m) => m[1]!.replace(/^\[|\]$/g, ''));
 }

@@ -19,7 +19,7 @@ t.test('serve on a terminal: a status line with each viewer, refreshed in place'
   t.teardown(() => rm(configDir, { recursive: true, force: true }));
   const serve = spawnCliInPty(serveArgs({ port, configDir }, '--no-audio'));
   t.teardown(() => serve.destroy());
-  await serve.waitForOutput(/lanstream watch 'lanstream:\/\//, 10_000);
+  await serve.waitForOutput(/lanstream watch "lanstream:\/\//, 10_000);
   await serve.waitForOutput(/\[serving\] no viewers/, 5000);
   t.pass('with nobody watching: "[serving] no viewers"');
 

@@ -270,7 +270,7 @@ export async function startServe(opts: StartServeOptions = {}): Promise<ServeHan
       key = (await readFile(path.join(configDir, 'access-key'), 'utf8')).trim();
       url = `lanstream://127.0.0.1:${port}/?key=${key}${fingerprint ? `&fp=${fingerprint}` : ''}`;
     } else {
-      const m = await proc.waitForOutput('stdout', /lanstream watch '(lanstream:\/\/127\.0\.0\.1:\d+\/\?[^']+)'/, timeoutMs);
+      const m = await proc.waitForOutput('stdout', /lanstream watch "(lanstream:\/\/127\.0\.0\.1:\d+\/\?[^"]+)"/, timeoutMs);
       url = m[1]!;
       const query = new URL(url.replace(/^lanstream:/, 'http:')).searchParams;
       key = query.get('key') ?? '';

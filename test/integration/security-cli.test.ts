@@ -36,7 +36,7 @@ t.test('first serve creates a 0700 config dir with 0600 files; the key is on std
   t.match(key, /^[A-Za-z0-9_-]{22}$/, 'a 128-bit base64url key');
   t.match(
     r.stdout,
-    new RegExp(`lanstream watch 'lanstream://127\\.0\\.0\\.1:\\d+/\\?key=${key}&fp=sha256:[0-9a-f]{64}'`),
+    new RegExp(`lanstream watch "lanstream://127\\.0\\.0\\.1:\\d+/\\?key=${key}&fp=sha256:[0-9a-f]{64}"`),
     'the connect line with key and fingerprint is on stdout',
   );
   const log = await readFile(logFile, 'utf8');
@@ -100,7 +100,7 @@ t.test('--insecure on both sides works with warnings; a TLS viewer against it fa
   const port = await freePort();
   const serve = spawnCli([...serveArgs({ port, configDir, size: '320x240' }), '--no-preflight', '--insecure', '--duration', '8s']);
   t.teardown(() => serve.destroy());
-  const [line] = await serve.waitForOutput('stdout', /lanstream:\/\/[^' ]+/, 10_000);
+  const [line] = await serve.waitForOutput('stdout', /lanstream:\/\/[^"' ]+/, 10_000);
   t.match(serve.stderr, /WARNING: --insecure/, 'serve warns on stderr');
   t.notMatch(line, /fp=/, 'the insecure connect line has no fingerprint');
 
