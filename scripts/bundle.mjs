@@ -7,15 +7,17 @@
 // command or library stays lazy, one chunk each) and pino-pretty (loaded only on a terminal).
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 const INLINE = ['commander', 'pino'];
 const root = new URL('../', import.meta.url);
 const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
 const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }).filter((name) => !INLINE.includes(name));
-const outdir = new URL('dist/bundle/', root).pathname;
+// fileURLToPath, not .pathname: on Windows that gives '/C:/…', which esbuild cannot open.
+const outdir = fileURLToPath(new URL('dist/bundle/', root));
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: [new URL('src/cli/main.ts', root).pathname],
+  entryPoints: [fileURLToPath(new URL('src/cli/main.ts', root))],
   outdir,
   bundle: true,
   splitting: true,
