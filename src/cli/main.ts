@@ -98,7 +98,9 @@ export function buildProgram(output: Output): Command {
           .env('LANSTREAM_ENCODER'),
       )
       .addOption(new Option('--size <WxH>', 'video size').default('1280x720').env('LANSTREAM_SIZE'))
-      .addOption(new Option('--fps <n>', 'frames per second').default('30').env('LANSTREAM_FPS'))
+      .addOption(
+        new Option('--fps <n>', 'frames per second (decimals allowed: 29.97 for cameras that offer only NTSC rates)').default('30').env('LANSTREAM_FPS'),
+      )
       .addOption(new Option('--quality <q>', 'MJPEG quality, 2 (best, biggest) … 31 (worst)').default('5').env('LANSTREAM_QUALITY'))
       .addOption(new Option('--audio-rate <hz>', 'audio sample rate').default('48000'))
       .addOption(new Option('--channels <n>', 'audio channels').default('1'))

@@ -12,6 +12,19 @@ export function parseIntIn(flag: string, raw: string, min: number, max: number):
   return value;
 }
 
+/**
+ * --fps: whole, or with up to 3 decimals, 1–240. Decimals for cameras that offer only the NTSC rates
+ * (29.97, 59.94): avfoundation selects a mode whose rate is within 0.01 of the one asked for, so
+ * `30` failed on them with "Selected framerate (30.000000) is not supported by the device".
+ */
+export function parseFps(raw: string, flag = '--fps'): number {
+  const trimmed = String(raw).trim();
+  if (!/^\d+(\.\d{1,3})?$/.test(trimmed)) throw usageError(flag, raw, 'frames per second 1–240, e.g. 30 or 29.97');
+  const value = Number(trimmed);
+  if (value < 1 || value > 240) throw usageError(flag, raw, '1–240');
+  return value;
+}
+
 export function parsePort(raw: string, flag = '--port'): number {
   return parseIntIn(flag, raw, 1, 65535);
 }

@@ -16,7 +16,7 @@ import type { Viewer } from '../client/watch.js';
 import type { RecorderSink } from '../client/sinks/recorder-sink.js';
 import { ServeStatus } from './serve-status.js';
 import type { Output } from './output.js';
-import { parseDurationMs, parseIntIn, parsePort, parseSize } from './parse.js';
+import { parseDurationMs, parseFps, parseIntIn, parsePort, parseSize } from './parse.js';
 import { VERSION_AGENT, loggerOptions, type CommonFlags } from './common.js';
 
 export interface ServeFlags extends CommonFlags {
@@ -106,7 +106,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     encoder: flags.encoder ?? 'auto',
     width,
     height,
-    fps: parseIntIn('--fps', flags.fps, 1, 240),
+    fps: parseFps(flags.fps),
     quality: parseIntIn('--quality', flags.quality, 2, 31),
     sampleRateHz: parseIntIn('--audio-rate', flags.audioRate, 8000, 192000),
     channels: parseIntIn('--channels', flags.channels, 1, 8),

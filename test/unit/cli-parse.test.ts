@@ -1,6 +1,6 @@
 import t from 'tap';
 import { loggerOptions } from '../../src/cli/common.js';
-import { parseDurationMs, parseIntIn, parsePort, parsePosition, parseSize, parseChoice } from '../../src/cli/parse.js';
+import { parseDurationMs, parseFps, parseIntIn, parsePort, parsePosition, parseSize, parseChoice } from '../../src/cli/parse.js';
 
 t.test('valid values', async (t) => {
   t.equal(parsePort('443'), 443);
@@ -15,6 +15,9 @@ t.test('valid values', async (t) => {
   t.equal(parseDurationMs('1d', '--duration'), 86_400_000, 'days, up to the year the message promises');
   t.same(parsePosition('0,0'), { x: 0, y: 0 });
   t.equal(parseIntIn('--volume', '0', 0, 100), 0);
+  t.equal(parseFps('30'), 30);
+  t.equal(parseFps('29.97'), 29.97, 'NTSC rates (cameras that offer no 30)');
+  t.equal(parseFps(' 59.94 '), 59.94);
   t.equal(parseChoice('--audio-output', 'pacat', ['auto', 'pacat'] as const), 'pacat');
 });
 
@@ -32,7 +35,11 @@ t.test('bad values name the flag, the value and what was expected', async (t) =>
     [() => loggerOptions({ logFile: '/tmp' }), /--log-file: \/tmp \(expected a file, not a directory\)/],
     [() => parsePosition('10', '--window-position'), /--window-position: 10/],
     [() => parseIntIn('--volume', '101', 0, 100), /--volume: 101 \(expected 0–100\)/],
-    [() => parseIntIn('--fps', '-1', 1, 240), /--fps: -1/],
+    [() => parseFps('-1'), /--fps: -1/],
+    [() => parseFps('0.5'), /--fps: 0\.5 \(expected 1–240\)/],
+    [() => parseFps('241'), /--fps: 241/],
+    [() => parseFps('29.9701'), /--fps: 29\.9701 \(expected frames per second 1–240, e\.g\. 30 or 29\.97\)/],
+    [() => parseFps('30000/1001'), /--fps: 30000\/1001/],
     [() => parseChoice('--audio-output', 'alsa', ['auto', 'pacat'] as const), /one of auto, pacat/],
   ];
   for (const [fn, re] of bad) t.throws(fn, { code: 'LS_ERR_USAGE', message: re });

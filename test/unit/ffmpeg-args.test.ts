@@ -134,6 +134,9 @@ t.test('macOS: the output states the frame rate (avfoundation has a 1 µs time b
   t.equal(valueOf(after(mjpeg), '-r'), '25', 'MJPEG: -r on the output, at --fps');
   const h264 = buildVideoArgs(video({ platform: Platform.MACOS, device: '0', h264: { encoder: 'h264_videotoolbox', bitrateKbps: 2000, gopFrames: 15 } }));
   t.equal(valueOf(after(h264), '-r'), '30', 'H.264: the encoder is told the real rate');
+  const ntsc = buildVideoArgs(video({ platform: Platform.MACOS, device: '0', fps: 29.97 }));
+  t.equal(valueOf(ntsc, '-framerate'), '29.97', 'a camera with only NTSC rates: avfoundation is asked for 29.97');
+  t.equal(valueOf(after(ntsc), '-r'), '29.97', 'and the output states it');
   t.notOk(buildVideoArgs(video({ platform: Platform.LINUX })).includes('-r'), 'v4l2 states its rate');
   t.notOk(buildVideoArgs(video({ platform: Platform.WINDOWS, device: 'Cam' })).includes('-r'), 'dshow states its rate');
   t.notOk(buildVideoArgs(video({ platform: Platform.MACOS, source: 'test' })).includes('-r'), 'the test source states its rate');
