@@ -23,7 +23,7 @@ import {
 } from '../helpers/cli.js';
 import { freePort, hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
 import { spawnCliInPty } from '../helpers/pty.js';
-import { startXvfb } from '../helpers/xvfb.js';
+import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 
 t.teardown(() => killAll());
 
@@ -70,18 +70,24 @@ for (const [sig, code] of [
 }
 
 const noDisplay = ['Xvfb', 'ffplay'].filter((c) => !hasCommand(c));
+
+/** A private display and a serve for one watch, both ended by the test's teardown. */
+async function displayAndServe(t: { teardown(fn: () => unknown): void }): Promise<{ xvfb: XvfbDisplay; serve: ServeHandle }> {
+  const xvfb = await startXvfb();
+  t.teardown(() => xvfb.close());
+  const serve = await startServe();
+  t.teardown(async () => {
+    await serve.proc.destroy();
+    await rm(serve.configDir, { recursive: true, force: true });
+  });
+  return { xvfb, serve };
+}
 for (const [sig, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
 ] as const) {
   t.test(`${sig} on watch: exit ${code} and its ffplay window is gone`, { skip: noDisplay.length ? `missing ${noDisplay.join(', ')}` : false }, async (t) => {
-    const xvfb = await startXvfb();
-    t.teardown(() => xvfb.close());
-    const serve = await startServe();
-    t.teardown(async () => {
-      await serve.proc.destroy();
-      await rm(serve.configDir, { recursive: true, force: true });
-    });
+    const { xvfb, serve } = await displayAndServe(t);
     const watch = spawnCli(['watch', serve.url, '--no-audio', '--json', '--config-dir', viewerDir], { env: xvfb.env });
     t.teardown(() => watch.destroy());
     await watch.waitForEvent((e) => e.event === 'live', 15_000, 'live');
@@ -247,13 +253,7 @@ t.test(
   'Ctrl-C typed at a terminal (raw mode, so a key, not a signal): exit 130, ffplay gone, "stopped" 130',
   { skip: [...noDisplay, ...['script'].filter((c) => !hasCommand(c))].length ? 'missing Xvfb, ffplay or script' : false },
   async (t) => {
-    const xvfb = await startXvfb();
-    t.teardown(() => xvfb.close());
-    const serve = await startServe();
-    t.teardown(async () => {
-      await serve.proc.destroy();
-      await rm(serve.configDir, { recursive: true, force: true });
-    });
+    const { xvfb, serve } = await displayAndServe(t);
     // On a pseudo-terminal the keys are read in raw mode, where Ctrl-C arrives as the byte 0x03.
     const watch = spawnCliInPty(['watch', serve.url, '--no-audio', '--json', '--config-dir', viewerDir], { env: xvfb.env });
     t.teardown(() => watch.destroy());
