@@ -11,7 +11,7 @@ import { LanstreamError, isLanstreamError, usageError } from '../shared/errors.j
 import { createLogger, type Logger } from '../shared/logger.js';
 import { KNOWN_HOSTS_FILE, KnownHosts } from '../client/known-hosts.js';
 import { Viewer } from '../client/watch.js';
-import { GSTREAMER_INSTALL_HINT, WINDOW_BACKENDS, WindowSink, windowTitle, type PlayerLaunch } from '../client/sinks/window-sink.js';
+import { WINDOW_BACKENDS, gstreamerInstallHint, WindowSink, windowTitle, type PlayerLaunch } from '../client/sinks/window-sink.js';
 import { SpeakerSink } from '../client/sinks/speaker-sink.js';
 import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sinks/audio-io-sink.js';
 import { PacatSink } from '../client/sinks/pacat-sink.js';
@@ -316,7 +316,7 @@ async function locateGstLaunch(explicit: string | undefined): Promise<string> {
   if (found) return found;
   throw new LanstreamError(
     'LS_ERR_GSTREAMER_NOT_FOUND',
-    `${explicit ? `--gst-launch ${explicit} is not runnable` : 'gst-launch-1.0 is not on PATH'}: ${GSTREAMER_INSTALL_HINT}`,
+    `${explicit ? `--gst-launch ${explicit} is not runnable` : 'gst-launch-1.0 is not on PATH'}: ${gstreamerInstallHint()}`,
   );
 }
 

@@ -25,15 +25,28 @@ import { LanstreamError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { VideoCodec, VideoParams } from '../../protocol/messages.js';
 import { AUD_TRAILER, isIdrAccessUnit } from '../decoders/h264-annexb.js';
+import { installHint } from '../../server/capture/ffmpeg-locate.js';
 import { burnOverlay } from '../overlay.js';
 import type { SinkEvents, VideoSink } from './sink.js';
 
 /** Which program draws the window. */
 export type WindowBackend = 'ffplay' | 'gstreamer';
 export const WINDOW_BACKENDS: readonly WindowBackend[] = ['ffplay', 'gstreamer'];
-/** What to do when gst-launch-1.0 is missing (the CLI's lookup and the sink's spawn say the same). */
-export const GSTREAMER_INSTALL_HINT =
-  'install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay';
+/**
+ * What to do when gst-launch-1.0 is missing (the CLI's lookup and the sink's spawn say the same), in
+ * the platform's own terms: it said `sudo apt-get` on macOS and Windows too. Homebrew's `gstreamer`
+ * formula holds the plugins; Windows has the project's installer.
+ */
+export function gstreamerInstallHint(platform: NodeJS.Platform = process.platform): string {
+  switch (platform) {
+    case 'darwin':
+      return 'install GStreamer (brew install gstreamer) or use --window ffplay';
+    case 'win32':
+      return 'install GStreamer (https://gstreamer.freedesktop.org/download/, the runtime with its complete set of plugins) or use --window ffplay';
+    default:
+      return 'install GStreamer (e.g. sudo apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-x) or use --window ffplay';
+  }
+}
 
 /** Multipart boundary; any token works, ffmpeg 5.1's demuxer only needs each part to start with `--`. */
 export const MPJPEG_BOUNDARY = 'lanstreamframe';
@@ -261,7 +274,7 @@ export function launchPlayer(
   );
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', () => resolve());
-    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(o.backend, o.playerPath, err)));
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(o.backend, o.playerPath, err, o.platform ?? process.platform)));
   });
   spawned.catch(() => undefined); // whoever adopts it reports it
   let taken = false;
@@ -288,17 +301,22 @@ export function launchPlayer(
   return launch;
 }
 
-function spawnError(backend: WindowBackend, playerPath: string, err: NodeJS.ErrnoException): LanstreamError {
+/** Exported for tests (the platform's install hint). */
+export function spawnError(backend: WindowBackend, playerPath: string, err: NodeJS.ErrnoException, platform: NodeJS.Platform): LanstreamError {
   if ((err.code === 'ENOENT' || err.code === 'EACCES') && backend === 'gstreamer') {
-    return new LanstreamError('LS_ERR_GSTREAMER_NOT_FOUND', `Cannot run gst-launch-1.0 (${playerPath}) for --window gstreamer: ${GSTREAMER_INSTALL_HINT}`, {
-      cause: err,
-      details: { playerPath },
-    });
+    return new LanstreamError(
+      'LS_ERR_GSTREAMER_NOT_FOUND',
+      `Cannot run gst-launch-1.0 (${playerPath}) for --window gstreamer: ${gstreamerInstallHint(platform)}`,
+      {
+        cause: err,
+        details: { playerPath },
+      },
+    );
   }
   if (err.code === 'ENOENT' || err.code === 'EACCES') {
     return new LanstreamError(
       'LS_ERR_FFPLAY_NOT_FOUND',
-      `Cannot run ffplay (${playerPath}): install FFmpeg, which includes ffplay (e.g. sudo apt-get install ffmpeg)`,
+      `Cannot run ffplay (${playerPath}): install FFmpeg, which includes ffplay (e.g. ${installHint(platform)})`,
       {
         cause: err,
         details: { ffplayPath: playerPath },

@@ -116,7 +116,7 @@ export async function verifyCompanion(
 }
 
 /** Debian/Ubuntu, Homebrew and winget all ship ffplay and ffprobe inside the ffmpeg package. */
-function installHint(platform: NodeJS.Platform): string {
+export function installHint(platform: NodeJS.Platform): string {
   switch (platform) {
     case 'darwin':
       return 'brew install ffmpeg';
