@@ -7,7 +7,8 @@
  * An H.264 stream has no picture in a single unit past its IDR: the units from the first IDR up to
  * the settled one are decoded by an ffmpeg child and its last picture is taken.
  */
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { replaceFile } from '../shared/replace-file.js';
 import os from 'node:os';
 import path from 'node:path';
 import { LanstreamError, usageError } from '../shared/errors.js';
@@ -140,7 +141,7 @@ export async function writeSnapshot(jpeg: Buffer, o: { file: string; format?: Sn
   const tmp = path.join(path.dirname(o.file), `.${path.basename(o.file)}.${process.pid}.tmp`);
   try {
     await writeFile(tmp, image);
-    await rename(tmp, o.file);
+    await replaceFile(tmp, o.file);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw new LanstreamError('LS_ERR_SNAPSHOT_FAILED', `Cannot write ${o.file}: ${(err as Error).message}`, { cause: err });

@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LanstreamError } from './errors.js';
+import { replaceFile } from './replace-file.js';
 
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
@@ -55,7 +56,7 @@ export async function writePrivateFile(filePath: string, data: string | Buffer):
     await fs.writeFile(tmpPath, data, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
     // The umask cannot widen 0600, but chmod makes the mode independent of how the file was created.
     if (process.platform !== 'win32') await fs.chmod(tmpPath, PRIVATE_FILE_MODE);
-    await fs.rename(tmpPath, filePath);
+    await replaceFile(tmpPath, filePath);
   } catch (err) {
     await fs.rm(tmpPath, { force: true }).catch(() => undefined);
     throw configError(`Cannot write ${filePath}: check that its directory is writable by you`, err, filePath);
