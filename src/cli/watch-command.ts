@@ -380,7 +380,8 @@ export async function openAudio(
     { name: 'speaker', label: 'the speaker package', make: () => new SpeakerSink({ ...common, targetMs: o.audioBufferMs }) },
     { name: 'pacat', label: "PulseAudio's pacat", make: () => new PacatSink({ ...common, targetMs: o.audioBufferMs }) },
   ];
-  let tries = choice === 'auto' ? outputs.filter((out) => out.name !== 'pulse' || process.platform !== 'win32') : outputs.filter((out) => out.name === choice);
+  const order = audioOutputOrder(choice, process.platform);
+  let tries = order.map((name) => outputs.find((out) => out.name === name)!);
   if (choice === 'auto' && process.platform === 'linux' && !alsaOutputPossible()) {
     log.debug('no sound card, ALSA configuration or sound server for ALSA to reach: audio-io and speaker skipped');
     tries = tries.filter((out) => out.name !== 'audio-io' && out.name !== 'speaker');
@@ -400,6 +401,18 @@ export async function openAudio(
     }
   }
   throw new Error(`unknown audio output ${choice}`);
+}
+
+/**
+ * The outputs `--audio-output` tries, in order. `auto`: audio-io first everywhere; PulseAudio's two
+ * (its native protocol, pacat) only where PulseAudio is the usual sound server, Linux and the BSDs:
+ * on macOS and Windows they were tried after speaker had failed, so the last word the user read was
+ * pacat's "sudo apt-get install pulseaudio-utils". Asked for by name, any output is tried.
+ */
+export function audioOutputOrder(choice: AudioOutputChoice, platform: NodeJS.Platform): AudioOutputChoice[] {
+  if (choice !== 'auto') return [choice];
+  const pulseHere = platform === 'linux' || platform === 'freebsd' || platform === 'openbsd';
+  return pulseHere ? ['audio-io', 'pulse', 'speaker', 'pacat'] : ['audio-io', 'speaker'];
 }
 
 /** Same user, same machine: the server's own key file is readable, so `watch localhost` just works. */

@@ -71,16 +71,19 @@ type SpeakerCtor = new (opts: { channels: number; bitDepth: number; sampleRate: 
   _open?: () => unknown;
 };
 
+/** How to get `speaker` built: ALSA's headers on Linux; on macOS (Core Audio) and Windows only the rebuild. */
+export function speakerHint(platform: NodeJS.Platform): string {
+  return platform === 'linux'
+    ? 'run `sudo apt-get install libasound2-dev && npm rebuild speaker` (or install pacat: sudo apt-get install pulseaudio-utils)'
+    : 'run `npm rebuild speaker` (it needs a C compiler: Xcode command line tools on macOS, Visual Studio Build Tools on Windows), or use --audio-output audio-io';
+}
+
 /** Loads `speaker` or throws LS_ERR_SINK_FAILED with the way to get sound. */
 export function loadSpeaker(): SpeakerCtor {
   try {
     return createRequire(import.meta.url)('speaker') as SpeakerCtor;
   } catch (err) {
-    throw new LanstreamError(
-      'LS_ERR_SINK_FAILED',
-      'No sound: the optional "speaker" package did not load; run `sudo apt-get install libasound2-dev && npm rebuild speaker` (or install pacat: sudo apt-get install pulseaudio-utils)',
-      { cause: err },
-    );
+    throw new LanstreamError('LS_ERR_SINK_FAILED', `No sound: the optional "speaker" package did not load; ${speakerHint(process.platform)}`, { cause: err });
   }
 }
 
