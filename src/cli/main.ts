@@ -134,7 +134,7 @@ export function buildProgram(output: Output): Command {
       .addOption(
         new Option(
           '--audio-output <out>',
-          'audio-io = pull-callback output (ALSA/Core Audio/MME), pulse = PulseAudio native protocol (Linux), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order',
+          'audio-io = pull-callback output (ALSA/Core Audio/MME), pulse = PulseAudio native protocol (Linux), speaker = npm speaker (ALSA), pacat = PulseAudio pacat, auto = in that order (pulse and pacat on Linux only)',
         )
           .choices([...AUDIO_OUTPUTS])
           .default('auto')
