@@ -7,6 +7,7 @@
  * this case. Elsewhere a rename over an open file always works, and one failure is final.
  */
 import { rename as fsRename } from 'node:fs/promises';
+import { setTimeout as wait } from 'node:timers/promises';
 
 const RETRYABLE = new Set(['EPERM', 'EACCES', 'EBUSY']);
 export const REPLACE_RETRY_MS = 1000;
@@ -21,7 +22,7 @@ export interface ReplaceFileOptions {
 
 export async function replaceFile(from: string, to: string, o: ReplaceFileOptions = {}): Promise<void> {
   const rename = o.rename ?? fsRename;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = o.sleep ?? ((ms: number) => wait(ms));
   const retry = (o.platform ?? process.platform) === 'win32';
   const deadline = Date.now() + (o.retryMs ?? REPLACE_RETRY_MS);
   for (let backoffMs = 10; ; backoffMs = Math.min(backoffMs * 2, 100)) {
