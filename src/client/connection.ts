@@ -18,7 +18,7 @@ import { exportAuthEkm, computeAuthProof, newNonce } from '../protocol/auth.js';
 import { LanstreamError, isLanstreamError } from '../shared/errors.js';
 import { nowUs } from '../shared/clock.js';
 import { fingerprintOfDer, fingerprintsEqual } from '../shared/fingerprint.js';
-import { formatHostPort } from '../shared/connect-url.js';
+import { formatHostPort, isIPAddress } from '../shared/connect-url.js';
 import { fingerprintChangedError, type KnownHosts } from './known-hosts.js';
 import { ClockSync } from './clock-sync.js';
 
@@ -218,7 +218,7 @@ export class ViewerConnection extends EventEmitter<ConnectionEvents> {
       : tls.connect({
           host: o.host,
           port: o.port,
-          servername: net.isIP(o.host) ? undefined : o.host,
+          servername: isIPAddress(o.host) ? undefined : o.host,
           ALPNProtocols: [ALPN_PROTOCOL],
           minVersion: 'TLSv1.3',
           // The certificate is self-signed: trust comes from the pinned fingerprint, checked below.

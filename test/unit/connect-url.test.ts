@@ -1,5 +1,16 @@
 import t from 'tap';
-import { checkAccessKey, connectHosts, formatConnectUrl, formatHostPort, lanAddresses, parseWatchTarget, plainAddress } from '../../src/shared/connect-url.js';
+import net from 'node:net';
+import {
+  checkAccessKey,
+  connectHosts,
+  formatConnectUrl,
+  formatHostPort,
+  isIPAddress,
+  isIPv6Address,
+  lanAddresses,
+  parseWatchTarget,
+  plainAddress,
+} from '../../src/shared/connect-url.js';
 import type { LanstreamError } from '../../src/shared/errors.js';
 
 const KEY = 'Xy3_-abcdefghijklmnopq'; // 22 base64url characters, like a generated key
@@ -163,6 +174,53 @@ t.test('checkAccessKey says how long the refused key was, in words that read rig
   }
   t.match(message(`${'k'.repeat(79)}+`), /^Invalid --key: 80 characters \(/);
   t.match(message(''), /^Invalid --key: empty \(/);
+});
+
+t.test('isIPv6Address and isIPAddress answer as net.isIPv6 and net.isIP, on addresses, names and garbage', async (t) => {
+  const samples = [
+    '::1',
+    '::',
+    'fe80::1%eth0',
+    '2001:db8::8a2e:370:7334',
+    '::ffff:192.0.2.1',
+    '1:2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:7:8:9',
+    ':::',
+    '127.0.0.1',
+    '192.168.1.20',
+    '300.1.1.1',
+    '10.1',
+    'pc.local',
+    'localhost',
+    'a:b',
+    '',
+    '[::1]',
+    'fe80::1%',
+  ];
+  for (const s of samples) {
+    t.equal(isIPv6Address(s), net.isIPv6(s), `isIPv6Address(${JSON.stringify(s)})`);
+    t.equal(isIPAddress(s), net.isIP(s) !== 0, `isIPAddress(${JSON.stringify(s)})`);
+  }
+});
+
+t.test("watch's targets without a colon never reach net.isIPv6 (its pattern costs 4–5 ms to compile at first use)", async (t) => {
+  const real = net.isIPv6;
+  const asked: string[] = [];
+  net.isIPv6 = (s: string) => {
+    asked.push(s);
+    return real(s);
+  };
+  t.teardown(() => {
+    net.isIPv6 = real;
+  });
+  for (const target of ['192.168.1.20', 'pc.local', 'localhost:8443', 'lanstream://10.0.0.2:443/?key=abcdefghijklmnop']) {
+    const parsed = parseWatchTarget(target, { port: 443 });
+    formatHostPort(parsed.host, parsed.port);
+    isIPAddress(parsed.host);
+  }
+  t.same(asked, [], 'not asked');
+  parseWatchTarget('[::1]:443', { port: 443 });
+  t.ok(asked.length > 0, 'an IPv6 target still is (the spy works)');
 });
 
 t.test('formatHostPort brackets IPv6 and lowercases', async (t) => {
