@@ -1,7 +1,10 @@
 /**
- * `watch` starts its window program the moment its flags are parsed, before it loads the rest of
- * itself (the watch module, the logger, the TLS connection). ffplay needs 130–150 ms from its spawn
- * to a picture (linking 215 shared libraries, SDL, X11), and it was spawned only after the connection
+ * `watch` starts its window program before it loads the rest of itself (the CLI parser, the watch
+ * module, the logger, the TLS connection): main.ts plans it from a pre-scan of the command line
+ * (watch-prescan.ts), and commander's reading of the same line keeps it or replaces it
+ * (reconcileEarlyWindow); see watch-prescan.ts for what that gained. Before, it was started the
+ * moment commander had parsed the flags, and before that only once the watch module had loaded.
+ * ffplay needs 130–150 ms from its spawn to a picture (linking 215 shared libraries, SDL, X11), and it was spawned only after the connection
  * code had loaded: watch start → spawn 135 → 112 ms (medians of 15 interleaved runs), and its set-up
  * now overlaps the loading and the TLS handshake. Rig, 6 interleaved rounds with XCOMPOSEFILE
  * (window-sink.ts ffplayEnv): first picture 0.285 → 0.246 s.
@@ -28,6 +31,14 @@ import { OverlayText } from '../client/overlay.js';
 import { launchPlayer, PLAYER_NAMES, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
 import { parsePort, parsePosition } from './parse.js';
 import type { WatchFlags } from './watch-command.js';
+
+/** The flags an early window depends on (commander's, or the pre-scan's). */
+export type EarlyWindowFlags = Partial<
+  Pick<WatchFlags, 'port' | 'playback' | 'video' | 'snapshot' | 'ffplay' | 'ffmpeg' | 'gstLaunch' | 'window' | 'windowPosition' | 'borderless' | 'configDir'>
+>;
+
+/** watch's --port default (commander's, and the pre-scan's). */
+export const DEFAULT_PORT = 443;
 
 /** `{ "host:port": "h264" | "mjpeg" }`: the video codec each server sent last. */
 export const WINDOW_CODECS_FILE = 'window-codecs.json';
@@ -62,41 +73,89 @@ export async function rememberCodec(configDir: string, server: string, codec: Vi
   await writePrivateFile(file, `${JSON.stringify(seen)}\n`);
 }
 
+/** What an early window is started with: the same plan from the same flags means the same window. */
+export interface EarlyWindowPlan {
+  readonly backend: WindowBackend;
+  readonly codec: VideoCodec;
+  readonly playerPath: string;
+  readonly title: string;
+  readonly position: { x: number; y: number } | undefined;
+  readonly borderless: boolean;
+}
+
 export interface EarlyWindow {
+  readonly plan: EarlyWindowPlan;
   readonly launch: PlayerLaunch;
   readonly playerPath: string;
   readonly overlay: OverlayText;
 }
 
 /**
- * Starts the window program for these flags, or returns null when there is none to start here
- * (no window wanted, a player given by path, a flag that does not parse: runWatch reports it).
+ * The window program these flags would start early, or null when there is none to start here (no
+ * window wanted, a player given by path, a flag that does not parse: runWatch reports it).
+ * `flags` may come from commander or from the pre-scan of the command line (watch-prescan.ts).
  */
-export function launchEarlyWindow(targetArg: string, flags: WatchFlags): EarlyWindow | null {
-  if (!flags.playback || !flags.video || flags.snapshot || flags.ffplay || flags.ffmpeg || flags.gstLaunch) return null;
+export function planEarlyWindow(targetArg: string, flags: EarlyWindowFlags): EarlyWindowPlan | null {
+  if (flags.playback === false || flags.video === false || flags.snapshot || flags.ffplay || flags.ffmpeg || flags.gstLaunch) return null;
   const backend = (flags.window ?? 'ffplay') as WindowBackend;
   if (!(backend in PLAYER_NAMES)) return null;
-  let title: string;
-  let position: { x: number; y: number } | undefined;
-  let codec: VideoCodec;
   try {
-    const target = parseWatchTarget(targetArg, { port: parsePort(flags.port) });
-    title = windowTitle(target.host);
-    position = flags.windowPosition ? parsePosition(flags.windowPosition) : undefined;
-    codec = lastCodec(flags.configDir ?? defaultConfigDir(), `${target.host}:${target.port}`);
+    const target = parseWatchTarget(targetArg, { port: parsePort(flags.port ?? String(DEFAULT_PORT)) });
+    return {
+      backend,
+      codec: lastCodec(flags.configDir ?? defaultConfigDir(), `${target.host}:${target.port}`),
+      playerPath: PLAYER_NAMES[backend],
+      title: windowTitle(target.host),
+      position: flags.windowPosition ? parsePosition(flags.windowPosition) : undefined,
+      borderless: Boolean(flags.borderless),
+    };
   } catch {
     return null; // runWatch reports it
   }
+}
+
+export function samePlan(a: EarlyWindowPlan, b: EarlyWindowPlan): boolean {
+  return (
+    a.backend === b.backend &&
+    a.codec === b.codec &&
+    a.playerPath === b.playerPath &&
+    a.title === b.title &&
+    a.borderless === b.borderless &&
+    a.position?.x === b.position?.x &&
+    a.position?.y === b.position?.y
+  );
+}
+
+/** Starts the window program of a plan; null if it cannot be started here (runWatch meets the cause again and says so). */
+export function startEarlyWindow(plan: EarlyWindowPlan): EarlyWindow | null {
   let overlay: OverlayText | null = null;
   try {
     overlay = new OverlayText();
-    const playerPath = PLAYER_NAMES[backend];
-    const launch = launchPlayer({ backend, codec, playerPath, title, position, borderless: flags.borderless, overlayFilter: overlay.filter() });
-    return { launch, playerPath, overlay };
+    const launch = launchPlayer({ ...plan, overlayFilter: overlay.filter() });
+    return { plan, launch, playerPath: plan.playerPath, overlay };
   } catch {
-    overlay?.close(); // e.g. no writable temp dir: runWatch meets it again and says so
+    overlay?.close(); // e.g. no writable temp dir
     return null;
   }
+}
+
+/** Ends an early window nobody took (discard is a no-op once WindowSink adopted it). */
+export function endEarlyWindow(early: EarlyWindow | null): void {
+  early?.launch.discard();
+  early?.overlay.close();
+}
+
+/**
+ * The window started before commander parsed the command line (main.ts, from the pre-scan), checked
+ * against the one commander's flags ask for: the same plan → kept; otherwise it is ended unseen and
+ * the right one started (only a pre-scan that read the command line differently, e.g. an option it
+ * does not know, costs this).
+ */
+export function reconcileEarlyWindow(prestarted: EarlyWindow | null, targetArg: string, flags: EarlyWindowFlags): EarlyWindow | null {
+  const plan = planEarlyWindow(targetArg, flags);
+  if (prestarted && plan && samePlan(prestarted.plan, plan)) return prestarted;
+  endEarlyWindow(prestarted);
+  return plan ? startEarlyWindow(plan) : null;
 }
 
 /**

@@ -98,6 +98,8 @@ t.test('a watch that fails ends its early ffplay, which never showed a window', 
   const cases: Array<{ name: string; args: string[]; code: number }> = [
     { name: 'wrong access key: exit 4', args: ['--key', randomBytes(16).toString('base64url')], code: 4 },
     { name: 'a flag that is checked after the window started: exit 2', args: ['--volume', '500'], code: 2 },
+    // The window is started from a pre-scan of the command line, before commander reads it (main.ts).
+    { name: 'a flag commander does not know: exit 2', args: ['--no-such-flag'], code: 2 },
   ];
   for (const c of cases) {
     await t.test(c.name, async (t) => {

@@ -44,3 +44,10 @@ for (const rel of ['cli/main.js', 'cli/watch-command.js', 'bundle/main.js', `bun
     t.equal(r.code, 0, r.stderr.split('\n').find((l) => l.includes('denied import')) ?? r.stderr.slice(-500));
   });
 }
+
+// The entry starts watch's window from its pre-scan (src/cli/main.ts) before the parser loads: what
+// it imports statically must not pull in commander, pino or the command modules.
+t.test('cli/main.js (the entry) starts without commander and pino', async (t) => {
+  const r = importWith(moduleUrl('cli/main.js'), [...LAZY, 'commander', 'pino']);
+  t.equal(r.code, 0, r.stderr.split('\n').find((l) => l.includes('denied import')) ?? r.stderr.slice(-500));
+});
