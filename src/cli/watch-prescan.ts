@@ -6,7 +6,7 @@
  * rest of the entry bundle to load. Measured (bench/results/diag-20261127-1250-prescan.md), ms after
  * watch's first line, medians of 14–20 interleaved runs under Xvfb: ffplay spawned 41 → 22; the
  * dial, with main() also asking for the watch module at once, 92 → 94 with ffplay loading beside it
- * (85 → 77 without). Rig, 26 interleaved runs each: first picture median 0.434 → 0.381 s, within
+ * (85 → 77 without). Rig, 36 interleaved runs each: first picture median 0.406 → 0.379 s, within
  * the rig's run-to-run spread (0.27–0.72 s).
  *
  * Only what decides the early window is read, with node:util's parseArgs: the target and the flags of
