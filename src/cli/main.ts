@@ -15,7 +15,7 @@ export function prestartWatchWindow(argv: readonly string[], env: NodeJS.Process
   return plan ? startEarlyWindow(plan) : null;
 }
 
-/** Never throws; sets process.exitCode. */
+/** Sets process.exitCode; throws only if the CLI's own modules cannot load (bin/lanstream.js says so). */
 export async function main(argv: string[]): Promise<void> {
   // Asked for first: the loader reads the parser's files while the window program is being started,
   // and for watch its own module too, which its action would otherwise only ask for once parsed.
@@ -28,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     await (await program).runCli(argv, prestarted);
   } finally {
     release?.();
-    endEarlyWindow(prestarted); // nothing if watch took it as its window
+    // Ended if watch never took it as its window; its overlay's temp dir goes either way (watch is done).
+    endEarlyWindow(prestarted);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The command line: argv (commander), environment, signals and exit codes — the only module that
- * knows them (main.ts, the entry, only pre-reads `watch` for its early window). It turns flags into options for the composition roots (serve.ts, watch.ts) and
- * errors into one line on stderr plus a documented exit code.
+ * knows them (main.ts, the entry, only pre-reads `watch`'s line for its early window). It turns
+ * flags into options for the composition roots (serve.ts, watch.ts) and errors into one line on
+ * stderr plus a documented exit code.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { LanstreamError, isLanstreamError, setEnvSources, usageError } from '../shared/errors.js';
