@@ -126,8 +126,8 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
 
   let recorder: RecorderSink | undefined;
   if (options.record) {
-    await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
-    recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger });
+    const target = await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
+    recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger, replace: target.replace });
   }
   let ffplayPath: string | null = null;
   if (playback && video) ffplayPath = options.ffplay ?? (await locateCompanion('ffplay', await locateFfmpeg({ override: options.ffmpeg })));

@@ -78,7 +78,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
   const { width, height } = parseSize(flags.size);
   const durationMs = flags.duration ? parseDurationMs(flags.duration, '--duration') : undefined;
   // Before the server starts: exit 2 for a bad path, like watch.
-  await checkRecordFlags(flags);
+  const recordTarget = await checkRecordFlags(flags);
   const logger = createLogger(loggerOptions(flags));
   const server = new Server({
     port,
@@ -158,6 +158,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     if (flags.record && !run.closing) {
       run.recording = await startServeRecorder({
         file: flags.record,
+        replace: recordTarget?.replace === true,
         ready,
         host: flags.host,
         insecure: Boolean(flags.insecure),

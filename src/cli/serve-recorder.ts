@@ -24,6 +24,8 @@ export function recorderDialHost(bindHost: string | undefined): string {
 
 export async function startServeRecorder(o: {
   file: string;
+  /** The file may be replaced (checkRecordFlags' answer). */
+  replace: boolean;
   ready: ServerReady;
   /** serve's --host (bind address). */
   host?: string;
@@ -32,7 +34,7 @@ export async function startServeRecorder(o: {
   logger: Logger;
   onError: (err: Error) => void;
 }): Promise<{ viewer: Viewer; recorder: RecorderSink }> {
-  const recorder = new RecorderSink({ file: o.file, ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }), logger: o.logger });
+  const recorder = new RecorderSink({ file: o.file, ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }), logger: o.logger, replace: o.replace });
   const viewer = new Viewer({
     host: recorderDialHost(o.host),
     port: o.ready.port,

@@ -96,7 +96,9 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   if (flags.insecure) process.stderr.write('lanstream: WARNING: --insecure: no encryption and no server authentication\n');
   const scripted = await checkScriptingFlags(flags);
   if (flags.snapshot) flags.playback = false; // a picture for cron: no window, no speaker, nothing interactive
-  const recorder = scripted.recordFfmpeg ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger }) : null;
+  const recorder = scripted.recordFfmpeg
+    ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger, replace: scripted.recordReplace })
+    : null;
 
   const wantVideo = flags.video;
   const title = windowTitle(target.host);
@@ -321,7 +323,9 @@ async function locateGstLaunch(explicit: string | undefined): Promise<string> {
 }
 
 /** Checks --record / --snapshot before anything connects: a bad path is a usage error (exit 2) now. */
-async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: string | null; snapshotSize?: { width: number; height: number } }> {
+async function checkScriptingFlags(
+  flags: WatchFlags,
+): Promise<{ recordFfmpeg: string | null; recordReplace: boolean; snapshotSize?: { width: number; height: number } }> {
   if (flags.snapshotSize && !flags.snapshot) throw usageError('--snapshot-size', flags.snapshotSize, 'to be used with --snapshot');
   const snapshotSize = flags.snapshotSize ? parseSize(flags.snapshotSize, '--snapshot-size', { even: false }) : undefined;
   if (flags.snapshot) {
@@ -330,9 +334,9 @@ async function checkScriptingFlags(flags: WatchFlags): Promise<{ recordFfmpeg: s
     if (!flags.video) throw usageError('--snapshot', flags.snapshot, 'video: drop --no-video');
     await assertWritableFile('--snapshot', flags.snapshot);
   }
-  await checkRecordFlags(flags);
-  if (!flags.record) return { recordFfmpeg: null, snapshotSize };
-  return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), snapshotSize };
+  const record = await checkRecordFlags(flags);
+  if (!record) return { recordFfmpeg: null, recordReplace: false, snapshotSize };
+  return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), recordReplace: record.replace, snapshotSize };
 }
 
 function snapshotThenExit(

@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { descendants, localWatchArgs, makeConfigDir, runCli, serveArgs, spawnCli, startServe } from '../helpers/cli.js';
 import { lastPacketS, probeMedia } from '../helpers/media-probe.js';
@@ -135,9 +136,13 @@ t.test('watch --record whose ffmpeg does not finish the file: exit 1 saying so, 
 
 t.test('watch --record onto a full disk: exit 1, and the one line (also with --quiet) says the disk is full', { skip }, async (t) => {
   const { srv, file } = await setup(t);
-  // /dev/full fails every write with ENOSPC, as a full disk does (no tmpfs mount needed).
+  // /dev/full fails every write with ENOSPC, as a full disk does (no tmpfs mount needed). The
+  // recorder's `-n` (never replace a file) would refuse /dev/full, which exists: `-y` for it here.
   const wrapper = path.join(path.dirname(file), 'ffmpeg');
-  await writeFile(wrapper, '#!/bin/bash\ncase "$*" in *.mkv*) exec ffmpeg "${@:1:$#-1}" /dev/full ;; esac\nexec ffmpeg "$@"\n');
+  await writeFile(
+    wrapper,
+    '#!/bin/bash\ncase "$*" in *.mkv*) a=(); for x in "${@:1:$#-1}"; do [ "$x" = -n ] && x=-y; a+=("$x"); done; exec ffmpeg "${a[@]}" /dev/full ;; esac\nexec ffmpeg "$@"\n',
+  );
   await chmod(wrapper, 0o755);
   const args = ['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--ffmpeg', wrapper, '--duration', '10s', '--quiet'];
   const r = await runCli(args, { timeoutMs: 15_000 });
@@ -227,6 +232,26 @@ t.test('watch --record onto an existing file: --overwrite replaces it, an empty 
       `${what}: the file is now the new recording`,
     );
   }
+});
+
+t.test('watch --record: a file that appears between the check and the first frame is left as it is (two recorders, one name)', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'rec.mkv');
+  const [port, configDir] = await Promise.all([freePort(), makeConfigDir()]);
+  const key = randomBytes(16).toString('base64url');
+  // No server yet: watch checks --record now (no file: fine) and records only once the stream comes.
+  const watch = spawnCli(localWatchArgs({ port, configDir }, '--key', key, '--wait', '--no-playback', '--record', file, '--duration', '15s', '--json'));
+  t.teardown(() => watch.destroy());
+  await watch.waitForEvent((e) => e.event === 'state', 10_000, 'watch past its checks, connecting');
+  // Meanwhile another program (another recorder given the same name) writes that file.
+  await writeFile(file, 'a recording made meanwhile');
+  const serve = await startServe({ port, configDir, args: ['--key', key] });
+  t.teardown(() => serve.proc.destroy());
+  const exit = await Promise.race([watch.exited, new Promise<null>((r) => setTimeout(r, 20_000, null).unref())]);
+  t.equal(exit?.code, 1, exit ? 'exit 1: the recording failed' : 'watch did not exit within 20 s');
+  t.match(watch.stderr, /rec\.mkv appeared after lanstream had checked it .*\[LS_ERR_RECORD_FAILED\]/, 'the one line says what happened');
+  t.equal(await readFile(file, 'utf8'), 'a recording made meanwhile', 'the other file is untouched (ffmpeg -y had truncated it)');
 });
 
 t.test('serve --record onto an earlier recording is a usage error (exit 2) that leaves it as it was', async (t) => {

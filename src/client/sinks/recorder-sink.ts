@@ -296,13 +296,21 @@ export async function assertWritableFile(flag: string, file: string): Promise<St
 }
 
 /**
+ * What the check decided about a record target: `replace` when a file was there and may be replaced
+ * (an empty one, or any with `--overwrite`); otherwise the recorder's ffmpeg must not replace
+ * anything (RecorderSinkOptions.replace).
+ */
+export interface RecordTarget {
+  replace: boolean;
+}
+
+/**
  * Everything a record target must be before anything starts: a `.mkv` name (checkRecordFile) in an
  * existing, writable directory (assertWritableFile), and, unless `overwrite`, no recording already
- * there: the recorder's ffmpeg truncates its file (`-y`), so a second run of the same command, or
- * two recorders given one name, lost the first recording without a word. An empty file (created
- * by hand, or by a run that recorded nothing) is not a recording and is reused.
+ * there: a second run of the same command would otherwise lose the first recording without a word.
+ * An empty file (created by hand, or by a run that recorded nothing) is not a recording and is reused.
  */
-export async function checkRecordTarget(flag: string, file: string, overwrite: boolean, overwriteFlag = '--overwrite'): Promise<void> {
+export async function checkRecordTarget(flag: string, file: string, overwrite: boolean, overwriteFlag = '--overwrite'): Promise<RecordTarget> {
   checkRecordFile(file, flag);
   const st = await assertWritableFile(flag, file);
   if (!overwrite && st && st.size > 0) {
@@ -312,12 +320,13 @@ export async function checkRecordTarget(flag: string, file: string, overwrite: b
       `a file that does not exist yet: it holds ${st.size} bytes, maybe an earlier recording; pass ${overwriteFlag} to replace it, or another name`,
     );
   }
+  return { replace: st !== null };
 }
 
-/** serve's and watch's `--record` / `--overwrite`, checked before anything starts (exit 2). */
-export async function checkRecordFlags(flags: { record?: string; overwrite?: boolean }): Promise<void> {
+/** serve's and watch's `--record` / `--overwrite`, checked before anything starts (exit 2); null without --record. */
+export async function checkRecordFlags(flags: { record?: string; overwrite?: boolean }): Promise<RecordTarget | null> {
   if (flags.overwrite && !flags.record) throw usageError('--overwrite', true, 'to be used with --record');
-  if (flags.record) await checkRecordTarget('--record', flags.record, flags.overwrite === true);
+  return flags.record ? checkRecordTarget('--record', flags.record, flags.overwrite === true) : null;
 }
 
 /** `.mkv` only: Matroska is what stays playable when the recording is cut off. */
@@ -331,6 +340,13 @@ export interface RecorderSinkOptions {
   file: string;
   ffmpegPath: string;
   logger: Logger;
+  /**
+   * The file may be replaced (checkRecordTarget's RecordTarget.replace). Without it ffmpeg is told
+   * never to replace one (`-n`): the check runs when the command starts and the recording only when
+   * the stream arrives, seconds later, and a file that appeared in between (a second recorder given
+   * the same name, started at the same time) was truncated by `-y` and written by both at once.
+   */
+  replace?: boolean;
 }
 
 export class RecorderSink implements RecorderHook {
@@ -378,7 +394,7 @@ export class RecorderSink implements RecorderHook {
         (err: unknown) => this.#log.debug({ err: String(err) }, 'no placeholder picture for the recording'),
       );
     }
-    const args = buildRecorderArgs(media, this.#o.file);
+    const args = buildRecorderArgs(media, this.#o.file, this.#o.replace === true);
     this.#log.debug({ args }, 'starting the recorder');
     const audioFd = media.video ? 3 : 0;
     const stdio: ('pipe' | 'ignore')[] = media.video && media.audio ? ['pipe', 'ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'];
@@ -406,8 +422,13 @@ export class RecorderSink implements RecorderHook {
         void Promise.race([stderrClosed, drained]).then(() => {
           const how = this.#exitText(code, signal);
           // The one line the user reads (also with --quiet) says why: "…: No space left on device".
-          if (this.#closing === null) this.#fail(`ffmpeg stopped writing ${this.#o.file} (${how})`);
-          else if (code !== 0 && !this.#failed) {
+          if (this.#closing === null) {
+            this.#fail(
+              this.#tail.some((l) => FFMPEG_FILE_EXISTS.test(l))
+                ? `${this.#o.file} appeared after lanstream had checked it (another recorder given the same name?) and was left as it is: record to another name, or pass --overwrite`
+                : `ffmpeg stopped writing ${this.#o.file} (${how})`,
+            );
+          } else if (code !== 0 && !this.#failed) {
             // Closing, but ffmpeg did not finish the file: out of time on a slow disk (stopped after
             // CLOSE_GRACE_MS), or it failed writing the end (a full disk). The run must not say "done".
             this.#log.warn({ code, signal, stderrTail: this.#tail }, `ffmpeg ended ${this.#o.file} with ${signal ?? `exit ${code}`}`);
@@ -510,9 +531,15 @@ export class RecorderSink implements RecorderHook {
   }
 }
 
-/** ffmpeg argv: constant-rate raw inputs (the timeline made them so), stream copy into Matroska. */
-export function buildRecorderArgs(media: RecordingMedia, file: string): string[] {
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', '-y'];
+/** What ffmpeg prints when `-n` finds the output there (and exits 1 without touching it). */
+const FFMPEG_FILE_EXISTS = /already exists\. Exiting\.$/;
+
+/**
+ * ffmpeg argv: constant-rate raw inputs (the timeline made them so), stream copy into Matroska.
+ * `replace`: `-y`, else `-n` (RecorderSinkOptions.replace).
+ */
+export function buildRecorderArgs(media: RecordingMedia, file: string, replace: boolean): string[] {
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', replace ? '-y' : '-n'];
   const maps: string[] = [];
   let index = 0;
   if (media.video) {
