@@ -16,6 +16,7 @@ import { Viewer } from './client/watch.js';
 import type { Platform } from './server/capture/capture-types.js';
 import { locateCompanion, locateFfmpeg } from './server/capture/ffmpeg-locate.js';
 import { Server, type ServeOptions, type ServerReady } from './server/serve.js';
+import { DEFAULT_PORT } from './protocol/constants.js';
 import { defaultConfigDir } from './shared/config-dir.js';
 import { parseWatchTarget } from './shared/connect-url.js';
 import { LanstreamError } from './shared/errors.js';
@@ -43,7 +44,7 @@ export type LanstreamServer = Server & { readonly ready: ServerReady };
 /** Starts a server (listening when the promise resolves). Close it with `await server.close()`. */
 export async function serve(options: ServeApiOptions = {}): Promise<LanstreamServer> {
   const server = new Server({
-    port: 443,
+    port: DEFAULT_PORT,
     insecure: false,
     configDir: defaultConfigDir(),
     source: 'device',
@@ -113,7 +114,7 @@ export interface WatchApiOptions {
  * Rejects with a LanstreamError if the first connection fails (refused, auth, TLS…).
  */
 export async function watch(options: WatchApiOptions): Promise<Viewer> {
-  const target = parseWatchTarget(options.target, { port: options.port ?? 443 });
+  const target = parseWatchTarget(options.target, { port: options.port ?? DEFAULT_PORT });
   const key = options.key ?? target.key;
   if (!key) throw new LanstreamError('LS_ERR_USAGE', 'No access key: pass `key` or the whole lanstream://… URL as `target`');
   const logger = options.logger ?? silentLogger();

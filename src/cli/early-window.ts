@@ -26,6 +26,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultConfigDir, readIfExists, writePrivateFile } from '../shared/config-dir.js';
 import { parseWatchTarget } from '../shared/connect-url.js';
+import { isDeepStrictEqual } from 'node:util';
+import { DEFAULT_PORT } from '../protocol/constants.js';
 import type { VideoCodec } from '../protocol/messages.js';
 import { OverlayText } from '../client/overlay.js';
 import { launchPlayer, PLAYER_NAMES, windowTitle, type PlayerLaunch, type WindowBackend } from '../client/sinks/window-sink.js';
@@ -36,9 +38,6 @@ import type { WatchFlags } from './watch-command.js';
 export type EarlyWindowFlags = Partial<
   Pick<WatchFlags, 'port' | 'playback' | 'video' | 'snapshot' | 'ffplay' | 'ffmpeg' | 'gstLaunch' | 'window' | 'windowPosition' | 'borderless' | 'configDir'>
 >;
-
-/** watch's --port default (commander's, and the pre-scan's). */
-export const DEFAULT_PORT = 443;
 
 /** `{ "host:port": "h264" | "mjpeg" }`: the video codec each server sent last. */
 export const WINDOW_CODECS_FILE = 'window-codecs.json';
@@ -86,7 +85,6 @@ export interface EarlyWindowPlan {
 export interface EarlyWindow {
   readonly plan: EarlyWindowPlan;
   readonly launch: PlayerLaunch;
-  readonly playerPath: string;
   readonly overlay: OverlayText;
 }
 
@@ -115,15 +113,7 @@ export function planEarlyWindow(targetArg: string, flags: EarlyWindowFlags): Ear
 }
 
 export function samePlan(a: EarlyWindowPlan, b: EarlyWindowPlan): boolean {
-  return (
-    a.backend === b.backend &&
-    a.codec === b.codec &&
-    a.playerPath === b.playerPath &&
-    a.title === b.title &&
-    a.borderless === b.borderless &&
-    a.position?.x === b.position?.x &&
-    a.position?.y === b.position?.y
-  );
+  return isDeepStrictEqual(a, b);
 }
 
 /** Starts the window program of a plan; null if it cannot be started here (runWatch meets the cause again and says so). */
@@ -132,7 +122,7 @@ export function startEarlyWindow(plan: EarlyWindowPlan): EarlyWindow | null {
   try {
     overlay = new OverlayText();
     const launch = launchPlayer({ ...plan, overlayFilter: overlay.filter() });
-    return { plan, launch, playerPath: plan.playerPath, overlay };
+    return { plan, launch, overlay };
   } catch {
     overlay?.close(); // e.g. no writable temp dir
     return null;

@@ -8,7 +8,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { LanstreamError, isLanstreamError, setEnvSources, usageError } from '../shared/errors.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { Output } from './output.js';
-import { DEFAULT_PORT, endEarlyWindow, reconcileEarlyWindow, type EarlyWindow } from './early-window.js';
+import { endEarlyWindow, reconcileEarlyWindow, type EarlyWindow } from './early-window.js';
+import { DEFAULT_PORT } from '../protocol/constants.js';
 import { guardStartup, readerGone } from './lifecycle.js';
 
 import { VERSION_AGENT } from './common.js';
@@ -48,7 +49,7 @@ export function buildProgram(output: Output, prestarted: EarlyWindow | null = nu
     program
       .command('serve')
       .description("capture this machine's camera and microphone and serve them to viewers")
-      .addOption(new Option('-p, --port <port>', 'TCP port to listen on').default('443').env('LANSTREAM_PORT'))
+      .addOption(new Option('-p, --port <port>', 'TCP port to listen on').default(String(DEFAULT_PORT)).env('LANSTREAM_PORT'))
       .addOption(new Option('--host <address>', 'bind address (default: all interfaces)').env('LANSTREAM_HOST'))
       .addOption(
         new Option('--source <source>', 'device = camera + microphone, test = built-in test picture + tone')

@@ -111,7 +111,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const playerFound: Promise<string | null> = !windowWanted
     ? Promise.resolve(null)
     : started
-      ? Promise.resolve(started.playerPath)
+      ? Promise.resolve(started.plan.playerPath)
       : backend === 'gstreamer'
         ? locateGstLaunch(flags.gstLaunch)
         : (async () => {

@@ -22,6 +22,8 @@
  *   →  server WELCOME {json}  →  media + control both ways.   Any refusal: server BYE {json}.
  */
 
+/** The port serve listens on and watch dials when none is given: 443, which strict firewalls let out. */
+export const DEFAULT_PORT = 443;
 export const PROTOCOL_VERSION = 1;
 export const ALPN_PROTOCOL = 'lanstream/1';
 export const HEADER_BYTES = 8;
