@@ -43,7 +43,9 @@ t.test('a late packet is one gap of silence; the audio due in the gap is dropped
     return level;
   };
   const steady: number[] = [];
-  for (let i = 0; i < 150; i++) steady.push(step(1)); // 1.5 s of steady sound: past the start-up grace
+  // 4 s of steady sound: past the start-up grace, and drift control (from the second second on) has
+  // trimmed the block priming adds down to the target.
+  for (let i = 0; i < 400; i++) steady.push(step(1));
   const before = Math.max(...steady.slice(-20));
   t.equal(jb.underruns, 0);
   // Two packets 20 ms late: they land together with the next one.
@@ -213,4 +215,38 @@ t.test('the raised target comes back down to the floor when nothing goes wrong',
   t.equal(jb.targetMs, 20, 'back at the floor');
   const last = atPull.slice(-100);
   t.ok(Math.max(...last) <= 23, `and the device finds ${Math.max(...last).toFixed(1)} ms again`);
+});
+
+t.test('a device that starts a block behind and catches up still finds a block when packets then race its pulls', async (t) => {
+  // A full run under load (the audio-io test): the device's first playing pull came a block late, so
+  // priming found target + block; ~60 ms later it pulled two blocks back to back to catch up. The level
+  // at the pull was then the target, less what drift control had trimmed since the priming on the
+  // excess priming puts there on purpose, and the first packet that landed just after a pull left
+  // 9.5–9.96 ms for a 10 ms block: a gap with packets on time and pulls at their pace.
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  const atPull: number[] = [];
+  const pull = () => {
+    atPull.push(jb.bufferedMs);
+    jb.pull(out);
+  };
+  jb.push(packet(1));
+  pull(); // silence: not primed
+  jb.push(packet(1));
+  jb.push(packet(1)); // no pull between: the device is a block behind
+  for (let i = 0; i < 6; i++) {
+    pull(); // finds target + block
+    jb.push(packet(1));
+  }
+  pull();
+  pull(); // caught up: two blocks back to back
+  for (let i = 0; i < 17; i++) {
+    jb.push(packet(1));
+    pull(); // packets just before the pulls
+  }
+  pull(); // the next packet lands just after this pull
+  jb.push(packet(1));
+  t.equal(atPull[1], 30, 'priming found target + block');
+  t.ok(atPull.at(-2)! >= 20, `the device found ${atPull.at(-2)!.toFixed(2)} ms with the packets just ahead (target 20)`);
+  t.equal(jb.underruns, 0, `and ${atPull.at(-1)!.toFixed(2)} ms when one came just after its pull`);
 });

@@ -201,13 +201,18 @@ export class JitterBuffer {
   }
 
   #observe(levelMs: number, deviceMs: number): void {
-    if (deviceMs - this.#bucketStartMs >= BUCKET_MS) {
+    if (this.#bucketMinMs === Infinity) {
+      this.#bucketStartMs = deviceMs; // the first playing pull starts the first bucket
+    } else if (deviceMs - this.#bucketStartMs >= BUCKET_MS) {
       this.#prevBucketMinMs = this.#bucketMinMs;
       this.#bucketMinMs = Infinity;
       this.#bucketStartMs = deviceMs;
     }
     this.#bucketMinMs = Math.min(this.#bucketMinMs, levelMs);
-    this.#drift.observe(Math.min(this.#prevBucketMinMs, this.#bucketMinMs), deviceMs);
+    // Nothing is trimmed before a whole bucket of pulls is in: until then the least level is not known
+    // (the device may be a block behind, as at a start under load), and the block priming adds on
+    // purpose is not drift. Drift is slow; an excess that is not is the burst rule's.
+    if (this.#prevBucketMinMs !== Infinity) this.#drift.observe(Math.min(this.#prevBucketMinMs, this.#bucketMinMs), deviceMs);
   }
 
   #decay(deviceMs: number): void {
