@@ -56,3 +56,45 @@ t.test('frames are removed whole, never half a sample (stereo)', async (t) => {
   }
   t.pass('left and right stay paired');
 });
+
+t.test('with stretch, a level under the target is brought back by playing frames twice, whole, ≤ 0.5 %, then stops', async (t) => {
+  const plain = new DriftControl({ targetMs: 40 });
+  plain.observe(10, 0);
+  const probe = Buffer.alloc(960);
+  t.equal(plain.apply(probe, 2), probe, 'without stretch, nothing under the target');
+
+  const d = new DriftControl({ targetMs: 40, deadBandMs: 2, stretch: true });
+  d.observe(0, 0);
+  const frames = 48_000; // 1 s of stereo, each frame numbered in both channels
+  const pcm = Buffer.alloc(frames * 4);
+  for (let i = 0; i < frames; i++) {
+    pcm.writeInt16LE(i % 30000, i * 4);
+    pcm.writeInt16LE(-(i % 30000), i * 4 + 2);
+  }
+  const out = d.apply(pcm, 4);
+  const added = (out.length - pcm.length) / 4;
+  t.ok(added > 0 && added <= frames * 0.005, `${added} of ${frames} frames played twice`);
+  t.equal(d.addedFrames, added);
+  // Read back: every frame in order, each repeated frame right after itself, the channels paired.
+  let expect = 0;
+  let repeats = 0;
+  for (let i = 0; i < out.length / 4; i++) {
+    const l = out.readInt16LE(i * 4);
+    if (l !== -out.readInt16LE(i * 4 + 2)) return t.fail(`channels out of step at frame ${i}`);
+    if (l === (expect - 1) % 30000 && i > 0) repeats++;
+    else if (l !== expect % 30000) return t.fail(`frame ${i} is ${l}, expected ${expect % 30000}`);
+    else expect++;
+  }
+  t.equal(expect, frames, 'every frame, in order');
+  t.equal(repeats, added, 'each added frame is a copy of the one before it');
+
+  let level = 30;
+  let now = 10;
+  const packet = Buffer.alloc(960);
+  while (now < 20_000) {
+    d.observe(level, now);
+    level += (d.apply(packet, 2).length - packet.length) / 2 / 48;
+    now += 10;
+  }
+  t.ok(level >= 40 && level <= 42, `level came back into the band (${level.toFixed(1)} ms, target 40)`);
+});

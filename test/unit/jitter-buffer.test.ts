@@ -151,6 +151,52 @@ t.test('a sender clock 0.3 % fast does not make the level creep', async (t) => {
   t.equal(jb.underruns, 0);
 });
 
+/** The device pulls 10 ms every 10 ms for `minutes`; the sender delivers (1 - ppm/1e6) of that. */
+function slowSender(ppm: number, minutes: number) {
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  const sound = packet(1000);
+  let owed = 0;
+  let whole = 0;
+  let silent = 0;
+  const atPull: number[] = [];
+  const steps = minutes * 6000;
+  for (let step = 0; step < steps; step++) {
+    owed += 480 * (1 - ppm / 1e6);
+    while (owed >= 480) {
+      jb.push(sound);
+      owed -= 480;
+    }
+    atPull.push(jb.bufferedMs);
+    jb.pull(out);
+    if (step < 100) continue; // priming
+    if (out.every((x) => x !== 0)) whole++;
+    if (out.every((x) => x === 0)) silent++;
+  }
+  return { jb, atPull, wholePct: (100 * whole) / (steps - 100), silentPct: (100 * silent) / (steps - 100) };
+}
+
+t.test('a sender clock slower than the sound card (100 ppm, 0.3 %) does not drain the buffer: frames are played twice', async (t) => {
+  // Before: drift control only removed frames, so a slow sender drained the buffer to a gap; each
+  // packet was then dropped as late audio and each block came out short by what was dropped: at 100 ppm
+  // half of the blocks of a 10 minute run were silence, with the packets on time and one underrun counted.
+  for (const ppm of [100, 3000]) {
+    const { jb, atPull, wholePct } = slowSender(ppm, 10);
+    const last = atPull.slice(-6000);
+    t.equal(jb.underruns, 0, `${ppm} ppm: no underrun in 10 minutes`);
+    t.equal(wholePct, 100, `${ppm} ppm: every block is sound`);
+    t.ok(Math.min(...last) >= 10, `${ppm} ppm: the device finds ${Math.min(...last).toFixed(1)}–${Math.max(...last).toFixed(1)} ms in the last minute`);
+    t.ok(jb.stretchedFrames > 0, `${ppm} ppm: ${jb.stretchedFrames} frames played twice`);
+    t.equal(jb.droppedMs, 0, `${ppm} ppm: nothing dropped`);
+  }
+});
+
+t.test('a gap that audio at its pace never closes ends after MAX_LATE_MS: primed again, not a stream of short blocks', async (t) => {
+  // 2 % slow: more than stretching (≤ 0.5 %) makes up, so there are gaps; each must be one gap.
+  const { jb, wholePct, silentPct } = slowSender(20_000, 1);
+  t.ok(wholePct >= 90, `${wholePct.toFixed(1)} % of the blocks are whole sound (${silentPct.toFixed(1)} % silence, ${jb.underruns} gaps)`);
+});
+
 /** Packets and device blocks at one 10 ms cadence; `order(i)` says whether packet i comes before pull i. */
 function run(jb: JitterBuffer, blocks: number, order: (i: number) => boolean, start = 0): { atPull: number[]; underrunsAt: number[] } {
   const out = new Int16Array(480);

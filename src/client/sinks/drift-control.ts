@@ -4,7 +4,8 @@
  * so a buffer that is only trimmed when it overflows creeps up to its ceiling and then loses whole
  * chunks (a click). Instead the level is smoothed and, while it sits above the target, one sample
  * frame in every `strideFrames` is left out — at most 0.5 % faster playback, inaudible on speech
- * and tones, and enough to absorb 5000 ppm of drift. Below the target nothing is removed; the sink's
+ * and tones, and enough to absorb 5000 ppm of drift. Below the target nothing is removed; with
+ * `stretch` one frame in every N is played twice instead (the jitter buffer), otherwise the sink's
  * silence keep-alive covers underflow. Pure: levels and time are passed in.
  */
 export interface DriftControlOptions {
@@ -13,6 +14,13 @@ export interface DriftControlOptions {
   deadBandMs?: number;
   /** Smoothing time constant of the level, ms. */
   smoothingMs?: number;
+  /**
+   * Also correct a level under the target, by playing one frame in every N twice (the same ≤ 0.5 %),
+   * aiming at the middle of the band. Only for a level that is measured where it matters (the jitter
+   * buffer's least level at the device's pulls): a sender whose clock is slower than this sound card
+   * drains the buffer as surely as a faster one fills it.
+   */
+  stretch?: boolean;
 }
 
 /** At 0.5 % the pitch moves by ~9 cents: below what listeners notice on speech. */
@@ -30,12 +38,15 @@ export class DriftControl {
   #levelMs: number | null = null;
   #lastMs = 0;
   #removedFrames = 0;
+  #addedFrames = 0;
   #sinceDropFrames = 0;
+  readonly #stretch: boolean;
 
   constructor(o: DriftControlOptions) {
     this.#targetMs = o.targetMs;
     this.#deadBandMs = o.deadBandMs ?? 5;
     this.#smoothingMs = o.smoothingMs ?? 500;
+    this.#stretch = o.stretch ?? false;
   }
 
   /** Feed the current fill level (device + waiting audio); returns the smoothed level. */
@@ -48,6 +59,11 @@ export class DriftControl {
     }
     this.#lastMs = nowMs;
     return this.#levelMs;
+  }
+
+  /** Forget the level: the next observe() starts afresh (the buffer was rebuilt: primed, or a gap ended). */
+  resetLevel(): void {
+    this.#levelMs = null;
   }
 
   /** Move the target (an adaptive jitter buffer raises it after an underrun and lowers it slowly). */
@@ -67,6 +83,11 @@ export class DriftControl {
     return this.#removedFrames;
   }
 
+  /** Frames played twice (with `stretch`). */
+  get addedFrames(): number {
+    return this.#addedFrames;
+  }
+
   /** 0 = play as is; otherwise drop one frame in every N. */
   strideFrames(): number {
     if (this.#levelMs === null) return 0;
@@ -75,39 +96,57 @@ export class DriftControl {
     return Math.max(FASTEST_STRIDE, Math.round(1 / (excess * RATE_PER_MS)));
   }
 
+  /** 0 = play as is; otherwise play one frame in every N twice (only with `stretch`, under the target). */
+  stretchFrames(): number {
+    if (!this.#stretch || this.#levelMs === null || this.#levelMs >= this.#targetMs) return 0;
+    const deficit = this.#targetMs + this.#deadBandMs / 2 - this.#levelMs;
+    return Math.max(FASTEST_STRIDE, Math.round(1 / (deficit * RATE_PER_MS)));
+  }
+
   /**
-   * Returns pcm with one frame in every `stride` removed, counting across calls so 10 ms packets
-   * (480 frames) still lose one frame per 1000. A new buffer only when something is removed.
+   * Returns pcm with one frame in every `stride` removed (or, under the target with `stretch`, played
+   * twice), counting across calls so 10 ms packets (480 frames) still change one frame per 1000. A new
+   * buffer only when something changes.
    */
   apply(pcm: Buffer, frameBytes: number): Buffer {
-    const stride = this.strideFrames();
+    const drop = this.strideFrames();
+    const stride = drop || this.stretchFrames();
     const frames = Math.floor(pcm.length / frameBytes);
     if (stride === 0) {
       this.#sinceDropFrames = 0;
       return pcm;
     }
-    // Frame indexes (in this packet) to skip.
-    const skips: number[] = [];
-    // Overdue (the stride just got shorter): drop the first frame now, then every `stride`.
+    // Frame indexes (in this packet) to skip or repeat.
+    const at: number[] = [];
+    // Overdue (the stride just got shorter): change the first frame now, then every `stride`.
     let next = Math.max(0, stride - 1 - this.#sinceDropFrames);
     while (next < frames) {
-      skips.push(next);
+      at.push(next);
       next += stride;
     }
-    this.#sinceDropFrames = skips.length ? frames - 1 - skips[skips.length - 1]! : this.#sinceDropFrames + frames;
-    if (skips.length === 0) return pcm;
-    // The skipped frame sits between two neighbours close in value, so the splice does not click.
-    const out = Buffer.allocUnsafe(pcm.length - skips.length * frameBytes);
+    this.#sinceDropFrames = at.length ? frames - 1 - at[at.length - 1]! : this.#sinceDropFrames + frames;
+    if (at.length === 0) return pcm;
+    // A skipped frame sits between two neighbours close in value, and a repeated one next to its own
+    // copy, so the splice does not click.
+    const sign = drop ? -1 : 1;
+    const out = Buffer.allocUnsafe(pcm.length + sign * at.length * frameBytes);
     let src = 0;
     let dst = 0;
-    for (const skip of skips) {
-      const end = skip * frameBytes;
+    for (const i of at) {
+      const end = i * frameBytes;
       pcm.copy(out, dst, src, end);
       dst += end - src;
-      src = end + frameBytes;
+      if (drop) {
+        src = end + frameBytes;
+      } else {
+        pcm.copy(out, dst, end, end + frameBytes); // the frame once here, and again below
+        dst += frameBytes;
+        src = end;
+      }
     }
     pcm.copy(out, dst, src);
-    this.#removedFrames += skips.length;
+    if (drop) this.#removedFrames += at.length;
+    else this.#addedFrames += at.length;
     return out;
   }
 }

@@ -2,8 +2,9 @@
  * The viewer's audio jitter buffer for outputs that pull (a device callback asks for exactly the
  * samples it needs), so the buffer knows its true fill level — which `speaker` cannot report.
  * It starts playing once the target plus one device block is buffered, plays silence on underflow
- * and waits for that again (so one late packet costs one gap, not a stutter), trims drift and excess with
- * DriftControl (≤ 0.5 % of the samples) so the level stays at the target for hours, and after a burst
+ * and waits for that again (so one late packet costs one gap, not a stutter), corrects drift with
+ * DriftControl (≤ 0.5 % of the samples: a frame left out while the level is above the target, played
+ * twice while it is under) so the level stays at the target for hours whichever clock is faster, and after a burst
  * (a link that stalled and caught up) drops the oldest audio down to the target at once. Pure: no
  * timers; time is the device's own sample clock (what it has pulled).
  *
@@ -85,6 +86,8 @@ export class JitterBuffer {
   #lateMs = 0;
   /** In a gap: the device found less than a block and has not been served a full block since. */
   #inGap = false;
+  /** Device time when the current gap began. */
+  #gapStartMs = 0;
   /** Least level at a pull in the previous and the current bucket. */
   #prevBucketMinMs = Infinity;
   #bucketMinMs = Infinity;
@@ -99,7 +102,7 @@ export class JitterBuffer {
     this.#targetMs = o.targetMs;
     this.#maxTargetMs = Math.max(o.targetMs, o.maxTargetMs ?? o.targetMs + 60);
     this.#burstMarginMs = o.burstMarginMs ?? Math.max(40, o.targetMs);
-    this.#drift = new DriftControl({ targetMs: o.targetMs, deadBandMs: 2 });
+    this.#drift = new DriftControl({ targetMs: o.targetMs, deadBandMs: 2, stretch: true });
   }
 
   get bufferedMs(): number {
@@ -119,6 +122,11 @@ export class JitterBuffer {
 
   get trimmedFrames(): number {
     return this.#drift.removedFrames;
+  }
+
+  /** Frames played twice to bring a level under the target back up (a sender slower than the device). */
+  get stretchedFrames(): number {
+    return this.#drift.addedFrames;
   }
 
   /**
@@ -156,6 +164,7 @@ export class JitterBuffer {
       }
       this.#playing = true;
       this.#firstPlayMs ??= deviceMs;
+      this.#resetLevel(); // what the device found before a stop is not what it finds now
     }
     this.#observe(this.bufferedMs, deviceMs);
     const dst = Buffer.from(out.buffer, out.byteOffset, wantBytes);
@@ -170,7 +179,12 @@ export class JitterBuffer {
       this.#bytes -= n;
     }
     if (filled === wantBytes) {
-      this.#inGap = false;
+      if (this.#inGap) {
+        // The gap's raise (and the late audio it dropped) set the level anew: the low levels seen in
+        // the gap would have drift control stretch for a second or two on top of the raise.
+        this.#inGap = false;
+        this.#resetLevel();
+      }
       return;
     }
     dst.fill(0, filled);
@@ -183,6 +197,7 @@ export class JitterBuffer {
     this.#lateMs += (wantBytes - filled) / this.#bytesPerMs;
     if (!this.#inGap) {
       this.#inGap = true;
+      this.#gapStartMs = deviceMs;
       this.underruns++;
       const raisedMs = Math.min(this.#maxTargetMs, this.#targetMs + RAISE_MS);
       // The raise is delay added here, in the gap: that much less of the late audio is dropped, and
@@ -192,8 +207,11 @@ export class JitterBuffer {
       if (moreSilenceMs > 0) this.#queueSilence(moreSilenceMs);
       this.#setTarget(raisedMs, deviceMs);
     }
-    if (this.#lateMs > MAX_LATE_MS) {
-      // Not a late packet but a stop: prime again, and keep whatever comes next.
+    if (this.#lateMs > MAX_LATE_MS || deviceMs - this.#gapStartMs > MAX_LATE_MS) {
+      // Not a late packet but a stop: prime again, and keep whatever comes next. Also a gap that audio
+      // arriving at its pace never closes (each packet dropped as late, each pull short by what was
+      // dropped): a sender 100 ppm slow once left the device a constant 3.4 ms short of every block,
+      // then nothing but silence, with packets on time and one underrun counted.
       this.#playing = false;
       this.#inGap = false;
       this.#lateMs = 0;
@@ -211,8 +229,17 @@ export class JitterBuffer {
     this.#bucketMinMs = Math.min(this.#bucketMinMs, levelMs);
     // Nothing is trimmed before a whole bucket of pulls is in: until then the least level is not known
     // (the device may be a block behind, as at a start under load), and the block priming adds on
-    // purpose is not drift. Drift is slow; an excess that is not is the burst rule's.
-    if (this.#prevBucketMinMs !== Infinity) this.#drift.observe(Math.min(this.#prevBucketMinMs, this.#bucketMinMs), deviceMs);
+    // purpose is not drift. Drift is slow; an excess that is not is the burst rule's. A level under
+    // the target is known at once (more pulls can only find less), and is stretched from then on.
+    const leastMs = Math.min(this.#prevBucketMinMs, this.#bucketMinMs);
+    if (this.#prevBucketMinMs !== Infinity || leastMs < this.#targetMs) this.#drift.observe(leastMs, deviceMs);
+  }
+
+  /** Levels seen before the buffer was rebuilt no longer count. */
+  #resetLevel(): void {
+    this.#prevBucketMinMs = Infinity;
+    this.#bucketMinMs = Infinity;
+    this.#drift.resetLevel();
   }
 
   #decay(deviceMs: number): void {
