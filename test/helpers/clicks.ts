@@ -19,11 +19,20 @@ export function clickPacket(i: number): Buffer {
   return i % 25 === 12 ? CLICK : Buffer.alloc(PACKET_BYTES);
 }
 
-/** Pushes `packets` 10 ms packets on the wall clock; `onPush(i, atMs)` just before each push. */
-export async function feed(sink: AudioSink, packets: number, packet: (i: number) => Buffer, onPush?: (i: number, atMs: number) => void): Promise<void> {
+/**
+ * Pushes `packets` 10 ms packets on the wall clock, one every `periodMs` (a sender whose clock is slower
+ * than the sound card: more than 10); `onPush(i, atMs)` just before each push.
+ */
+export async function feed(
+  sink: AudioSink,
+  packets: number,
+  packet: (i: number) => Buffer,
+  onPush?: (i: number, atMs: number) => void,
+  periodMs = 10,
+): Promise<void> {
   const start = nowMs();
   for (let i = 0; i < packets; i++) {
-    const due = start + i * 10;
+    const due = start + i * periodMs;
     while (nowMs() < due) await sleep(1);
     onPush?.(i, nowMs());
     sink.pushPcm(packet(i), Math.round(due * 1000), false);
