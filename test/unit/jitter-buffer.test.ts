@@ -160,6 +160,7 @@ function slowSender(ppm: number, minutes: number) {
   let whole = 0;
   let silent = 0;
   const atPull: number[] = [];
+  const underrunsAtS: number[] = [];
   const steps = minutes * 6000;
   for (let step = 0; step < steps; step++) {
     owed += 480 * (1 - ppm / 1e6);
@@ -168,27 +169,57 @@ function slowSender(ppm: number, minutes: number) {
       owed -= 480;
     }
     atPull.push(jb.bufferedMs);
+    const u = jb.underruns;
     jb.pull(out);
+    if (jb.underruns > u) underrunsAtS.push(step / 100);
     if (step < 100) continue; // priming
     if (out.every((x) => x !== 0)) whole++;
     if (out.every((x) => x === 0)) silent++;
   }
-  return { jb, atPull, wholePct: (100 * whole) / (steps - 100), silentPct: (100 * silent) / (steps - 100) };
+  return { jb, atPull, underrunsAtS, wholePct: (100 * whole) / (steps - 100), silentPct: (100 * silent) / (steps - 100) };
 }
 
 t.test('a sender clock slower than the sound card (100 ppm, 0.3 %) does not drain the buffer: frames are played twice', async (t) => {
   // Before: drift control only removed frames, so a slow sender drained the buffer to a gap; each
   // packet was then dropped as late audio and each block came out short by what was dropped: at 100 ppm
-  // half of the blocks of a 10 minute run were silence, with the packets on time and one underrun counted.
+  // half of the blocks of a 10 minute run were silence, with the packets on time and one underrun counted
+  // (at 0.3 %: 66 %, 16 underruns).
+  // A drain is told from a late packet by three buckets in a row under the target (STRETCH_BUCKETS), so
+  // at 0.3 % (ten times a poor crystal) the level sinks ~9 ms before the first correction: one gap may
+  // come then, none after (DRAIN_MEMORY_MS).
   for (const ppm of [100, 3000]) {
-    const { jb, atPull, wholePct } = slowSender(ppm, 10);
+    const { jb, atPull, underrunsAtS, wholePct } = slowSender(ppm, 10);
     const last = atPull.slice(-6000);
-    t.equal(jb.underruns, 0, `${ppm} ppm: no underrun in 10 minutes`);
-    t.equal(wholePct, 100, `${ppm} ppm: every block is sound`);
+    if (ppm === 100) t.same(underrunsAtS, [], `${ppm} ppm: no underrun in 10 minutes`);
+    else
+      t.ok(
+        underrunsAtS.length <= 1 && underrunsAtS.every((s) => s < 10),
+        `${ppm} ppm: underruns at [${underrunsAtS.join(', ')}] s: none after the first 10 s of 10 minutes`,
+      );
+    t.ok(wholePct >= 99.99, `${ppm} ppm: ${wholePct.toFixed(3)} % of the blocks whole sound`);
     t.ok(Math.min(...last) >= 10, `${ppm} ppm: the device finds ${Math.min(...last).toFixed(1)}–${Math.max(...last).toFixed(1)} ms in the last minute`);
     t.ok(jb.stretchedFrames > 0, `${ppm} ppm: ${jb.stretchedFrames} frames played twice`);
-    t.equal(jb.droppedMs, 0, `${ppm} ppm: nothing dropped`);
+    t.ok(jb.droppedMs <= 10 * underrunsAtS.length, `${ppm} ppm: ${jb.droppedMs.toFixed(1)} ms dropped (late audio of a gap, no more)`);
   }
+});
+
+t.test('a packet late now and then (one bucket dips under the target) is not stretched for', async (t) => {
+  // The rig's capture delivers a chunk 10–22 ms late every few seconds; stretching on each dip raised the
+  // level for a second or two after it (rig audio p90 41 → 45 ms, its SNR 217 → 16–22 dB).
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  run(jb, 500, () => true); // settled
+  const out = new Int16Array(480);
+  const atPull: number[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const late = i % 250 === 0; // every 2.5 s one packet comes just after its pull instead of before
+    if (!late) jb.push(packet(1));
+    atPull.push(jb.bufferedMs);
+    jb.pull(out);
+    if (late) jb.push(packet(1));
+  }
+  t.ok(Math.min(...atPull) < 20, `the device found ${Math.min(...atPull).toFixed(1)} ms at each late packet`);
+  t.equal(jb.stretchedFrames, 0, 'no frame played twice');
+  t.equal(jb.underruns, 0);
 });
 
 t.test('a gap that audio at its pace never closes ends after MAX_LATE_MS: primed again, not a stream of short blocks', async (t) => {

@@ -16,9 +16,9 @@ export interface DriftControlOptions {
   smoothingMs?: number;
   /**
    * Also correct a level under the target, by playing one frame in every N twice (the same ≤ 0.5 %),
-   * aiming at the middle of the band. Only for a level that is measured where it matters (the jitter
-   * buffer's least level at the device's pulls): a sender whose clock is slower than this sound card
-   * drains the buffer as surely as a faster one fills it.
+   * aiming at the middle of the band; setStretch() turns it on and off. Only for a level that is
+   * measured where it matters (the jitter buffer's least level at the device's pulls): a sender whose
+   * clock is slower than this sound card drains the buffer as surely as a faster one fills it.
    */
   stretch?: boolean;
 }
@@ -40,7 +40,7 @@ export class DriftControl {
   #removedFrames = 0;
   #addedFrames = 0;
   #sinceDropFrames = 0;
-  readonly #stretch: boolean;
+  #stretch: boolean;
 
   constructor(o: DriftControlOptions) {
     this.#targetMs = o.targetMs;
@@ -61,9 +61,9 @@ export class DriftControl {
     return this.#levelMs;
   }
 
-  /** Forget the level: the next observe() starts afresh (the buffer was rebuilt: primed, or a gap ended). */
-  resetLevel(): void {
-    this.#levelMs = null;
+  /** Whether a level under the target is stretched (the jitter buffer allows it only for a drain). */
+  setStretch(on: boolean): void {
+    this.#stretch = on;
   }
 
   /** Move the target (an adaptive jitter buffer raises it after an underrun and lowers it slowly). */
