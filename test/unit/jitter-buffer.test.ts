@@ -327,3 +327,33 @@ t.test('a device that starts a block behind and catches up still finds a block w
   t.ok(atPull.at(-2)! >= 20, `the device found ${atPull.at(-2)!.toFixed(2)} ms with the packets just ahead (target 20)`);
   t.equal(jb.underruns, 0, `and ${atPull.at(-1)!.toFixed(2)} ms when one came just after its pull`);
 });
+
+t.test('primed on the first pull of a catch-up: the rest of the target is played as silence then, not lost to a gap later', async (t) => {
+  // A stall at start under load (1 of 150 runs next to the full suite): the device's pull 20 ms late
+  // primed the buffer at 30 ms, then it pulled twice more 1.7 and 0.3 ms apart and the buffer played on
+  // at one block at the pull; the next packet that landed just after a pull was a gap (level 0).
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  const out = new Int16Array(480);
+  jb.push(packet(1));
+  jb.pull(out); // not primed
+  jb.push(packet(2));
+  jb.push(packet(3)); // the stall
+  jb.pull(out); // 20 ms late: primes at 30 ms
+  t.ok(out.every((x) => x === 1));
+  jb.pull(out, true); // catching up: finds 20
+  jb.pull(out, true); // and again: finds 10, under the target
+  t.equal(jb.underruns, 1, 'one start-up gap, now');
+  t.ok(
+    out.every((x) => x === 0),
+    'silence for the missing part of the target',
+  );
+  for (let i = 4; i < 20; i++) {
+    jb.push(packet(i));
+    jb.pull(out); // packets just before the pulls
+  }
+  t.ok(jb.bufferedMs >= 10, `${jb.bufferedMs} ms left after the pull`);
+  const before = jb.underruns;
+  jb.pull(out); // the next packet lands just after this pull
+  jb.push(packet(20));
+  t.equal(jb.underruns, before, 'no gap when a packet lands just after a pull');
+});

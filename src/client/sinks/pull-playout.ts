@@ -64,11 +64,12 @@ export class PullPlayout {
     const levelMs = b.bufferedMs;
     const targetMs = b.targetMs;
     const underruns = b.underruns;
-    b.pull(out);
+    const blockMs = out.length / this.#samplesPerMs;
+    b.pull(out, this.#lastPullMs > 0 && pullGapMs < blockMs / 2);
     if (b.underruns > underruns && this.#onGap) {
       this.#onGap({
         levelMs,
-        blockMs: out.length / this.#samplesPerMs,
+        blockMs,
         targetMs,
         pullGapMs,
         prevPullGapMs: this.#prevPullGapMs,
