@@ -127,8 +127,8 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
 
   let recorder: RecorderSink | undefined;
   if (options.record) {
-    const target = await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
-    recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger, replace: target.replace });
+    const recordTarget = await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
+    recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger, replace: recordTarget.replace });
   }
   let ffplayPath: string | null = null;
   if (playback && video) ffplayPath = options.ffplay ?? (await locateCompanion('ffplay', await locateFfmpeg({ override: options.ffmpeg })));

@@ -6,8 +6,8 @@
  * moment commander had parsed the flags, and before that only once the watch module had loaded.
  * ffplay needs 130–150 ms from its spawn to a picture (linking 215 shared libraries, SDL, X11), and
  * it was spawned only after the connection code had loaded: watch start → spawn 135 → 112 ms
- * (medians of 15 interleaved runs), and its set-up now overlaps the loading and the TLS handshake. Rig, 6 interleaved rounds with XCOMPOSEFILE
- * (window-sink.ts ffplayEnv): first picture 0.285 → 0.246 s.
+ * (medians of 15 interleaved runs), and its set-up now overlaps the loading and the TLS handshake.
+ * Rig, 6 interleaved rounds with XCOMPOSEFILE (window-sink.ts ffplayEnv): first picture 0.285 → 0.246 s.
  *
  * Nothing is shown by it: the players keep their window hidden until a first frame arrives (see
  * launchPlayer). It is the speculative window for the codec this server sent last (below); runWatch

@@ -63,7 +63,8 @@ t.test('with stretch, a level under the target is brought back by playing frames
   const probe = Buffer.alloc(960);
   t.equal(plain.apply(probe, 2), probe, 'without stretch, nothing under the target');
 
-  const d = new DriftControl({ targetMs: 40, deadBandMs: 2, stretch: true });
+  const d = new DriftControl({ targetMs: 40, deadBandMs: 2 });
+  d.setStretch(true);
   d.observe(0, 0);
   const frames = 48_000; // 1 s of stereo, each frame numbered in both channels
   const pcm = Buffer.alloc(frames * 4);

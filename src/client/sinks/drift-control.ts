@@ -5,7 +5,7 @@
  * chunks (a click). Instead the level is smoothed and, while it sits above the target, one sample
  * frame in every `strideFrames` is left out — at most 0.5 % faster playback, inaudible on speech
  * and tones, and enough to absorb 5000 ppm of drift. Below the target nothing is removed; with
- * `stretch` one frame in every N is played twice instead (the jitter buffer), otherwise the sink's
+ * setStretch() one frame in every N is played twice instead (the jitter buffer), otherwise the sink's
  * silence keep-alive covers underflow. Pure: levels and time are passed in.
  */
 export interface DriftControlOptions {
@@ -14,13 +14,6 @@ export interface DriftControlOptions {
   deadBandMs?: number;
   /** Smoothing time constant of the level, ms. */
   smoothingMs?: number;
-  /**
-   * Also correct a level under the target, by playing one frame in every N twice (the same ≤ 0.5 %),
-   * aiming at the middle of the band; setStretch() turns it on and off. Only for a level that is
-   * measured where it matters (the jitter buffer's least level at the device's pulls): a sender whose
-   * clock is slower than this sound card drains the buffer as surely as a faster one fills it.
-   */
-  stretch?: boolean;
 }
 
 /** At 0.5 % the pitch moves by ~9 cents: below what listeners notice on speech. */
@@ -40,13 +33,12 @@ export class DriftControl {
   #removedFrames = 0;
   #addedFrames = 0;
   #sinceDropFrames = 0;
-  #stretch: boolean;
+  #stretch = false;
 
   constructor(o: DriftControlOptions) {
     this.#targetMs = o.targetMs;
     this.#deadBandMs = o.deadBandMs ?? 5;
     this.#smoothingMs = o.smoothingMs ?? 500;
-    this.#stretch = o.stretch ?? false;
   }
 
   /** Feed the current fill level (device + waiting audio); returns the smoothed level. */
@@ -61,7 +53,12 @@ export class DriftControl {
     return this.#levelMs;
   }
 
-  /** Whether a level under the target is stretched (the jitter buffer allows it only for a drain). */
+  /**
+   * Whether a level under the target is also corrected, by playing one frame in every N twice (the
+   * same ≤ 0.5 %), aiming at the middle of the band. Off by default. Only for a level measured where
+   * it matters (the jitter buffer's least level at the device's pulls, which turns it on for a drain):
+   * a sender whose clock is slower than this sound card drains the buffer as surely as a faster one fills it.
+   */
   setStretch(on: boolean): void {
     this.#stretch = on;
   }
@@ -83,7 +80,7 @@ export class DriftControl {
     return this.#removedFrames;
   }
 
-  /** Frames played twice (with `stretch`). */
+  /** Frames played twice (setStretch). */
   get addedFrames(): number {
     return this.#addedFrames;
   }
@@ -96,7 +93,7 @@ export class DriftControl {
     return Math.max(FASTEST_STRIDE, Math.round(1 / (excess * RATE_PER_MS)));
   }
 
-  /** 0 = play as is; otherwise play one frame in every N twice (only with `stretch`, under the target). */
+  /** 0 = play as is; otherwise play one frame in every N twice (only with setStretch, under the target). */
   stretchFrames(): number {
     if (!this.#stretch || this.#levelMs === null || this.#levelMs >= this.#targetMs) return 0;
     const deficit = this.#targetMs + this.#deadBandMs / 2 - this.#levelMs;
@@ -104,7 +101,7 @@ export class DriftControl {
   }
 
   /**
-   * Returns pcm with one frame in every `stride` removed (or, under the target with `stretch`, played
+   * Returns pcm with one frame in every `stride` removed (or, under the target with setStretch, played
    * twice), counting across calls so 10 ms packets (480 frames) still change one frame per 1000. A new
    * buffer only when something changes.
    */

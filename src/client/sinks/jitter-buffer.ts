@@ -101,10 +101,9 @@ export class JitterBuffer {
   #inGap = false;
   /** Device time when the current gap began. */
   #gapStartMs = 0;
-  /** Least level at a pull in the previous and the current bucket. */
-  #prevBucketMinMs = Infinity;
+  /** Least level at a pull in the current bucket. */
   #bucketMinMs = Infinity;
-  /** Least level of each of the last STRETCH_BUCKETS whole buckets, oldest first. */
+  /** Least level of each of the last STRETCH_BUCKETS whole buckets, oldest first (the previous bucket last). */
   #bucketMins: number[] = [];
   /** Device time until which a level under the target is stretched at once (a drain was seen). */
   #drainUntilMs = -Infinity;
@@ -133,7 +132,7 @@ export class JitterBuffer {
 
   /** Least level the device found at its pulls over the last one to two windows (null before any). */
   get recentMinMs(): number | null {
-    const min = Math.min(this.#prevBucketMinMs, this.#bucketMinMs);
+    const min = Math.min(this.#prevBucketMinMs(), this.#bucketMinMs);
     return Number.isFinite(min) ? min : null;
   }
 
@@ -245,7 +244,6 @@ export class JitterBuffer {
     if (this.#bucketMinMs === Infinity) {
       this.#bucketStartMs = deviceMs; // the first playing pull starts the first bucket
     } else if (deviceMs - this.#bucketStartMs >= BUCKET_MS) {
-      this.#prevBucketMinMs = this.#bucketMinMs;
       this.#bucketMins.push(this.#bucketMinMs);
       if (this.#bucketMins.length > STRETCH_BUCKETS) this.#bucketMins.shift();
       this.#bucketMinMs = Infinity;
@@ -255,8 +253,9 @@ export class JitterBuffer {
     // Nothing is trimmed before a whole bucket of pulls is in: until then the least level is not known
     // (the device may be a block behind, as at a start under load), and the block priming adds on
     // purpose is not drift. Drift is slow; an excess that is not is the burst rule's.
-    if (this.#prevBucketMinMs === Infinity) return;
-    const leastMs = Math.min(this.#prevBucketMinMs, this.#bucketMinMs);
+    const prevMinMs = this.#prevBucketMinMs();
+    if (prevMinMs === Infinity) return;
+    const leastMs = Math.min(prevMinMs, this.#bucketMinMs);
     // Under the target: stretched when every one of the last buckets was (a drain, not a dip), and from
     // then on at once for DRAIN_MEMORY_MS after each stretch; otherwise left as it is.
     let stretch = false;
@@ -267,6 +266,11 @@ export class JitterBuffer {
     }
     this.#drift.setStretch(stretch);
     this.#drift.observe(leastMs, deviceMs);
+  }
+
+  /** Least level of the previous whole bucket (Infinity before the first). */
+  #prevBucketMinMs(): number {
+    return this.#bucketMins.at(-1) ?? Infinity;
   }
 
   #decay(deviceMs: number): void {
