@@ -7,8 +7,8 @@
 import t from 'tap';
 import { rm } from 'node:fs/promises';
 import { WINDOW_AT_ORIGIN, descendants, localWatchArgs, spawnCli, startServe } from '../helpers/cli.js';
-import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
-import { crop, findWindowByName, grabScreen, meanAbsDiff } from '../helpers/screen.js';
+import { hasCommand, killAll, pidAlive, sleep, waitFor } from '../helpers/process.js';
+import { crop, findWindowByName, grabScreen, meanAbsDiff, pressKey } from '../helpers/screen.js';
 import { startXvfb } from '../helpers/xvfb.js';
 
 t.teardown(() => killAll());
@@ -32,7 +32,7 @@ t.test('the only window goes away', { skip: missing.length ? `missing ${missing.
     await watch.waitForEvent((e) => e.event === 'live', 10_000, 'live');
     const windowId = await waitFor(() => findWindowByName(xvfb.display, TITLE), 5000, 100, 'the window');
     const closedAtMs = Date.now();
-    await run('xdotool', ['key', '--window', windowId, 'q'], { env: xvfb.env, timeoutMs: 5000 });
+    await pressKey(xvfb.display, windowId, 'q');
     const exit = await Promise.race([watch.exited, sleep(5000).then(() => null)]);
     t.equal(exit?.code, 0, `watch exits 0 ${Date.now() - closedAtMs} ms after the window was closed`, { stderr: watch.stderr.slice(-800) });
     t.match(watch.events().at(-1), { event: 'stopped', exitCode: 0 }, 'the last --json line: stopped, exitCode 0');

@@ -3,7 +3,7 @@
  * with ffmpeg's x11grab as raw RGB, so tests can assert what the viewer's window really shows
  * (colour of a region, change over time) rather than what we think we sent it.
  */
-import { run, spawnTracked, stopChild } from './process.js';
+import { run, sleep, spawnTracked, stopChild } from './process.js';
 
 export interface RgbImage {
   width: number;
@@ -220,4 +220,47 @@ export function startScreenWatch(
     pair();
   });
   return { samples, close: () => stopChild(child, 1000) };
+}
+
+/** X keycodes the server holds down on a display (XQueryKeymap through python3's ctypes and libX11). */
+export async function keysDown(display: string): Promise<number[]> {
+  const script = [
+    'import ctypes, sys',
+    'x = ctypes.cdll.LoadLibrary("libX11.so.6")',
+    'x.XOpenDisplay.restype = ctypes.c_void_p',
+    'd = x.XOpenDisplay(None)',
+    'if not d: sys.exit(2)',
+    'keys = (ctypes.c_ubyte * 32)()',
+    'x.XQueryKeymap(ctypes.c_void_p(d), keys)',
+    'print(" ".join(str(i) for i in range(256) if keys[i // 8] & (1 << (i % 8))))',
+  ].join('\n');
+  const res = await run('python3', ['-c', script], { env: { ...process.env, DISPLAY: display }, timeoutMs: 5000 });
+  if (res.code !== 0) throw new Error(`XQueryKeymap on ${display} failed (exit ${res.code}): ${res.stderr.trim()}`);
+  return res.stdout.toString().trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/**
+ * Presses a key in a window as a person would, and makes sure it is released. Not `xdotool key
+ * --window W`: when the key closes W before its release, that xdotool exits 0 without releasing it
+ * (under two busy loops, 7 runs in about 105: a RawKeyPress and no RawKeyRelease in `xinput test-xi2`). The
+ * key then stays down in Xvfb, and its auto-repeat (every 40 ms after 660 ms) presses it into the
+ * next window opened on the display: q closed a reopened ffplay 190 ms after it started. So: focus W,
+ * press and release through XTEST in two runs that do not name the window, then check that the server
+ * holds no key down (XQueryKeymap shows a key XTEST holds while a window such as ffplay's listens:
+ * checked with a key held by hand, which made this throw).
+ */
+export async function pressKey(display: string, windowId: string, key: string): Promise<void> {
+  const env = { ...process.env, DISPLAY: display };
+  const focus = await run('xdotool', ['windowfocus', '--sync', windowId], { env, timeoutMs: 5000 });
+  if (focus.code !== 0) throw new Error(`xdotool windowfocus ${windowId} failed: ${focus.stderr.trim()}`);
+  await run('xdotool', ['keydown', key], { env, timeoutMs: 5000 });
+  await run('xdotool', ['keyup', key], { env, timeoutMs: 5000 });
+  // Each xdotool is its own X client, so its key-up may reach the server a moment after it exits.
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const down = await keysDown(display);
+    if (down.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`keycodes ${down.join(', ')} still down on ${display} 2 s after pressing ${key}`);
+    await sleep(25);
+  }
 }

@@ -7,7 +7,7 @@ import t from 'tap';
 import sharp from 'sharp';
 import { readFile } from 'node:fs/promises';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
-import { crop, findWindowByName, grabScreen, meanColor, startScreenWatch } from '../helpers/screen.js';
+import { crop, findWindowByName, grabScreen, meanColor, pressKey, startScreenWatch } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
 import { WindowSink, ffplayArgs, launchPlayer, mpjpegPart } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -234,7 +234,7 @@ t.test('user closes the window (q) → onUserClose once; crash → onError once'
   t.teardown(() => camera.stop());
   const id = await waitFor(() => findWindowByName(x.display, 'lanstream-quit-test'), 5000, 100, 'window');
   await sleep(300);
-  await run('xdotool', ['windowfocus', '--sync', id, 'key', '--window', id, 'q'], { env: x.env });
+  await pressKey(x.display, id, 'q');
   await waitFor(() => events.user === 1, 5000, 50, 'onUserClose');
   camera.stop();
   t.same(events.errors, [], 'a user quit is not an error');
