@@ -544,7 +544,9 @@ export class WindowSink implements VideoSink {
     // ffplay exits 0 when its window is closed; gst-launch reports ximagesink's error and exits 1.
     const stderrTail = this.launch?.stderrTail() ?? '';
     if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(stderrTail))) {
-      this.log.info('video window closed by the user');
+      // ffplay also exits 0 when it cannot create its window or read its input (its do_exit), with a
+      // line on stderr: logged, so a window that closed by itself can be told from a user's q.
+      this.log.info({ code, stderr: stderrTail.trim().slice(-500) || undefined }, 'video window closed by the user');
       this.opts.events?.onUserClose?.();
       return;
     }
