@@ -242,12 +242,12 @@ export async function keysDown(display: string): Promise<number[]> {
 /**
  * Presses a key in a window as a person would, and makes sure it is released. Not `xdotool key
  * --window W`: when the key closes W before its release, that xdotool exits 0 without releasing it
- * (under two busy loops, 7 runs in about 105: a RawKeyPress and no RawKeyRelease in `xinput test-xi2`). The
- * key then stays down in Xvfb, and its auto-repeat (every 40 ms after 660 ms) presses it into the
- * next window opened on the display: q closed a reopened ffplay 190 ms after it started. So: focus W,
- * press and release through XTEST in two runs that do not name the window, then check that the server
- * holds no key down (XQueryKeymap shows a key XTEST holds while a window such as ffplay's listens:
- * checked with a key held by hand, which made this throw).
+ * (under two busy loops, 7 runs in about 105: a RawKeyPress and no RawKeyRelease in `xinput
+ * test-xi2`). The key then stays down in Xvfb, and its auto-repeat (every 40 ms after 660 ms)
+ * presses it into the next window opened on the display: q closed a reopened ffplay 190 ms after it
+ * started. So: focus W, press and release through XTEST in two runs that do not name the window,
+ * then check that the server holds no key down (XQueryKeymap shows a key XTEST holds while a window
+ * such as ffplay's listens: checked with a key held by hand, which made this throw).
  */
 export async function pressKey(display: string, windowId: string, key: string): Promise<void> {
   const env = { ...process.env, DISPLAY: display };
