@@ -83,3 +83,35 @@ t.test('the only window goes away', { skip: missing.length ? `missing ${missing.
     t.notOk(pidAlive(second.pid), 'no ffplay left');
   });
 });
+
+t.test(
+  'a display ffplay cannot draw on: exit 1 with the reason, not a quiet exit 0',
+  { skip: missing.length ? `missing ${missing.join(', ')}` : false },
+  async (t) => {
+    // An 8-bit display: ffplay prints "Failed to create window or renderer" and exits 0, as it does
+    // when the user closes the window; a script must not read that as a watch that went fine.
+    const [xvfb, serve] = await Promise.all([startXvfb({ depth: 8 }), startServe({ args: ['--no-audio'] })]);
+    t.teardown(async () => {
+      await serve.proc.destroy();
+      await Promise.all([xvfb.close(), rm(serve.configDir, { recursive: true, force: true })]);
+    });
+    const watch = spawnCli(localWatchArgs(serve, ...WINDOW_AT_ORIGIN, '--no-audio', '--json'), { env: xvfb.env });
+    t.teardown(() => watch.destroy());
+    const exit = await Promise.race([watch.exited, sleep(15_000).then(() => null)]);
+    t.equal(exit?.code, 1, 'watch exits 1', { stderr: watch.stderr.slice(-800) });
+    const errorLines = watch.stderr.split('\n').filter((l) => l.includes('[LS_ERR_SINK_FAILED]'));
+    t.equal(errorLines.length, 1, 'one error line on stderr');
+    t.match(errorLines[0], /Failed to create window or renderer.*try --window gstreamer/, "it gives ffplay's reason and what to try");
+    const events = watch.events();
+    t.match(
+      events.find((e) => e.event === 'sink-error'),
+      { kind: 'video', message: /exit code 0\): Failed to create window or renderer/ },
+      'a sink-error event',
+    );
+    t.notOk(
+      events.some((e) => e.event === 'sink-reopened'),
+      'no sink-reopened: the second window failed as well',
+    );
+    t.match(events.at(-1), { event: 'stopped', exitCode: 1 }, '--json: stopped, exitCode 1');
+  },
+);

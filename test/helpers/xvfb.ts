@@ -21,11 +21,12 @@ export interface XvfbDisplay {
   close(): Promise<void>;
 }
 
-export async function startXvfb(opts: { width?: number; height?: number; startTimeoutMs?: number } = {}): Promise<XvfbDisplay> {
+export async function startXvfb(opts: { width?: number; height?: number; depth?: number; startTimeoutMs?: number } = {}): Promise<XvfbDisplay> {
   const width = opts.width ?? 640;
   const height = opts.height ?? 480;
+  const depth = opts.depth ?? 24;
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const child: ChildProcess = spawnTracked('Xvfb', ['-displayfd', '3', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-ac', '-noreset'], {
+  const child: ChildProcess = spawnTracked('Xvfb', ['-displayfd', '3', '-screen', '0', `${width}x${height}x${depth}`, '-nolisten', 'tcp', '-ac', '-noreset'], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { startXvfb, type XvfbDisplay } from '../helpers/xvfb.js';
 import { crop, findWindowByName, grabScreen, meanColor, pressKey, startScreenWatch } from '../helpers/screen.js';
 import { hasCommand, killAll, pidAlive, run, sleep, waitFor } from '../helpers/process.js';
-import { WindowSink, ffplayArgs, launchPlayer, mpjpegPart } from '../../src/client/sinks/window-sink.js';
+import { FFPLAY_GAVE_UP, WindowSink, ffplayArgs, launchPlayer, mpjpegPart } from '../../src/client/sinks/window-sink.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { isLanstreamError } from '../../src/shared/errors.js';
 import type { SinkEvents } from '../../src/client/sinks/sink.js';
@@ -253,6 +253,34 @@ t.test('user closes the window (q) → onUserClose once; crash → onError once'
   t.ok(isLanstreamError(crashed[0]) && crashed[0].code === 'LS_ERR_SINK_FAILED', 'as LS_ERR_SINK_FAILED');
   t.match(crashed[0]!.message, /SIGKILL/);
   await b.close();
+});
+
+t.test('an ffplay that cannot draw on the display exits 0, and that is an error, not a user close', async (t) => {
+  // ffplay's SDL finds no renderer for an 8-bit display; ffplay says so and exits 0, as for a user's q.
+  const x = await startXvfb({ width: 320, height: 240, depth: 8 });
+  t.teardown(() => x.close());
+  const events = { user: 0, errors: [] as Error[] };
+  const sink = makeSink(x, 'lanstream-8bit-test', { onUserClose: () => events.user++, onError: (e) => events.errors.push(e) });
+  await sink.start(PARAMS);
+  t.teardown(() => sink.close());
+  sink.pushFrame(await solidJpeg({ r: 0, g: 200, b: 0 }), 0);
+  await waitFor(() => events.errors.length > 0 || events.user > 0, 5000, 50, 'the window program to end');
+  t.equal(events.user, 0, 'not reported as closed by the user');
+  t.equal(events.errors.length, 1, 'reported once, as an error');
+  t.match(
+    events.errors[0],
+    { code: 'LS_ERR_SINK_FAILED', message: /exit code 0\): Failed to create window or renderer.*try --window gstreamer/ },
+    events.errors[0]?.message,
+  );
+});
+
+t.test("ffplay's give-up lines are told from lines it prints while it plays", async (t) => {
+  t.match("Failed to create window or renderer: Couldn't find matching render driver", FFPLAY_GAVE_UP);
+  t.match('pipe:0: Invalid data found when processing input', FFPLAY_GAVE_UP);
+  t.match('[mjpeg @ 0x55d0] error count: 64\nFailed to initialize VideoState!', FFPLAY_GAVE_UP);
+  for (const line of ['[mjpeg @ 0x55d0c3a2e000] error count: 64', '[mjpeg @ 0x55d0] overread 8', "[mpjpeg @ 0x55] Expected boundary '--' not found"]) {
+    t.notMatch(line, FFPLAY_GAVE_UP, `a window closed after "${line}" is still the user's close`);
+  }
 });
 
 /** Windows with this name that are mapped (shown), as xdotool sees them. */

@@ -543,9 +543,8 @@ export class WindowSink implements VideoSink {
     this.reported = true;
     // ffplay exits 0 when its window is closed; gst-launch reports ximagesink's error and exits 1.
     const stderrTail = this.launch?.stderrTail() ?? '';
-    if (code === 0 || (this.backend === 'gstreamer' && /Output window was closed/i.test(stderrTail))) {
-      // ffplay also exits 0 when it cannot create its window or read its input (its do_exit), with a
-      // line on stderr: logged, so a window that closed by itself can be told from a user's q.
+    const gaveUp = this.backend === 'ffplay' && FFPLAY_GAVE_UP.test(stderrTail);
+    if ((code === 0 && !gaveUp) || (this.backend === 'gstreamer' && /Output window was closed/i.test(stderrTail))) {
       this.log.info({ code, stderr: stderrTail.trim().slice(-500) || undefined }, 'video window closed by the user');
       this.opts.events?.onUserClose?.();
       return;
@@ -553,11 +552,25 @@ export class WindowSink implements VideoSink {
     const tail = stderrTail.trim().split(/\r?\n/).slice(-3).join(' | ');
     const err = new LanstreamError(
       'LS_ERR_SINK_FAILED',
-      `The video window (${this.program}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}`,
+      `The video window (${this.program}) stopped (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ''}${gstHint(this.backend, tail)}${ffplayHint(this.backend, tail)}`,
       { details: { code, signal } },
     );
     this.opts.events?.onError?.(err);
   }
+}
+
+/**
+ * What ffplay prints when it gives up before showing anything, and then exits 0 all the same (its
+ * do_exit), as it does when the user closes the window: it cannot create its window or renderer (an
+ * 8-bit X display: "Couldn't find matching render driver"), or cannot open its input ("pipe:0: …").
+ * Such an exit is a failure, not a user's q. Exported for tests.
+ */
+export const FFPLAY_GAVE_UP = /Failed to create window or renderer|Failed to initialize VideoState|^pipe:0?: /m;
+
+/** ffplay could not draw on this display: GStreamer's ximagesink may (it does on an 8-bit Xvfb). Exported for tests. */
+export function ffplayHint(backend: WindowBackend, stderrTail: string): string {
+  if (backend !== 'ffplay' || !/Failed to create window or renderer/.test(stderrTail)) return '';
+  return ' — ffplay (SDL) cannot draw on this display; try --window gstreamer';
 }
 
 /** The Debian package of each element gstLaunchArgs uses (h264parse is in -bad, not -good). */
