@@ -74,7 +74,7 @@ const BUCKET_MS = LEVEL_WINDOW_MS / 2;
  */
 export const STRETCH_BUCKETS = 3;
 /**
- * Once a drain has shown, the clocks stay as they are: for this long after the last stretch, a level
+ * Once a drain has shown, the clocks stay as they are: for this long after it was last seen, a level
  * under the target is stretched at once (waiting for three buckets each time let a 0.3 % slow sender
  * sink 9 ms under the target before every correction, and gap).
  */
@@ -257,12 +257,15 @@ export class JitterBuffer {
     if (prevMinMs === Infinity) return;
     const leastMs = Math.min(prevMinMs, this.#bucketMinMs);
     // Under the target: stretched when every one of the last buckets was (a drain, not a dip), and from
-    // then on at once for DRAIN_MEMORY_MS after each stretch; otherwise left as it is.
+    // then on at once for DRAIN_MEMORY_MS after that drain was seen; otherwise left as it is. Only a
+    // drain arms the memory, not each stretch: re-armed by its own stretches, it never ran out where
+    // late capture chunks dip the level under the target every few seconds, and stretching and trimming
+    // then took turns for good (rig, audio only: 40.7 ms and SNR p10 13–17 dB; 36.8 ms with no stretch).
     let stretch = false;
     if (leastMs < this.#targetMs) {
       const drained = this.#bucketMins.length === STRETCH_BUCKETS && Math.max(...this.#bucketMins) < this.#targetMs;
+      if (drained) this.#drainUntilMs = deviceMs + DRAIN_MEMORY_MS;
       stretch = drained || deviceMs < this.#drainUntilMs;
-      if (stretch) this.#drainUntilMs = deviceMs + DRAIN_MEMORY_MS;
     }
     this.#drift.setStretch(stretch);
     this.#drift.observe(leastMs, deviceMs);
