@@ -232,10 +232,10 @@ t.test('stretching stops DRAIN_MEMORY_MS after the last drain was seen, whatever
   const out = new Int16Array(480);
   const stretchedAtS: number[] = [];
   let stretched = jb.stretchedFrames;
+  // A capture chunk two blocks late, as on the rig: every 0.5 s for 5 s (every bucket dips: a drain,
+  // to the detector), then every 2.5 s for 85 s.
+  const late = (k: number): boolean => (k < 500 ? k % 50 === 0 : k % 250 === 0);
   for (let i = 0; i < 9000; i++) {
-    // A capture chunk two blocks late, as on the rig: every 0.5 s for 5 s (every bucket dips: a drain,
-    // to the detector), then every 2.5 s for 85 s.
-    const late = (k: number): boolean => (k < 500 ? k % 50 === 0 : k % 250 === 0);
     if (!late(i) && !late(i - 1)) jb.push(packet(1));
     jb.pull(out);
     if (late(i - 1)) for (let k = 0; k < 2; k++) jb.push(packet(1));

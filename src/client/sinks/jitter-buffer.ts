@@ -184,7 +184,7 @@ export class JitterBuffer {
       }
       this.#playing = true;
       this.#firstPlayMs ??= deviceMs;
-    } else if (early && this.bufferedMs < this.#targetMs && deviceMs - (this.#firstPlayMs ?? deviceMs) < STARTUP_GRACE_MS) {
+    } else if (early && this.bufferedMs < this.#targetMs && this.#inStartup(deviceMs)) {
       // Primed on a pull that began a catch-up (a stalled process: the device then takes two or three
       // blocks back to back): the buffer would play on a block or more under the target, at one block
       // at the pull with no gap, and the next packet landing just after a pull would be one. Start-up
@@ -210,7 +210,7 @@ export class JitterBuffer {
       return;
     }
     dst.fill(0, filled);
-    if (deviceMs - (this.#firstPlayMs ?? deviceMs) < STARTUP_GRACE_MS) {
+    if (this.#inStartup(deviceMs)) {
       // Start-up (the device filling its own buffer): prime again, nothing dropped, the target kept.
       this.underruns++;
       this.#playing = false;
@@ -269,6 +269,11 @@ export class JitterBuffer {
     }
     this.#drift.setStretch(stretch);
     this.#drift.observe(leastMs, deviceMs);
+  }
+
+  /** Within STARTUP_GRACE_MS of the first playing pull (or before it). */
+  #inStartup(deviceMs: number): boolean {
+    return deviceMs - (this.#firstPlayMs ?? deviceMs) < STARTUP_GRACE_MS;
   }
 
   /** Least level of the previous whole bucket (Infinity before the first). */

@@ -566,10 +566,11 @@ export class WindowSink implements VideoSink {
  * Such an exit is a failure, not a user's q. Exported for tests.
  */
 export const FFPLAY_GAVE_UP = /Failed to create window or renderer|Failed to initialize VideoState|^pipe:0?: /m;
+const FFPLAY_NO_WINDOW = /Failed to create window or renderer/;
 
 /** ffplay could not draw on this display: GStreamer's ximagesink may (it does on an 8-bit Xvfb). Exported for tests. */
 export function ffplayHint(backend: WindowBackend, stderrTail: string): string {
-  if (backend !== 'ffplay' || !/Failed to create window or renderer/.test(stderrTail)) return '';
+  if (backend !== 'ffplay' || !FFPLAY_NO_WINDOW.test(stderrTail)) return '';
   return ' — ffplay (SDL) cannot draw on this display; try --window gstreamer';
 }
 
