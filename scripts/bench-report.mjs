@@ -132,6 +132,7 @@ function clicksText(lost, total, edge) {
 /** Per-system medians over its successful runs. */
 function summarise(sys, rs) {
   const good = rs.filter(ok);
+  const edges = good.map(edgeMisses);
   const v = (...k) => good.map((r) => get(r, ...k));
   const split = good.map(serveCpuSplit).filter(Boolean);
   return {
@@ -151,8 +152,8 @@ function summarise(sys, rs) {
     aP50: median(v('audio', 'lat_p50_ms')),
     aP50range: range(v('audio', 'lat_p50_ms')),
     aP90: median(v('audio', 'lat_p90_ms')),
-    edge: good.reduce((s, r) => s + edgeMisses(r), 0),
-    missing: good.reduce((s, r) => s + (get(r, 'audio', 'clicks_missing') ?? 0) - edgeMisses(r), 0),
+    edge: edges.reduce((s, e) => s + e, 0),
+    missing: good.reduce((s, r, i) => s + (get(r, 'audio', 'clicks_missing') ?? 0) - edges[i], 0),
     clicks: good.reduce((s, r) => s + (get(r, 'audio', 'clicks_total') ?? 0), 0),
     snr: median(v('audio', 'snr_db_p50')),
     skew: median(good.map((r) => r.av_skew_ms)),
@@ -408,10 +409,11 @@ for (const r of allRuns.sort((a, b) => (a.started < b.started ? -1 : 1))) {
   const v = r.video ?? {};
   const a = r.audio ?? {};
   const sp = serveCpuSplit(r);
+  const edge = edgeMisses(r);
   out.push(
     `| \`${r._file}\` | ${v.lat_p50_ms === undefined ? '–' : `${fmt(v.lat_p50_ms)}/${fmt(v.lat_p90_ms)}/${fmt(v.lat_p99_ms)}`} | ${fmt(v.delivered_fps, 1)} | ` +
       `${fmt(v.time_to_first_frame_s, 2)} | ${a.lat_p50_ms === undefined ? '–' : `${fmt(a.lat_p50_ms)}/${fmt(a.lat_p90_ms)}`} | ` +
-      `${a.clicks_total ? clicksText(a.clicks_missing - edgeMisses(r), a.clicks_total, edgeMisses(r)) : '–'} | ${fmt(r.av_skew_ms)} | ${fmt(r.wire_kbps)} | ` +
+      `${a.clicks_total ? clicksText(a.clicks_missing - edge, a.clicks_total, edge) : '–'} | ${fmt(r.av_skew_ms)} | ${fmt(r.wire_kbps)} | ` +
       `${fmt(get(r, 'cpu_pct', 'sender'))}/${fmt(get(r, 'cpu_pct', 'receiver'))} | ${sp ? `${fmt(sp.nodePct, 1)} + ${fmt(sp.ffPct, 1)}` : '–'} | ` +
       `${fmt(r.foreign_cpu_pct)} | ${r.error ?? v.error ?? a.error ?? ''} |`,
   );

@@ -565,8 +565,8 @@ export class WindowSink implements VideoSink {
  * 8-bit X display: "Couldn't find matching render driver"), or cannot open its input ("pipe:0: …").
  * Such an exit is a failure, not a user's q. Exported for tests.
  */
-export const FFPLAY_GAVE_UP = /Failed to create window or renderer|Failed to initialize VideoState|^pipe:0?: /m;
 const FFPLAY_NO_WINDOW = /Failed to create window or renderer/;
+export const FFPLAY_GAVE_UP = new RegExp(`${FFPLAY_NO_WINDOW.source}|Failed to initialize VideoState|^pipe:0?: `, 'm');
 
 /** ffplay could not draw on this display: GStreamer's ximagesink may (it does on an 8-bit Xvfb). Exported for tests. */
 export function ffplayHint(backend: WindowBackend, stderrTail: string): string {
