@@ -180,10 +180,12 @@ t.test('audio output is s16le at the requested rate and channels', async (t) => 
 
 t.test('test sources: real-time lavfi, audio frames of one packet (5 ms by default), tone', async (t) => {
   const v = buildVideoArgs(video({ source: 'test', width: 320, height: 240, fps: 30, platform: Platform.WINDOWS }));
-  t.same(inputPart(v), ['-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'], 'same on every OS, no device needed');
+  t.same(inputPart(v), ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30,realtime'], 'same on every OS, no device needed');
+  t.notOk(v.includes('-re'), "paced by the realtime filter, not -re's 10 ms sleeps");
   const a = buildAudioArgs(audio({ source: 'test' }));
-  t.same(inputPart(a), ['-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:samples_per_frame=240']);
-  t.match(valueOf(buildAudioArgs(audio({ source: 'test', packetMs: 20 })), '-i'), /:samples_per_frame=960$/);
+  t.same(inputPart(a), ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:samples_per_frame=240,arealtime']);
+  t.notOk(a.includes('-re'));
+  t.match(valueOf(buildAudioArgs(audio({ source: 'test', packetMs: 20 })), '-i'), /:samples_per_frame=960,arealtime$/);
   t.match(valueOf(buildAudioArgs(audio({ source: 'test', toneHz: 1000 })), '-i'), /^sine=frequency=1000:/);
   t.equal(valueOf(buildVideoArgs(video({ source: 'test', copyMjpeg: true })), '-c:v'), 'mjpeg', 'a test source is always encoded');
 });

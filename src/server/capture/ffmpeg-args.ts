@@ -113,8 +113,8 @@ export function buildAudioArgs(o: AudioCaptureOptions): string[] {
 function videoDeviceInput(o: VideoCaptureOptions, size: string, copy: boolean, copyFormat: 'mjpeg' | 'h264' = 'mjpeg'): string[] {
   const fps = String(o.fps);
   if (o.source === 'test') {
-    // -re: lavfi generates as fast as it can otherwise; a live source must arrive at its own pace.
-    return ['-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`];
+    // lavfi generates as fast as it can; a live source must arrive at its own pace (see the tone's).
+    return ['-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps},realtime`];
   }
   const device = o.device ?? requireDefault(DEFAULT_VIDEO_DEVICE[o.platform], o.platform, '--video-device', 'camera');
   switch (o.platform) {
@@ -143,8 +143,14 @@ function audioDeviceInput(o: AudioCaptureOptions): string[] {
     const toneHz = o.toneHz ?? 440;
     assertPositiveNumber('toneHz', toneHz);
     // samples_per_frame: one packet per frame (the default 1024-sample frames would arrive in 21 ms bursts).
+    // Paced by the arealtime filter, not -re: ffmpeg's -re waits in 10 ms sleeps, so 5 ms packets came
+    // in pairs every 10 ms (p50 10.2 ms between reads, max 14.6; with arealtime 5.0 and 9.2), and on a
+    // loaded machine all viewers saw the same 12–23 ms holes several times a minute (tcpdump in a
+    // 10-minute soak: ~400 over 12 ms, one 50 ms). A microphone through pulse with 5 ms fragments:
+    // p50 5.0, max 12.2. Those holes were most of the jitter-buffer gaps that soaks on this source
+    // counted.
     const samplesPerFrame = Math.max(1, Math.round((o.sampleRateHz * (o.packetMs ?? AUDIO_PACKET_MS)) / 1000));
-    return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=${rate}:samples_per_frame=${samplesPerFrame}`];
+    return ['-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=${rate}:samples_per_frame=${samplesPerFrame},arealtime`];
   }
   const device = o.device ?? requireDefault(DEFAULT_AUDIO_DEVICE[o.platform], o.platform, '--audio-device', 'microphone');
   switch (o.platform) {
