@@ -519,7 +519,9 @@ function soak(run) {
       `# lanstream soak: ${f(durS / 60, 1)} minutes on loopback`,
       '',
       'Produced by `scripts/bench-netlab.sh soak 1800` + `node scripts/bench-netlab-report.mjs <dir> --out bench/results/soak.md`.',
-      'serve `--source test` (720p30 MJPEG q5 + 48 kHz sine) on 127.0.0.1 with TLS; viewer 1 `watch --json --no-playback` (video latency);',
+      meta.find((e) => e.scenario === 'soak-mic')?.mic === 'pulse'
+        ? 'serve (720p30 MJPEG q5 of the lavfi test picture; sound from a virtual microphone: the monitor of a PulseAudio null sink playing a 440 Hz tone, captured with 5 ms fragments) on 127.0.0.1 with TLS; viewer 1 `watch --json --no-playback` (video latency);'
+        : 'serve `--source test` (720p30 MJPEG q5 + 48 kHz sine) on 127.0.0.1 with TLS; viewer 1 `watch --json --no-playback` (video latency);',
       'viewer 2 `watch --json --no-video` with its default output (audio-io: jitter buffer + drift control, pull callback) through the',
       'ALSA pulse plugin into a private PulseAudio null sink, default `--audio-buffer-ms 30` (jitter-buffer target 20 ms + 10 ms device',
       'buffer; `audioBufferMs` is the jitter buffer level + the device buffer). Two viewers because a video window (ffplay under Xvfb) would cost',

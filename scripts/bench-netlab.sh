@@ -32,6 +32,7 @@ soak() {
   cat > "$dir/pulse/default.pa" <<EOF
 load-module module-native-protocol-unix auth-anonymous=1 socket=$dir/pulse/native
 load-module module-null-sink sink_name=spk channels=2 rate=48000 format=s16le
+load-module module-null-sink sink_name=mic channels=1 rate=48000 format=s16le
 set-default-sink spk
 EOF
   HOME="$dir/pulse" XDG_RUNTIME_DIR="$dir/pulse" timeout $((dur + 120)) pulseaudio -n -F "$dir/pulse/default.pa" \
@@ -39,7 +40,19 @@ EOF
   pids+=($!)
   local pulse="unix:$dir/pulse/native" i
   for i in $(seq 1 50); do PULSE_SERVER="$pulse" pactl info >/dev/null 2>&1 && break; sleep 0.1; done
-  timeout $((dur + 90)) "${LS[@]}" serve --source test --port "$port" --host 127.0.0.1 --config-dir "$dir/cfg" \
+  # The microphone (SOAK_MIC=pulse, the default): the monitor of a second null sink that a 440 Hz tone
+  # plays into, captured by serve through PulseAudio with its 5 ms fragments, as a real microphone is
+  # (and as the rig's is). SOAK_MIC=test: lavfi's tone from --source test instead, paced by ffmpeg.
+  # The picture is the test source's either way.
+  local source_args=(--source test) mic="${SOAK_MIC:-pulse}"
+  if [ "$mic" = pulse ]; then
+    PULSE_SERVER="$pulse" timeout $((dur + 100)) ffmpeg -hide_banner -nostdin -loglevel error -re -f lavfi \
+      -i sine=frequency=440:sample_rate=48000 -ac 1 -f pulse -device mic soak-tone 2> "$dir/tone.log" &
+    pids+=($!)
+    source_args=(--video-input "-f lavfi -i testsrc2=size=1280x720:rate=30,realtime" --audio-backend pulse --audio-device mic.monitor)
+  fi
+  printf '{"type":"meta","scenario":"soak-mic","mic":"%s"}\n' "$mic" >> "$OUT/meta.jsonl"
+  PULSE_SERVER="$pulse" timeout $((dur + 90)) "${LS[@]}" serve "${source_args[@]}" --port "$port" --host 127.0.0.1 --config-dir "$dir/cfg" \
     --json --duration "$((dur + 30))s" > "$dir/serve.jsonl" 2> "$dir/serve.log" &
   local spid=$!; pids+=($spid)
   for i in $(seq 1 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
