@@ -48,6 +48,16 @@ const BYTES_PER_SAMPLE = 2; // s16le
 export const ALIGN_WINDOW_CHUNKS = 16;
 /** At most one alignment drop in this much audio, so odd chunk sizes cannot make it a habit. */
 export const ALIGN_COOLDOWN_US = 10_000_000;
+/**
+ * Clock rate: a capture device's clock is not the server's. A virtual microphone's ran ~33 ppm fast
+ * (a 30-minute soak): sample-count PTS gained 2 ms a minute on the clock until the early-side rule
+ * re-anchored it 20 ms back, so every viewer's audio latency and A/V skew went round a ±10 ms saw-tooth
+ * every 8 minutes, and each turn was a DISCONTINUITY. Now, when a window's smallest lateness is more
+ * than SLEW_DEADBAND_US either way, the anchor moves toward it by at most SLEW_STEP_US, without a
+ * flag: PTS follows the device's rate (up to 1000 ppm) within about a millisecond.
+ */
+export const SLEW_DEADBAND_US = 1_000;
+export const SLEW_STEP_US = 500;
 
 export class PcmPacketiser {
   readonly packetBytes: number;
@@ -70,6 +80,7 @@ export class PcmPacketiser {
   #windowMinLateUs = Infinity;
   #windowStartSamples = 0;
   #reanchors = 0;
+  #slewedUs = 0;
   readonly #alignToChunks: boolean;
   /** Smallest leftover (bytes) after a chunk in the current alignment window, and chunks seen. */
   #leftoverMinBytes = Infinity;
@@ -100,6 +111,11 @@ export class PcmPacketiser {
   /** How often the PTS was re-anchored to the clock because of drift (for stats/logs). */
   get reanchors(): number {
     return this.#reanchors;
+  }
+
+  /** Net µs the anchor was moved to follow the device clock's rate (SLEW_STEP_US; for stats/tests). */
+  get slewedUs(): number {
+    return this.#slewedUs;
   }
 
   /** Sample frames dropped to put packet ends on chunk ends (for stats/logs). */
@@ -184,9 +200,16 @@ export class PcmPacketiser {
     const persistentLateUs = this.#windowMinLateUs;
     this.#windowMinLateUs = Infinity;
     this.#windowStartSamples = this.#samplesSinceAnchor;
-    if (persistentLateUs <= this.#maxDriftUs) return false;
-    this.#anchor(this.#expectedUs() + persistentLateUs);
-    return true;
+    if (persistentLateUs > this.#maxDriftUs) {
+      this.#anchor(this.#expectedUs() + persistentLateUs);
+      return true;
+    }
+    if (Math.abs(persistentLateUs) > SLEW_DEADBAND_US) {
+      const stepUs = Math.max(-SLEW_STEP_US, Math.min(SLEW_STEP_US, persistentLateUs));
+      this.#anchorUs! += stepUs;
+      this.#slewedUs += stepUs;
+    }
+    return false;
   }
 
   #expectedUs(): number {
