@@ -147,8 +147,8 @@ function audioDeviceInput(o: AudioCaptureOptions): string[] {
     // in pairs every 10 ms (p50 10.2 ms between reads, max 14.6; with arealtime 5.0 and 9.2), and on a
     // loaded machine all viewers saw the same 12–23 ms holes several times a minute (tcpdump in a
     // 10-minute soak: ~400 over 12 ms, one 50 ms). A microphone through pulse with 5 ms fragments:
-    // p50 5.0, max 12.2. Those holes were most of the jitter-buffer gaps that soaks on this source
-    // counted.
+    // p50 5.0, max 12.2. The gaps that soaks on this source counted followed those holes
+    // (bench/results/diag-20261127-2327-soak-sources.md).
     const samplesPerFrame = Math.max(1, Math.round((o.sampleRateHz * (o.packetMs ?? AUDIO_PACKET_MS)) / 1000));
     return ['-f', 'lavfi', '-i', `sine=frequency=${toneHz}:sample_rate=${rate}:samples_per_frame=${samplesPerFrame},arealtime`];
   }
