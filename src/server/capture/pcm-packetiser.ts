@@ -1,13 +1,14 @@
 /**
- * PCM packetiser: cuts ffmpeg's s16le audio stdout into fixed packets (10 ms by default, the unit of
+ * PCM packetiser: cuts ffmpeg's s16le audio stdout into fixed packets (AUDIO_PACKET_MS, the unit of
  * audio latency on the wire) and stamps each with a server-clock PTS. Sits between the audio
  * FfmpegProcess and the hub.
  *
  * PTS advance by sample count, not by arrival time, because pipe reads arrive in jittery bursts while
  * the samples themselves are evenly spaced. The anchor is taken from the clock at the first packet
- * (arrival time minus the duration of everything still buffered) and corrected when the two disagree
- * by more than maxDriftUs: sound-card clocks are not exact, and lost samples must not turn into a
- * permanent offset. The correction is asymmetric because arrival lateness is one-sided noise:
+ * (arrival time minus the duration of everything still buffered). A sound card's clock is not the
+ * server's: that slow drift is followed by small steps of the anchor, without a flag (SLEW_STEP_US
+ * below). A jump of more than maxDriftUs (lost samples) re-anchors, so it cannot turn into a
+ * permanent offset. The re-anchor is asymmetric because arrival lateness is one-sided noise:
  *  - data arriving *earlier* than its PTS is impossible for a correct timeline, so re-anchor at once;
  *  - data arriving *later* may be a stall (GC, scheduler) that the next burst catches up, so only
  *    re-anchor when the smallest lateness over a whole window (default 500 ms) is above the limit,
@@ -113,7 +114,7 @@ export class PcmPacketiser {
     return this.#reanchors;
   }
 
-  /** Net µs the anchor was moved to follow the device clock's rate (SLEW_STEP_US; for stats/tests). */
+  /** Net µs the anchor was moved in SLEW_STEP_US steps to follow the device clock's rate (for stats/tests). */
   get slewedUs(): number {
     return this.#slewedUs;
   }
