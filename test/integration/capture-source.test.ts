@@ -12,6 +12,7 @@ import { buildAudioArgs, buildVideoArgs } from '../../src/server/capture/ffmpeg-
 import { locateFfmpeg } from '../../src/server/capture/ffmpeg-locate.js';
 import { AUDIO_PACKET_MS, Platform, type CapturedChunk } from '../../src/server/capture/capture-types.js';
 import { MediaFlag } from '../../src/protocol/constants.js';
+import { SLEW_STEP_US } from '../../src/server/capture/pcm-packetiser.js';
 import { LanstreamError } from '../../src/shared/errors.js';
 import { nowUs } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -147,10 +148,13 @@ t.test('test-source audio: 5 ms packets at real time carrying the 440 Hz tone', 
     packets.every((p) => p.data.length === 480),
     'every packet is 480 bytes (5 ms, 48 kHz mono s16)',
   );
-  const ptsSteps = new Set(packets.slice(1).map((p, i) => p.ptsUs - packets[i]!.ptsUs));
+  // 5 ms by sample count; the anchor may move toward the earliest arrivals by one SLEW_STEP_US per
+  // 500 ms window (here when the first packet, which set it, came a little late).
+  const steps = packets.slice(1).map((p, i) => p.ptsUs - packets[i]!.ptsUs);
+  const slews = steps.filter((d) => d !== 5_000);
   t.ok(
-    [...ptsSteps].every((d) => d === 5_000),
-    `PTS step 5 ms (saw ${[...ptsSteps].join(',')})`,
+    slews.every((d) => Math.abs(d - 5_000) <= SLEW_STEP_US) && slews.length <= Math.ceil(packets.length / 100),
+    `PTS step 5 ms, but for at most one slew of ≤ ${SLEW_STEP_US} µs per window (saw ${[...new Set(steps)].join(',')})`,
   );
   t.equal(packets.filter((p) => p.flags & MediaFlag.DISCONTINUITY).length, 0, 'no re-anchor on a steady source');
   // Arrival pace: real time, not bursts. Compare arrival span with audio duration.
