@@ -128,7 +128,11 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
   let recorder: RecorderSink | undefined;
   if (options.record) {
     const recordTarget = await checkRecordTarget('record', options.record, options.overwrite === true, '`overwrite: true`');
-    recorder = new RecorderSink({ file: options.record, ffmpegPath: await locateFfmpeg({ override: options.ffmpeg }), logger, replace: recordTarget.replace });
+    const ffmpegPath = await locateFfmpeg({ override: options.ffmpeg }).catch(async (err: unknown) => {
+      await recordTarget.release();
+      throw err;
+    });
+    recorder = new RecorderSink({ file: options.record, ffmpegPath, logger, replace: recordTarget.replace, release: recordTarget.release });
   }
   let ffplayPath: string | null = null;
   if (playback && video) ffplayPath = options.ffplay ?? (await locateCompanion('ffplay', await locateFfmpeg({ override: options.ffmpeg })));

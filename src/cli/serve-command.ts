@@ -159,6 +159,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
       run.recording = await startServeRecorder({
         file: flags.record,
         replace: recordTarget?.replace === true,
+        release: recordTarget?.release,
         ready,
         host: flags.host,
         insecure: Boolean(flags.insecure),

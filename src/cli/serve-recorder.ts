@@ -26,6 +26,8 @@ export async function startServeRecorder(o: {
   file: string;
   /** The file may be replaced (checkRecordFlags' answer). */
   replace: boolean;
+  /** Gives the file up once the recording is finished (checkRecordFlags' claim). */
+  release?: () => Promise<void>;
   ready: ServerReady;
   /** serve's --host (bind address). */
   host?: string;
@@ -34,7 +36,13 @@ export async function startServeRecorder(o: {
   logger: Logger;
   onError: (err: Error) => void;
 }): Promise<{ viewer: Viewer; recorder: RecorderSink }> {
-  const recorder = new RecorderSink({ file: o.file, ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }), logger: o.logger, replace: o.replace });
+  const recorder = new RecorderSink({
+    file: o.file,
+    ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }),
+    logger: o.logger,
+    replace: o.replace,
+    release: o.release,
+  });
   const viewer = new Viewer({
     host: recorderDialHost(o.host),
     port: o.ready.port,

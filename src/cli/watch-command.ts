@@ -17,7 +17,7 @@ import { AudioIoSink, DEVICE_BUFFER_MS, DEVICE_OPEN_FAILED } from '../client/sin
 import { PacatSink } from '../client/sinks/pacat-sink.js';
 import { NullVideoSink, openNullAudioSink } from '../client/sinks/null-sink.js';
 import { alsaOutputPossible } from '../client/sinks/alsa-presence.js';
-import { RecorderSink, assertWritableFile, checkRecordFlags } from '../client/sinks/recorder-sink.js';
+import { RecorderSink, assertWritableFile, checkRecordFlags, type RecordTarget } from '../client/sinks/recorder-sink.js';
 import { snapshotFormat, takeSnapshot } from '../client/snapshot.js';
 import { AUDIO_OUTPUTS, type AudioOutputChoice, type AudioSink, type SinkEvents } from '../client/sinks/sink.js';
 import { PulseSink, PULSE_BUFFER_MS, loadPulseModule } from '../client/sinks/pulse-sink.js';
@@ -97,7 +97,13 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
   const scripted = await checkScriptingFlags(flags);
   if (flags.snapshot) flags.playback = false; // a picture for cron: no window, no speaker, nothing interactive
   const recorder = scripted.recordFfmpeg
-    ? new RecorderSink({ file: flags.record!, ffmpegPath: scripted.recordFfmpeg, logger, replace: scripted.recordReplace })
+    ? new RecorderSink({
+        file: flags.record!,
+        ffmpegPath: scripted.recordFfmpeg,
+        logger,
+        replace: scripted.recordTarget!.replace,
+        release: scripted.recordTarget!.release,
+      })
     : null;
 
   const wantVideo = flags.video;
@@ -325,7 +331,7 @@ async function locateGstLaunch(explicit: string | undefined): Promise<string> {
 /** Checks --record / --snapshot before anything connects: a bad path is a usage error (exit 2) now. */
 async function checkScriptingFlags(
   flags: WatchFlags,
-): Promise<{ recordFfmpeg: string | null; recordReplace: boolean; snapshotSize?: { width: number; height: number } }> {
+): Promise<{ recordFfmpeg: string | null; recordTarget: RecordTarget | null; snapshotSize?: { width: number; height: number } }> {
   if (flags.snapshotSize && !flags.snapshot) throw usageError('--snapshot-size', flags.snapshotSize, 'to be used with --snapshot');
   const snapshotSize = flags.snapshotSize ? parseSize(flags.snapshotSize, '--snapshot-size', { even: false }) : undefined;
   if (flags.snapshot) {
@@ -335,8 +341,9 @@ async function checkScriptingFlags(
     await assertWritableFile('--snapshot', flags.snapshot);
   }
   const record = await checkRecordFlags(flags);
-  if (!record) return { recordFfmpeg: null, recordReplace: false, snapshotSize };
-  return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), recordReplace: record.replace, snapshotSize };
+  if (!record) return { recordFfmpeg: null, recordTarget: null, snapshotSize };
+  // The claim on the file is held until the recorder closes, or the process ends (exit 4 here too).
+  return { recordFfmpeg: await locateFfmpeg({ override: flags.ffmpeg }), recordTarget: record, snapshotSize };
 }
 
 function snapshotThenExit(

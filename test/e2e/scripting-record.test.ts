@@ -254,6 +254,27 @@ t.test('watch --record: a file that appears between the check and the first fram
   t.equal(await readFile(file, 'utf8'), 'a recording made meanwhile', 'the other file is untouched (ffmpeg -y had truncated it)');
 });
 
+t.test('watch --record: a second recorder given the same empty file is refused at once (exit 2); the first records it', { skip }, async (t) => {
+  const { srv, file } = await setup(t);
+  await writeFile(file, ''); // an empty file is reused without --overwrite, so both used to pass the check
+  const first = spawnCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--duration', '4s', '--json']);
+  t.teardown(() => first.destroy());
+  await first.waitForEvent((e) => e.event === 'live', 10_000, 'first recorder live');
+  const second = await runCli(['watch', srv.url, '--config-dir', srv.configDir, '--no-playback', '--record', file, '--duration', '3s'], { timeoutMs: 10_000 });
+  t.equal(second.code, 2, 'the second: exit 2, before it connects');
+  t.match(second.stderr, /Invalid --record: .*rec\.mkv .*another lanstream records to it/, 'the one line says why');
+  const { code } = await first.exited;
+  t.equal(code, 0, 'the first: exit 0 at --duration');
+  const probe = await probeMedia(file);
+  t.same(
+    probe.streams.map((s) => s.codecType),
+    ['video', 'audio'],
+    "the file is the first recorder's, whole",
+  );
+  t.ok(probe.durationS !== null && Math.abs(probe.durationS - 4) <= 1, `file lasts ${probe.durationS} s for 4 s of recording`);
+  t.notOk(existsSync(`${file}.lock`), 'the claim is gone once the first exited');
+});
+
 t.test('serve --record onto an earlier recording is a usage error (exit 2) that leaves it as it was', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lanstream-e2e-record-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, type Stats } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { AudioParams, VideoParams } from '../../protocol/messages.js';
@@ -298,29 +298,82 @@ export async function assertWritableFile(flag: string, file: string): Promise<St
 /**
  * What the check decided about a record target: `replace` when a file was there and may be replaced
  * (an empty one, or any with `--overwrite`); otherwise the recorder's ffmpeg must not replace
- * anything (RecorderSinkOptions.replace).
+ * anything (RecorderSinkOptions.replace). `release` gives up the claim on the file (claimRecordFile);
+ * idempotent, and done at process exit anyway.
  */
 export interface RecordTarget {
   replace: boolean;
+  release(): Promise<void>;
+}
+
+/**
+ * A lock on a target older than this is taken for one left by a recorder that was killed (-9, a
+ * power cut) and is taken over; a live one refreshes it every RECORD_LOCK_STALE_MS / 2. 10 s is
+ * proper-lockfile's default (its least allowed is 5 s).
+ */
+export const RECORD_LOCK_STALE_MS = 10_000;
+
+/**
+ * Claims `file` for this process's recorder until release() or exit: `<file>.lock` (a directory,
+ * created atomically; proper-lockfile refreshes its mtime so a crashed recorder's claim goes stale).
+ * Two recorders given one name used to pass the check together when the file was empty or absent and
+ * then write into it both at once (or the second failed only when its stream arrived, seconds later);
+ * now the second is refused before anything starts. The name is resolved through symlinks first, so
+ * two spellings of one path are one claim. `staleMs` is for tests.
+ */
+export async function claimRecordFile(flag: string, file: string, staleMs = RECORD_LOCK_STALE_MS): Promise<() => Promise<void>> {
+  let canonical = path.resolve(file);
+  let unlock: () => Promise<void>;
+  try {
+    canonical = await realpath(file).catch(async () => path.join(await realpath(path.dirname(canonical)), path.basename(canonical)));
+    // Loaded only here: it brings graceful-fs, which patches fs.close for the whole process.
+    const { lock } = await import('proper-lockfile');
+    unlock = await lock(canonical, {
+      realpath: false,
+      stale: staleMs,
+      // Lost (a clock jump or a machine asleep for longer than staleMs): the recording goes on; only
+      // the guard against a second recorder is gone. The default would throw and end the process.
+      onCompromised: () => undefined,
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'ELOCKED'
+      ? usageError(
+          flag,
+          file,
+          `a file no other recorder is writing: another lanstream records to it (it holds ${canonical}.lock, or one killed less than ${Math.round(staleMs / 1000)} s ago did); record to another name`,
+        )
+      : usageError(flag, file, `a file in an existing, writable directory: cannot create ${canonical}.lock (${(err as Error).message})`);
+  }
+  let released: Promise<void> | null = null;
+  return () => (released ??= unlock().catch(() => undefined));
 }
 
 /**
  * Everything a record target must be before anything starts: a `.mkv` name (checkRecordFile) in an
- * existing, writable directory (assertWritableFile), and, unless `overwrite`, no recording already
- * there: a second run of the same command would otherwise lose the first recording without a word.
- * An empty file (created by hand, or by a run that recorded nothing) is not a recording and is reused.
+ * existing, writable directory (assertWritableFile), claimed by no other recorder (claimRecordFile),
+ * and, unless `overwrite`, no recording already there: a second run of the same command would
+ * otherwise lose the first recording without a word. An empty file (created by hand, or by a run that
+ * recorded nothing) is not a recording and is reused. The file is looked at again once claimed.
  */
 export async function checkRecordTarget(flag: string, file: string, overwrite: boolean, overwriteFlag = '--overwrite'): Promise<RecordTarget> {
   checkRecordFile(file, flag);
-  const st = await assertWritableFile(flag, file);
-  if (!overwrite && st && st.size > 0) {
-    throw usageError(
-      flag,
-      file,
-      `a file that does not exist yet: it holds ${st.size} bytes, maybe an earlier recording; pass ${overwriteFlag} to replace it, or another name`,
-    );
+  await assertWritableFile(flag, file);
+  const release = await claimRecordFile(flag, file);
+  try {
+    const st = await assertWritableFile(flag, file);
+    if (!overwrite && st && st.size > 0) {
+      throw usageError(
+        flag,
+        file,
+        `a file that does not exist yet: it holds ${st.size} bytes, maybe an earlier recording; pass ${overwriteFlag} to replace it, or another name`,
+      );
+    }
+    return { replace: st !== null, release };
+  } catch (err) {
+    await release();
+    throw err;
   }
-  return { replace: st !== null };
 }
 
 /** serve's and watch's `--record` / `--overwrite`, checked before anything starts (exit 2); null without --record. */
@@ -347,6 +400,8 @@ export interface RecorderSinkOptions {
    * the same name, started at the same time) was truncated by `-y` and written by both at once.
    */
   replace?: boolean;
+  /** Called once the file is finished (or given up): RecordTarget.release, for the next recorder. */
+  release?: () => Promise<void>;
 }
 
 export class RecorderSink implements RecorderHook {
@@ -492,13 +547,13 @@ export class RecorderSink implements RecorderHook {
         );
       }
       this.#log.info({ file: this.#o.file, ...this.stats() }, 'recording closed');
-    })();
+    })().finally(() => this.#o.release?.());
     return this.#closing;
   }
 
   destroy(err?: Error): void {
     if (err) this.#log.error({ err: err.message }, 'recorder destroyed');
-    this.#closing ??= Promise.resolve();
+    this.#closing ??= Promise.resolve().then(() => this.#o.release?.());
     this.#child?.kill('SIGKILL');
   }
 
