@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DECAY_EVERY_MS, DRAIN_MEMORY_MS, JitterBuffer, MAX_LATE_MS, RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
+import { DECAY_EVERY_MS, DRAIN_MEMORY_MS, JitterBuffer, LEVEL_WINDOW_MS, MAX_LATE_MS, RAISE_MS } from '../../src/client/sinks/jitter-buffer.js';
 
 const packet = (value: number) => {
   const b = Buffer.alloc(960);
@@ -243,8 +243,36 @@ t.test('stretching stops DRAIN_MEMORY_MS after the last drain was seen, whatever
     stretched = jb.stretchedFrames;
   }
   t.ok(stretchedAtS.length > 0 && stretchedAtS[0]! < 5, `the dips of the first 5 s were taken for a drain (first stretch at ${stretchedAtS[0]} s)`);
+  // The gaps of the first second raise the target, and the least levels held at the old one are
+  // dropped then, so the drain the dips make is seen from three whole buckets later and the level is
+  // still climbing to the raised target when the dips stop: the last drain is seen when the bucket
+  // after the one with the last dip closes, up to two buckets (LEVEL_WINDOW_MS) after 5 s.
   const lastS = stretchedAtS.at(-1) ?? 0;
-  t.ok(lastS < 5 + DRAIN_MEMORY_MS / 1000, `the last frame played twice at ${lastS} s of 90 (${jb.stretchedFrames} in all)`);
+  t.ok(lastS < 5 + LEVEL_WINDOW_MS / 1000 + DRAIN_MEMORY_MS / 1000, `the last frame played twice at ${lastS} s of 90 (${jb.stretchedFrames} in all)`);
+});
+
+t.test('an underrun raises the target without being taken for a drain: nothing is stretched with one clock on both ends', async (t) => {
+  // The least levels before the raise were at the old target, under the new one; read as a drain
+  // they set off stretching, then trimming in turn, for DRAIN_MEMORY_MS (rig audio p50 38–48 ms
+  // within one run). Before: 300+ frames played twice here, and trimmed again.
+  const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
+  run(jb, 500, () => true); // settled, past the start-up grace
+  const out = new Int16Array(480);
+  // One capture chunk 30 ms late (three blocks), then the rest on time, one packet per pull.
+  jb.pull(out);
+  jb.pull(out);
+  jb.pull(out);
+  for (let k = 0; k < 3; k++) jb.push(packet(1));
+  t.equal(jb.underruns, 1, 'one gap');
+  t.equal(jb.targetMs, 20 + RAISE_MS, 'the target raised');
+  const { atPull, underrunsAt } = run(jb, 3000, () => true, 503); // 30 s: within DRAIN_MEMORY_MS
+  t.equal(underrunsAt.length, 0, 'no more gaps');
+  t.equal(jb.stretchedFrames, 0, 'no frame played twice');
+  const last = atPull.slice(-500);
+  t.ok(
+    Math.min(...last) >= jb.targetMs - 1 && Math.max(...last) <= jb.targetMs + 3,
+    `the device finds ${Math.min(...last).toFixed(1)}–${Math.max(...last).toFixed(1)} ms, at the raised target (${jb.targetMs} ms)`,
+  );
 });
 
 t.test('a gap that audio at its pace never closes ends after MAX_LATE_MS: primed again, not a stream of short blocks', async (t) => {
