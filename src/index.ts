@@ -132,7 +132,7 @@ export async function watch(options: WatchApiOptions): Promise<Viewer> {
       await recordTarget.release();
       throw err;
     });
-    recorder = new RecorderSink({ file: options.record, ffmpegPath, logger, replace: recordTarget.replace, release: recordTarget.release });
+    recorder = new RecorderSink({ file: options.record, ffmpegPath, logger, target: recordTarget });
   }
   let ffplayPath: string | null = null;
   if (playback && video) ffplayPath = options.ffplay ?? (await locateCompanion('ffplay', await locateFfmpeg({ override: options.ffmpeg })));

@@ -158,8 +158,7 @@ export async function runServe(flags: ServeFlags, output: Output): Promise<void>
     if (flags.record && !run.closing) {
       run.recording = await startServeRecorder({
         file: flags.record,
-        replace: recordTarget?.replace === true,
-        release: recordTarget?.release,
+        target: recordTarget,
         ready,
         host: flags.host,
         insecure: Boolean(flags.insecure),

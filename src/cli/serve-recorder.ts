@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { openNullAudioSink, openNullVideoSink } from '../client/sinks/null-sink.js';
-import { RecorderSink } from '../client/sinks/recorder-sink.js';
+import { RecorderSink, type RecordTarget } from '../client/sinks/recorder-sink.js';
 import { Viewer } from '../client/watch.js';
 import type { ServerReady } from '../server/serve.js';
 import { locateFfmpeg } from '../server/capture/ffmpeg-locate.js';
@@ -24,10 +24,8 @@ export function recorderDialHost(bindHost: string | undefined): string {
 
 export async function startServeRecorder(o: {
   file: string;
-  /** The file may be replaced (checkRecordFlags' answer). */
-  replace: boolean;
-  /** Gives the file up once the recording is finished (checkRecordFlags' claim). */
-  release?: () => Promise<void>;
+  /** checkRecordFlags' answer and claim on the file. */
+  target: RecordTarget | null;
   ready: ServerReady;
   /** serve's --host (bind address). */
   host?: string;
@@ -40,8 +38,7 @@ export async function startServeRecorder(o: {
     file: o.file,
     ffmpegPath: await locateFfmpeg({ override: o.ffmpeg }),
     logger: o.logger,
-    replace: o.replace,
-    release: o.release,
+    target: o.target,
   });
   const viewer = new Viewer({
     host: recorderDialHost(o.host),

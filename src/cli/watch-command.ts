@@ -101,8 +101,7 @@ export async function runWatch(targetArg: string, flags: WatchFlags, output: Out
         file: flags.record!,
         ffmpegPath: scripted.recordFfmpeg,
         logger,
-        replace: scripted.recordTarget!.replace,
-        release: scripted.recordTarget!.release,
+        target: scripted.recordTarget,
       })
     : null;
 

@@ -289,7 +289,8 @@ export class JitterBuffer {
   #setTarget(targetMs: number, deviceMs: number): void {
     // The least levels so far were held at the old target: under a raised one they would all read
     // as a drain, and stretching (then trimming, turn about, for DRAIN_MEMORY_MS) would follow every
-    // underrun with one clock on both ends (rig: audio p50 swinging 38–48 ms within a 20 s run).
+    // underrun with one clock on both ends (offline, the rig's pattern of late chunks: 300–1000 frames
+    // stretched after each raise; diag-20261128-0251-raise-drain.md).
     if (targetMs > this.#targetMs) this.#bucketMins = [];
     this.#targetMs = targetMs;
     this.#lastTargetChangeMs = deviceMs;

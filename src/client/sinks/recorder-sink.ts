@@ -394,14 +394,12 @@ export interface RecorderSinkOptions {
   ffmpegPath: string;
   logger: Logger;
   /**
-   * The file may be replaced (checkRecordTarget's RecordTarget.replace). Without it ffmpeg is told
-   * never to replace one (`-n`): the check runs when the command starts and the recording only when
-   * the stream arrives, seconds later, and a file that appeared in between (a second recorder given
-   * the same name, started at the same time) was truncated by `-y` and written by both at once.
+   * What checkRecordTarget decided and claimed. `replace`: the file may be replaced; without it (or
+   * without a target) ffmpeg is told never to replace one (`-n`): the check runs when the command
+   * starts and the recording only when the stream arrives, seconds later, and a file another program
+   * wrote in between was truncated by `-y`. The claim is released once the file is finished (or given up).
    */
-  replace?: boolean;
-  /** Called once the file is finished (or given up): RecordTarget.release, for the next recorder. */
-  release?: () => Promise<void>;
+  target?: RecordTarget | null;
 }
 
 export class RecorderSink implements RecorderHook {
@@ -449,7 +447,7 @@ export class RecorderSink implements RecorderHook {
         (err: unknown) => this.#log.debug({ err: String(err) }, 'no placeholder picture for the recording'),
       );
     }
-    const args = buildRecorderArgs(media, this.#o.file, this.#o.replace === true);
+    const args = buildRecorderArgs(media, this.#o.file, this.#o.target?.replace === true);
     this.#log.debug({ args }, 'starting the recorder');
     const audioFd = media.video ? 3 : 0;
     const stdio: ('pipe' | 'ignore')[] = media.video && media.audio ? ['pipe', 'ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'];
@@ -547,13 +545,13 @@ export class RecorderSink implements RecorderHook {
         );
       }
       this.#log.info({ file: this.#o.file, ...this.stats() }, 'recording closed');
-    })().finally(() => this.#o.release?.());
+    })().finally(() => this.#o.target?.release());
     return this.#closing;
   }
 
   destroy(err?: Error): void {
     if (err) this.#log.error({ err: err.message }, 'recorder destroyed');
-    this.#closing ??= Promise.resolve().then(() => this.#o.release?.());
+    this.#closing ??= Promise.resolve().then(() => this.#o.target?.release());
     this.#child?.kill('SIGKILL');
   }
 
