@@ -98,6 +98,9 @@ t.test('a busy main thread is a gap, not delay: clicks after a 60 ms stall come 
     `the stall did not become delay (${late.toFixed(1)} vs ${early.toFixed(1)} ms before; ${raises} jitter-buffer gap(s) allow ${raises * RAISE_MS} ms)`,
   );
   t.ok(sink.stats().underruns > before, 'the stall is counted as an underrun');
+  // --log-level debug explains every underrun, the server's own as well as the jitter buffer's gaps.
+  const explained = log.matching('audio gap').length + log.matching('PulseAudio ran dry').length;
+  t.equal(explained, sink.stats().underruns, `each of the ${sink.stats().underruns} underruns has its debug line`);
 });
 
 t.test('PULSE_SINK chooses the sink, as it does for every PulseAudio client', async (t) => {

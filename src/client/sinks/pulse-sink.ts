@@ -191,7 +191,11 @@ export class PulseSink implements AudioSink {
       onEvent(event);
       if (event.type === 'request') this.#fill();
     };
-    stream.on('underflow', () => this.#serverUnderruns++);
+    stream.on('underflow', () => {
+      this.#serverUnderruns++;
+      // Not the jitter buffer's gap (logGap): the server's own queue ran out before an answer came.
+      this.#log.debug({ serverUnderruns: this.#serverUnderruns }, 'PulseAudio ran dry: an answer came late (heard as a gap)');
+    });
     stream.on('error', (err) => this.#fail(err));
     this.#fill();
     this.#log.debug({ params, sock, targetMs: this.#o.targetMs, serverBufferMs: PULSE_BUFFER_MS }, 'pulse output open');
