@@ -2,8 +2,10 @@
  * Lip sync on the viewer: audio is never delayed for video (the ear notices gaps first), but a
  * video frame that would appear before its sound is held back by the difference. Both paths are
  * measured on the server clock (capture → arrival, from PING/PONG) plus what each output adds:
- * the audio sink reports its buffer; the ffplay window's push-to-pixels time was measured
- * (p50 34 ms under Xvfb, window-sink.ts).
+ * the audio sink reports its buffer; for the video, displayDelayMs stands for all the viewer cannot
+ * see of the picture's path beyond the sound's: the capture and encoding before serve stamps a frame
+ * (frames arrive 0.2 ms after their stamp on 127.0.0.1), the window's decoding and display, less the
+ * sound's capture fragment and what the audio output holds outside its stats.
  *
  * Each held frame keeps its own due time (a hold longer than one frame interval must not make
  * every frame replace the one before it: measured on the rig, that cut 30 fps to 20). When the
@@ -18,11 +20,14 @@ export interface AvSyncOptions {
 }
 
 /**
- * Off unless asked for (`watch --av-sync`): on the glass-to-glass rig (bench batch 2026-11-25
- * 17:24) the two paths already arrived together (skew +2 ms, video p50 51 ms) and the hold, which
- * cannot see the capture-side delays, overshot to −23 ms and cost 24 ms of video latency.
+ * Off unless asked for (`watch --av-sync`): what it removes costs the picture as much delay, and the
+ * issue's goals for both are within a few ms of each other (sound ~41 ms, picture 20–31 ms, GStreamer's
+ * picture ~26 on the rig). displayDelayMs from the rig (2026-11-28, 4 runs without a hold, at once and
+ * 5 s late): the viewer's own skew estimate without it exceeded the skew the rig measured by
+ * 20.6–25.4 ms (median 23.4; bench/results/diag-20261128-0535-av-sync.md). It was 34 ms (the ffplay
+ * window's push-to-pixels time alone, measured 2026-11-25), and held ~10 ms too little.
  */
-export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled: false, displayDelayMs: 34, maxHoldMs: 150 });
+export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled: false, displayDelayMs: 23, maxHoldMs: 150 });
 
 /** Below this a timer would cost more jitter than it removes. */
 const MIN_HOLD_MS = 4;
