@@ -13,7 +13,7 @@
  */
 export interface AvSyncOptions {
   enabled: boolean;
-  /** Push-to-pixels of the video sink, ms. */
+  /** What the viewer cannot see of the picture's path beyond what it cannot see of the sound's, ms. */
   displayDelayMs: number;
   /** Never hold longer than this (a broken audio clock must not freeze the picture). */
   maxHoldMs: number;
@@ -22,10 +22,12 @@ export interface AvSyncOptions {
 /**
  * Off unless asked for (`watch --av-sync`): what it removes costs the picture as much delay, and the
  * issue's goals for both are within a few ms of each other (sound ~41 ms, picture 20–31 ms, GStreamer's
- * picture ~26 on the rig). displayDelayMs from the rig (2026-11-28, 4 runs without a hold, at once and
- * 5 s late): the viewer's own skew estimate without it exceeded the skew the rig measured by
- * 20.6–25.4 ms (median 23.4; bench/results/diag-20261128-0535-av-sync.md). It was 34 ms (the ffplay
- * window's push-to-pixels time alone, measured 2026-11-25), and held ~10 ms too little.
+ * picture ~26 on the rig). displayDelayMs from the rig (2026-11-28, bench/results/diag-20261128-0535-av-sync.md):
+ * without a hold, the viewer's own skew estimate exceeded the skew the rig measured by a median 24.75 ms
+ * (10 runs, 15.1–31.1); with 23 the skew was −4.6 to +2.8 ms in 8 runs, ffplay or GStreamer window,
+ * joining at once or 5 s late. It was 34 ms (the ffplay window's push-to-pixels time alone, measured
+ * 2026-11-25) and held ~10 ms too little. Calibrated with the default sound output: with
+ * `--audio-output pulse`, whose reported buffer counts differently, the hold was 7–16 ms too long.
  */
 export const DEFAULT_AV_SYNC: Readonly<AvSyncOptions> = Object.freeze({ enabled: false, displayDelayMs: 23, maxHoldMs: 150 });
 
