@@ -253,8 +253,9 @@ t.test('stretching stops DRAIN_MEMORY_MS after the last drain was seen, whatever
 
 t.test('an underrun raises the target without being taken for a drain: nothing is stretched with one clock on both ends', async (t) => {
   // The least levels before the raise were at the old target, under the new one; read as a drain
-  // they set off stretching, then trimming in turn, for DRAIN_MEMORY_MS (rig audio p50 38–48 ms
-  // within one run). Before: 300+ frames played twice here, and trimmed again.
+  // they set off stretching, then trimming in turn, for DRAIN_MEMORY_MS (offline, with the rig's
+  // pattern of late chunks: diag-20261128-0251-raise-drain.md). Before: 300+ frames played twice
+  // here, and trimmed again.
   const jb = new JitterBuffer({ sampleRateHz: 48000, channels: 1, targetMs: 20 });
   run(jb, 500, () => true); // settled, past the start-up grace
   const out = new Int16Array(480);
